@@ -1,0 +1,157 @@
+//! `miroir-store`: Miroir's state plane — the durable task registry and the 14 tables of
+//! orchestrator state (plan §4) behind one async API, on two interchangeable backends:
+//!
+//! - [`SqliteStore`] (feature `sqlite`): embedded, for a single Miroir replica;
+//! - [`RedisStore`] (feature `redis`): shared by any number of replicas and Lambda functions.
+//!
+//! Pick one at runtime with [`open`] and a URL (`sqlite:///abs/path.db`, `sqlite://rel/path.db`,
+//! `redis://host:port/db`, `rediss://…`). Every operation is a method of one of the per-table
+//! traits that [`Store`] combines; both backends pass the same conformance suite
+//! (`tests/conformance/`), so code written against `dyn Store` behaves the same on either.
+//!
+//! Only this crate knows SQL and Redis commands. Opening a store never migrates it: the migration
+//! job calls [`SchemaStore::migrate`], handlers call [`check_schema_version`].
+#![doc = include_str!("../STORE.md")]
+
+#[macro_use]
+mod macros;
+
+pub mod admin_sessions;
+pub mod aliases;
+pub mod canaries;
+pub mod cdc;
+pub mod error;
+pub mod idempotency;
+pub mod jobs;
+pub mod leases;
+pub mod maintenance;
+pub mod node_settings;
+pub mod rate_limits;
+pub mod rollover;
+pub mod schema;
+pub mod search_ui;
+pub mod sessions;
+pub mod store_url;
+pub mod tasks;
+pub mod tenants;
+pub mod time;
+
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+use std::sync::Arc;
+
+pub use admin_sessions::{AdminSession, AdminSessionStore, RevocationEvent, RevocationStream};
+pub use aliases::{Alias, AliasHistoryEntry, AliasStore, AliasTarget};
+pub use canaries::{Canary, CanaryRun, CanaryRunStatus, CanaryStore};
+pub use cdc::{CdcCursor, CdcOverflowStats, CdcStore};
+pub use error::{StoreError, StoreResult};
+pub use idempotency::{IdempotencyInsert, IdempotencyRecord, IdempotencyStore};
+pub use jobs::{Job, JobKind, JobQuery, JobState, JobStore, NewJob};
+pub use leases::{Lease, LeaseStore};
+pub use maintenance::{MaintenanceStore, PruneReport};
+pub use node_settings::{NodeSettingsStore, NodeSettingsVersion};
+pub use rate_limits::{BackoffPolicy, LoginBackoff, RateLimitBucket, RateLimitHit, RateLimitStore};
+#[cfg(feature = "redis")]
+pub use redis::RedisStore;
+pub use rollover::{RolloverPolicy, RolloverStore};
+pub use schema::{
+    MigrationReport, SCHEMA_VERSION, SchemaStore, check_schema_version, pending_steps,
+};
+pub use search_ui::{ScopedKeyObservation, ScopedKeyState, SearchUiConfig, SearchUiStore};
+pub use sessions::{Session, SessionStore};
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
+pub use store_url::{SqliteLocation, SqliteSync, StoreUrl};
+pub use tasks::{
+    NewTask, NodeTaskMap, Task, TaskError, TaskKind, TaskPage, TaskQuery, TaskStatus, TaskStore,
+    TaskUid, TaskUpdate, TimeRange,
+};
+pub use tenants::{TenantMapping, TenantStore};
+pub use time::Timestamp;
+
+/// Which backend a store runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite.
+    Sqlite,
+    /// Redis.
+    Redis,
+}
+
+/// The whole store API: every table's operations, on either backend.
+///
+/// Import the traits (or `use miroir_store::prelude::*`) to call their methods on a `dyn Store`.
+pub trait Store:
+    SchemaStore
+    + TaskStore
+    + NodeSettingsStore
+    + AliasStore
+    + SessionStore
+    + IdempotencyStore
+    + JobStore
+    + LeaseStore
+    + CanaryStore
+    + CdcStore
+    + TenantStore
+    + RolloverStore
+    + SearchUiStore
+    + AdminSessionStore
+    + RateLimitStore
+    + MaintenanceStore
+    + std::fmt::Debug
+    + Send
+    + Sync
+{
+    /// The backend behind this store.
+    fn backend(&self) -> Backend;
+}
+
+/// A shared handle to some store.
+pub type DynStore = Arc<dyn Store>;
+
+/// Every store trait, to call store methods on a [`DynStore`].
+pub mod prelude {
+    pub use crate::{
+        AdminSessionStore, AliasStore, CanaryStore, CdcStore, IdempotencyStore, JobStore,
+        LeaseStore, MaintenanceStore, NodeSettingsStore, RateLimitStore, RolloverStore,
+        SchemaStore, SearchUiStore, SessionStore, Store, TaskStore, TenantStore,
+    };
+}
+
+/// Opens the store a URL names, without migrating it.
+///
+/// SQLite files are created when missing (empty, version 0); a file that is not a Miroir store is
+/// refused with `NotAMiroirStore`. Redis is connected within the URL's timeout or `Unavailable`.
+pub async fn open(url: &str) -> StoreResult<DynStore> {
+    open_url(&StoreUrl::parse(url)?).await
+}
+
+/// [`open`] for an already parsed URL.
+pub async fn open_url(url: &StoreUrl) -> StoreResult<DynStore> {
+    match url {
+        #[cfg(feature = "sqlite")]
+        StoreUrl::Sqlite {
+            location,
+            synchronous,
+            busy_timeout,
+        } => Ok(Arc::new(
+            SqliteStore::open(location.clone(), *synchronous, *busy_timeout).await?,
+        )),
+        #[cfg(feature = "redis")]
+        StoreUrl::Redis {
+            connection_url,
+            timeout,
+            key_prefix,
+        } => Ok(Arc::new(
+            RedisStore::connect(connection_url, *timeout, key_prefix).await?,
+        )),
+        #[allow(unreachable_patterns)]
+        other => Err(StoreError::InvalidUrl {
+            url: other.to_string(),
+            reason: "this build does not include that backend".to_owned(),
+        }),
+    }
+}
