@@ -23,8 +23,9 @@ pub struct NodeSettingsVersion {
 /// Per-(index, node) settings versions.
 #[async_trait]
 pub trait NodeSettingsStore {
-    /// Records `row.version` for the pair unless a higher version is already stored (versions
-    /// never go back). Returns the row as stored afterwards.
+    /// Stores `row` for the pair unless a strictly higher version is already stored (versions
+    /// never go back; recording the same version again refreshes `updated_at`). Returns the row
+    /// as stored afterwards.
     async fn record_node_settings_version(
         &self,
         row: NodeSettingsVersion,

@@ -1,0 +1,96 @@
+//! The store conformance suite: one set of generic tests, run against every backend.
+//!
+//! Each test in the modules below is an `async fn(&TestStore)`; [`conformance_suite!`] turns
+//! the whole list into real `#[tokio::test]`s for one backend factory. Adding a store operation
+//! means adding a test here — both backends then run it.
+#![cfg(any(feature = "sqlite", feature = "redis"))]
+#![allow(missing_docs, unreachable_pub, clippy::unwrap_used)]
+
+mod support;
+
+mod admin_sessions;
+mod aliases;
+mod canaries;
+mod cdc;
+mod config_tables;
+mod durability;
+mod expiring;
+mod jobs;
+mod leases;
+mod properties;
+mod rate_limits;
+#[cfg(feature = "redis")]
+mod redis_only;
+mod schema;
+#[cfg(feature = "sqlite")]
+mod sqlite_only;
+mod tasks;
+
+/// Expands to one `#[tokio::test]` per listed suite function, each on a fresh store from
+/// `$factory` (an async fn returning a [`support::TestStore`]).
+macro_rules! conformance_suite {
+    ($backend:ident, $factory:path) => {
+        conformance_suite!(@expand $backend, $factory, {
+            schema { migrate_is_idempotent_and_reports_versions, racing_migrations_converge, store_ahead_is_refused }
+            tasks {
+                create_allocates_increasing_uids, get_round_trips_every_field, update_replaces_mutable_fields,
+                terminal_tasks_are_final, update_of_missing_task_is_not_found, list_newest_first_with_cursor_paging,
+                list_reverse_pages_oldest_first, list_filters_match_reference, list_limit_zero_reports_total_and_next,
+                prune_deletes_only_old_terminal_tasks, uids_are_never_reused_after_prune, concurrent_creates_get_distinct_uids,
+                corrupt_task_row_is_a_typed_error
+            }
+            aliases {
+                create_is_create_if_absent, racing_creates_have_one_winner, flip_is_compare_and_set_with_bounded_history,
+                racing_flips_never_lose_an_update, flip_refuses_kind_change_and_bad_input, list_and_delete
+            }
+            jobs {
+                enqueue_and_get, claim_takes_oldest_ready_job, concurrent_claims_take_each_job_once,
+                heartbeat_complete_and_fail_require_the_claimant, fail_retries_until_max_attempts, reclaim_returns_expired_claims_with_progress,
+                retry_requeues_failed_job, list_and_queue_depth
+            }
+            leases {
+                acquire_renew_release, tokens_increase_on_every_new_acquisition, racing_acquirers_have_one_winner,
+                expired_lease_can_be_taken_over_and_old_token_is_fenced
+            }
+            canaries { canary_crud_deletes_runs, runs_are_trimmed_to_the_bound_in_the_same_step }
+            cdc { cursor_is_compare_and_set, overflow_is_fifo_and_bounded }
+            expiring {
+                sessions_round_trip_and_expire, idempotency_insert_is_create_if_absent, racing_idempotency_inserts_have_one_winner,
+                expired_rows_are_never_returned, prune_expired_is_safe
+            }
+            admin_sessions { create_get_revoke, revocation_is_published }
+            rate_limits { fixed_window_counts_and_resets, login_backoff_grows_and_resets }
+            durability { every_table_survives_reopen }
+            properties {
+                every_task_field_round_trips, every_config_row_round_trips, every_expiring_row_round_trips,
+                task_paging_equals_one_big_page
+            }
+            config_tables {
+                node_settings_versions_never_go_back, tenants_round_trip_by_hash, rollover_policies_crud,
+                search_ui_config_crud, scoped_key_rotation_is_compare_and_set, scoped_key_observations_expire
+            }
+        });
+    };
+    (@expand $backend:ident, $factory:path, { $($module:ident { $($test:ident),* $(,)? })* }) => {
+        mod $backend {
+            $(
+                mod $module {
+                    $(
+                        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                        async fn $test() {
+                            let store = $factory().await;
+                            crate::$module::$test(&store).await;
+                        }
+                    )*
+                }
+            )*
+        }
+    };
+}
+
+#[cfg(feature = "sqlite")]
+conformance_suite!(sqlite_memory, crate::support::sqlite_memory);
+#[cfg(feature = "sqlite")]
+conformance_suite!(sqlite_file, crate::support::sqlite_file);
+#[cfg(feature = "redis")]
+conformance_suite!(redis, crate::support::redis);

@@ -1,0 +1,148 @@
+//! Backend factories and helpers shared by the suite.
+
+use std::time::Duration;
+
+use miroir_store::prelude::*;
+use miroir_store::{DynStore, NewTask, NodeTaskMap, TaskKind, TaskStatus, Timestamp};
+
+/// A migrated store under test, with what keeps it alive and a way to open a second handle.
+pub struct TestStore {
+    pub store: DynStore,
+    /// URL for a second, independent handle on the same data (`None` for in-memory SQLite).
+    pub url: Option<String>,
+    raw: Option<RawAccess>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestStore {
+    async fn new(url: String, raw: Option<RawAccess>, dir: Option<tempfile::TempDir>) -> Self {
+        let store = miroir_store::open(&url).await.expect("open store");
+        store.migrate().await.expect("migrate store");
+        Self { store, url: raw.is_some().then_some(url), raw, _dir: dir }
+    }
+
+    /// A second handle on the same data, or `None` when the backend cannot share it.
+    pub async fn reopen(&self) -> Option<DynStore> {
+        let url = self.url.as_ref()?;
+        Some(miroir_store::open(url).await.expect("reopen store"))
+    }
+}
+
+impl std::ops::Deref for TestStore {
+    type Target = DynStore;
+    fn deref(&self) -> &DynStore {
+        &self.store
+    }
+}
+
+#[cfg(feature = "sqlite")]
+pub async fn sqlite_memory() -> TestStore {
+    TestStore::new("sqlite::memory:".to_owned(), None, None).await
+}
+
+#[cfg(feature = "sqlite")]
+pub async fn sqlite_file() -> TestStore {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("store.db");
+    let url = format!("sqlite://{}", path.display());
+    TestStore::new(url, Some(RawAccess::Sqlite(path)), Some(dir)).await
+}
+
+#[cfg(feature = "redis")]
+pub async fn redis() -> TestStore {
+    let server = miroir_test_support::shared_redis();
+    let prefix = format!("t{}", uuid_like());
+    let url = format!("{}?prefix={prefix}", server.url());
+    let raw = RawAccess::Redis { url: server.url(), prefix };
+    TestStore::new(url, Some(raw), None).await
+}
+
+/// A unique-enough token for key prefixes and ids.
+pub fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}x{}x{}",
+        std::process::id(),
+        Timestamp::now().as_millis(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A new enqueued task on `index`.
+pub fn new_task(index: &str, kind: TaskKind) -> NewTask {
+    NewTask {
+        index_uid: Some(index.to_owned()),
+        kind,
+        status: TaskStatus::Enqueued,
+        node_tasks: NodeTaskMap::from([("meili-0".to_owned(), 7), ("meili-1".to_owned(), 9)]),
+        details: Some(serde_json::json!({"receivedDocuments": 3})),
+        enqueued_at: Timestamp::now(),
+    }
+}
+
+/// Sleeps past a short TTL.
+pub async fn sleep_ms(millis: u64) {
+    tokio::time::sleep(Duration::from_millis(millis)).await;
+}
+
+/// Direct access to a backend's storage, bypassing the store API, to plant what the API would
+/// never write (corrupt rows, a newer schema version). Test-only; knows the physical layout.
+#[derive(Clone, Debug)]
+pub enum RawAccess {
+    #[cfg(feature = "sqlite")]
+    Sqlite(std::path::PathBuf),
+    #[cfg(feature = "redis")]
+    Redis { url: String, prefix: String },
+}
+
+impl RawAccess {
+    /// Raw access to the store under test (`None` for in-memory SQLite).
+    pub fn of(store: &TestStore) -> Option<RawAccess> {
+        store.raw.clone()
+    }
+
+    /// Overwrites the task's node-task map with invalid JSON.
+    pub async fn corrupt_task(&self, uid: u64) {
+        match self {
+            #[cfg(feature = "sqlite")]
+            RawAccess::Sqlite(path) => {
+                let connection = rusqlite::Connection::open(path).unwrap();
+                connection.busy_timeout(Duration::from_secs(5)).unwrap();
+                let changed = connection
+                    .execute("UPDATE tasks SET node_tasks = '{not json' WHERE uid = ?1", [uid as i64])
+                    .unwrap();
+                assert_eq!(changed, 1);
+            }
+            #[cfg(feature = "redis")]
+            RawAccess::Redis { url, prefix } => {
+                let mut connection = redis_connection(url).await;
+                let key = format!("{prefix}:tasks:{uid}");
+                let _: () = redis::cmd("HSET").arg(&key).arg("node_tasks").arg("{not json").query_async(&mut connection).await.unwrap();
+            }
+        }
+    }
+
+    /// Records `version` as the store's schema version.
+    pub async fn set_schema_version(&self, version: u32) {
+        match self {
+            #[cfg(feature = "sqlite")]
+            RawAccess::Sqlite(path) => {
+                let connection = rusqlite::Connection::open(path).unwrap();
+                connection.busy_timeout(Duration::from_secs(5)).unwrap();
+                connection.pragma_update(None, "user_version", version).unwrap();
+            }
+            #[cfg(feature = "redis")]
+            RawAccess::Redis { url, prefix } => {
+                let mut connection = redis_connection(url).await;
+                let key = format!("{prefix}:{{meta}}:schema_version");
+                let _: () = redis::cmd("SET").arg(&key).arg(version).query_async(&mut connection).await.unwrap();
+            }
+        }
+    }
+}
+
+#[cfg(feature = "redis")]
+async fn redis_connection(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap()
+}
