@@ -1,0 +1,360 @@
+//! Connection plumbing: opening and configuring connections, refusing foreign files, the
+//! dedicated thread that owns each connection, and the mapping of SQLite errors.
+//!
+//! Each connection lives on its own OS thread and executes the closures sent to it in order, so
+//! blocking SQLite calls never run on the async runtime and a connection is never shared. A file
+//! store has one writer thread (every write, serialized) and [`FILE_READERS`] reader threads (WAL
+//! lets them read while the writer writes); an in-memory store has only the writer thread.
+
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
+use tokio::sync::oneshot;
+
+use crate::error::{StoreError, StoreResult};
+use crate::schema::SQLITE_APPLICATION_ID;
+use crate::store_url::{SqliteLocation, SqliteSync};
+
+/// Reader connections of a file store.
+const FILE_READERS: usize = 2;
+
+/// Prepared statements kept per connection (`list_tasks` builds one per filter combination).
+const STATEMENT_CACHE_CAPACITY: usize = 64;
+
+impl From<rusqlite::Error> for StoreError {
+    /// Lock contention (including an expired busy timeout) is an outage worth retrying; anything
+    /// else is a backend error.
+    fn from(error: rusqlite::Error) -> Self {
+        match error.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+                StoreError::Unavailable(format!("sqlite: {error}"))
+            }
+            _ => StoreError::Backend(format!("sqlite: {error}")),
+        }
+    }
+}
+
+/// Runs `operation` in one `BEGIN IMMEDIATE` transaction: committed when it returns `Ok`, rolled
+/// back otherwise. The write lock is taken up front, so reads inside see the latest state and no
+/// other connection can write before the commit.
+pub(crate) fn in_write_transaction<T>(
+    connection: &mut Connection,
+    operation: impl FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T>,
+) -> StoreResult<T> {
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let output = operation(&transaction)?;
+    transaction.commit()?;
+    Ok(output)
+}
+
+/// Runs `operation` in one read transaction, so every query inside sees the same snapshot.
+pub(crate) fn in_read_transaction<T>(
+    connection: &mut Connection,
+    operation: impl FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T>,
+) -> StoreResult<T> {
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Deferred)?;
+    let output = operation(&transaction)?;
+    transaction.commit()?;
+    Ok(output)
+}
+
+/// A closure run on a connection's thread.
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// The sending side of one connection thread. Dropping it ends the thread and closes the
+/// connection once queued work is done.
+pub(crate) struct ConnectionThread {
+    jobs: mpsc::Sender<Job>,
+    /// Jobs sent and not finished yet, to route reads to the least busy reader.
+    pending: Arc<AtomicUsize>,
+}
+
+impl ConnectionThread {
+    /// Moves `connection` to a new thread named `name`.
+    fn spawn(name: &str, mut connection: Connection) -> StoreResult<Self> {
+        let (jobs, receiver) = mpsc::channel::<Job>();
+        let pending = Arc::new(AtomicUsize::new(0));
+        let finished = Arc::clone(&pending);
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || {
+                while let Ok(job) = receiver.recv() {
+                    // A panicking job drops its reply (the caller sees an error) and rolls back its
+                    // transaction while unwinding; the connection stays usable.
+                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut connection)));
+                    finished.fetch_sub(1, Ordering::Relaxed);
+                }
+            })
+            .map_err(|error| StoreError::Backend(format!("cannot start sqlite thread: {error}")))?;
+        Ok(Self { jobs, pending })
+    }
+
+    /// Jobs queued or running on this thread.
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    /// Runs `operation` on this thread's connection and returns its result.
+    pub(crate) async fn call<T, F>(&self, operation: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let (reply, receive) = oneshot::channel();
+        let job: Job = Box::new(move |connection| {
+            let _ = reply.send(operation(connection));
+        });
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        if self.jobs.send(job).is_err() {
+            self.pending.fetch_sub(1, Ordering::Relaxed);
+            return Err(StoreError::Backend(
+                "sqlite connection thread is gone".to_owned(),
+            ));
+        }
+        receive
+            .await
+            .map_err(|_| StoreError::Backend("sqlite operation aborted".to_owned()))?
+    }
+}
+
+/// The connections of one store, each on its thread.
+pub(crate) struct ConnectionThreads {
+    /// Every write (and, in memory, every read).
+    pub(crate) writer: ConnectionThread,
+    /// Read-only connections of a file store (empty in memory).
+    pub(crate) readers: Vec<ConnectionThread>,
+}
+
+/// How every connection is configured.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ConnectionOptions {
+    /// `PRAGMA synchronous`.
+    pub(crate) synchronous: SqliteSync,
+    /// How long a statement waits for a lock before failing with `SQLITE_BUSY`.
+    pub(crate) busy_timeout: Duration,
+}
+
+impl ConnectionThreads {
+    /// Opens and configures the connections of `location` and starts their threads. Blocking.
+    ///
+    /// A file is created (with its parent directory) when missing. A file that is not a SQLite
+    /// database, or a database of another application, is refused with `NotAMiroirStore` before
+    /// anything is written to it.
+    pub(crate) fn open(location: &SqliteLocation, options: ConnectionOptions) -> StoreResult<Self> {
+        match location {
+            SqliteLocation::Memory => {
+                let writer = Connection::open_in_memory()?;
+                configure(&writer, options)?;
+                Ok(Self {
+                    writer: ConnectionThread::spawn("miroir-sqlite-memory", writer)?,
+                    readers: Vec::new(),
+                })
+            }
+            SqliteLocation::File(path) => {
+                create_parent_directory(path)?;
+                let writer = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_WRITE
+                        | OpenFlags::SQLITE_OPEN_CREATE
+                        | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                // Before the first read, so that a file locked by another process is waited for.
+                writer.busy_timeout(options.busy_timeout)?;
+                refuse_foreign_database(&writer, path)?;
+                let mode: String =
+                    writer
+                        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+                if !mode.eq_ignore_ascii_case("wal") {
+                    return Err(StoreError::Backend(format!(
+                        "sqlite refused WAL mode for {} (journal mode {mode})",
+                        path.display()
+                    )));
+                }
+                configure(&writer, options)?;
+                let readers = (0..FILE_READERS)
+                    .map(|number| {
+                        let reader = Connection::open_with_flags(
+                            path,
+                            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                        )?;
+                        configure(&reader, options)?;
+                        reader.pragma_update(None, "query_only", true)?;
+                        ConnectionThread::spawn(&format!("miroir-sqlite-reader-{number}"), reader)
+                    })
+                    .collect::<StoreResult<Vec<_>>>()?;
+                Ok(Self {
+                    writer: ConnectionThread::spawn("miroir-sqlite-writer", writer)?,
+                    readers,
+                })
+            }
+        }
+    }
+
+    /// The connection a read should use: the least busy reader, or the writer in memory.
+    pub(crate) fn reader(&self) -> &ConnectionThread {
+        self.readers
+            .iter()
+            .min_by_key(|reader| reader.pending())
+            .unwrap_or(&self.writer)
+    }
+}
+
+/// Pragmas every connection gets.
+fn configure(connection: &Connection, options: ConnectionOptions) -> StoreResult<()> {
+    connection.busy_timeout(options.busy_timeout)?;
+    let synchronous = match options.synchronous {
+        SqliteSync::Normal => "NORMAL",
+        SqliteSync::Full => "FULL",
+    };
+    connection.pragma_update(None, "synchronous", synchronous)?;
+    connection.pragma_update(None, "foreign_keys", true)?;
+    connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+    Ok(())
+}
+
+fn create_parent_directory(path: &Path) -> StoreResult<()> {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() && !parent.exists() => {
+            std::fs::create_dir_all(parent).map_err(|error| {
+                StoreError::Backend(format!(
+                    "cannot create directory {}: {error}",
+                    parent.display()
+                ))
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `NotAMiroirStore` unless the file is empty or carries Miroir's application id. Only reads.
+fn refuse_foreign_database(connection: &Connection, path: &Path) -> StoreResult<()> {
+    let not_a_database = |error: rusqlite::Error| match error.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => {
+            StoreError::NotAMiroirStore(format!("{} is not a sqlite database", path.display()))
+        }
+        _ => StoreError::from(error),
+    };
+    let application_id: i32 = connection
+        .query_row("PRAGMA application_id", [], |row| row.get(0))
+        .map_err(not_a_database)?;
+    if application_id == SQLITE_APPLICATION_ID {
+        return Ok(());
+    }
+    if application_id != 0 {
+        return Err(StoreError::NotAMiroirStore(format!(
+            "{} belongs to another application (sqlite application_id {application_id})",
+            path.display()
+        )));
+    }
+    let has_tables: bool = connection
+        .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master)", [], |row| {
+            row.get(0)
+        })
+        .map_err(not_a_database)?;
+    if has_tables {
+        return Err(StoreError::NotAMiroirStore(format!(
+            "{} is a sqlite database with tables but without miroir's application_id",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::sqlite::{SqliteStore, testing};
+    use crate::tasks::{NewTask, TaskKind, TaskStatus, TaskStore};
+    use crate::time::Timestamp;
+
+    fn refused(result: StoreResult<SqliteStore>) -> bool {
+        matches!(result, Err(StoreError::NotAMiroirStore(_)))
+    }
+
+    #[tokio::test]
+    async fn foreign_files_are_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = dir.path().join("text.db");
+        std::fs::write(&text, vec![b'x'; 4096]).unwrap();
+        let other_app = dir.path().join("other.db");
+        Connection::open(&other_app)
+            .unwrap()
+            .pragma_update(None, "application_id", 7)
+            .unwrap();
+        let tables = dir.path().join("tables.db");
+        Connection::open(&tables)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x)")
+            .unwrap();
+        for path in [text, other_app, tables] {
+            let before = std::fs::read(&path).unwrap();
+            let result = SqliteStore::open(
+                SqliteLocation::File(path.clone()),
+                SqliteSync::Full,
+                Duration::from_secs(1),
+            )
+            .await;
+            assert!(refused(result), "{}", path.display());
+            assert_eq!(std::fs::read(&path).unwrap(), before);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_held_write_lock_past_the_busy_timeout_is_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("busy.db");
+        drop(testing::file(&path).await);
+        let store = SqliteStore::open(
+            SqliteLocation::File(path.clone()),
+            SqliteSync::Normal,
+            Duration::from_millis(50),
+        )
+        .await
+        .unwrap();
+        let blocker = Connection::open(&path).unwrap();
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let task = NewTask {
+            index_uid: None,
+            kind: TaskKind::DumpCreation,
+            status: TaskStatus::Enqueued,
+            node_tasks: Default::default(),
+            details: None,
+            enqueued_at: Timestamp::now(),
+        };
+        let error = store.create_task(task.clone()).await.unwrap_err();
+        assert!(error.is_unavailable(), "{error}");
+        assert_eq!(
+            store.count_tasks().await.unwrap(),
+            0,
+            "readers are not blocked by a writer"
+        );
+        blocker.execute_batch("COMMIT").unwrap();
+        store.create_task(task).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn reads_go_to_the_least_busy_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = testing::file(&dir.path().join("readers.db")).await;
+        let connections = &store.inner.connections;
+        assert_eq!(connections.readers.len(), FILE_READERS);
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let busy = connections.reader().call(move |_| Ok(wait.recv().ok()));
+        tokio::pin!(busy);
+        assert!(futures::poll!(busy.as_mut()).is_pending());
+        assert!(
+            !std::ptr::eq(connections.reader(), &connections.readers[0]),
+            "the busy reader is skipped"
+        );
+        release.send(()).unwrap();
+        busy.await.unwrap();
+    }
+}

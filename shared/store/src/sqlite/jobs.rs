@@ -1,0 +1,442 @@
+//! Table 6, `jobs`: the work queue.
+//!
+//! Every state change is one conditional `UPDATE … RETURNING`, atomic by itself: a claim picks
+//! the oldest claimable row through the partial index on queued rows; heartbeat, complete and fail
+//! only match a row still in progress under the caller's claim. When such an update matches
+//! nothing, a second read only decides between `NotFound` and `Conflict`.
+//!
+//! The queue statements name their partial index (`INDEXED BY`): without statistics the planner
+//! would rather sort every queued row found through the `state` index, and a statement whose index
+//! is gone fails to prepare instead of silently scanning.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, Row};
+
+use super::SqliteStore;
+use super::rows::{Columns, expiry, query_all, query_optional, saturating_i64, to_json};
+use crate::error::{StoreError, StoreResult};
+use crate::jobs::{Job, JobKind, JobQuery, JobStore, NewJob};
+use crate::time::Timestamp;
+
+macro_rules! job_columns {
+    () => {
+        "id, type, params, state, claimed_by, claim_expires_at, progress, attempts, max_attempts, \
+         last_error, run_after, created_at, updated_at"
+    };
+}
+
+fn decode_job(row: &Row<'_>) -> StoreResult<Job> {
+    let columns = Columns::new("jobs", row);
+    Ok(Job {
+        id: columns.string(0)?,
+        kind: columns.parse(1)?,
+        params: columns.json(2)?,
+        state: columns.parse(3)?,
+        claimed_by: columns.opt_string(4)?,
+        claim_expires_at: columns.opt_timestamp(5)?,
+        progress: columns.json(6)?,
+        attempts: columns.u32(7)?,
+        max_attempts: columns.u32(8)?,
+        last_error: columns.opt_string(9)?,
+        run_after: columns.timestamp(10)?,
+        created_at: columns.timestamp(11)?,
+        updated_at: columns.timestamp(12)?,
+    })
+}
+
+fn get_job(connection: &Connection, id: &str) -> StoreResult<Option<Job>> {
+    let mut statement = connection.prepare_cached(concat!(
+        "SELECT ",
+        job_columns!(),
+        " FROM jobs WHERE id = ?1"
+    ))?;
+    query_optional(&mut statement, [id], decode_job)
+}
+
+/// Runs an `UPDATE … WHERE id = ?1 AND <precondition> RETURNING` and returns the job, or
+/// `NotFound` when the job does not exist and `Conflict` (saying `expected`) when it exists but
+/// the precondition does not hold.
+fn update_job(
+    connection: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    id: &str,
+    expected: impl FnOnce() -> String,
+) -> StoreResult<Job> {
+    let mut statement = connection.prepare_cached(sql)?;
+    if let Some(job) = query_optional(&mut statement, params, decode_job)? {
+        return Ok(job);
+    }
+    match get_job(connection, id)? {
+        None => Err(StoreError::not_found(format!("job `{id}`"))),
+        Some(job) => Err(StoreError::conflict(format!(
+            "job `{id}` is {}, {}",
+            job.state,
+            expected()
+        ))),
+    }
+}
+
+fn not_claimed_by(worker: &str) -> impl FnOnce() -> String + '_ {
+    move || format!("not in progress under worker `{worker}`")
+}
+
+#[async_trait]
+impl JobStore for SqliteStore {
+    /// New jobs start queued, claimable now, with `progress` null and no attempt made.
+    async fn enqueue_job(&self, job: NewJob) -> StoreResult<Job> {
+        if job.max_attempts == 0 {
+            return Err(StoreError::invalid("max_attempts must be at least 1"));
+        }
+        let params = to_json("job params", &job.params)?;
+        self.write(move |connection| {
+            let now = Timestamp::now();
+            let id = uuid::Uuid::new_v4().to_string();
+            let mut statement = connection.prepare_cached(concat!(
+                "INSERT INTO jobs (id, type, params, state, progress, attempts, max_attempts, run_after, \
+                 created_at, updated_at) VALUES (?1, ?2, ?3, 'queued', 'null', 0, ?4, ?5, ?5, ?5) RETURNING ",
+                job_columns!()
+            ))?;
+            query_optional(
+                &mut statement,
+                rusqlite::params![id, job.kind.as_str(), params, job.max_attempts, now.as_millis()],
+                decode_job,
+            )?
+            .ok_or_else(|| StoreError::Backend("insert into jobs returned no row".to_owned()))
+        })
+        .await
+    }
+
+    async fn get_job(&self, id: &str) -> StoreResult<Option<Job>> {
+        let id = id.to_owned();
+        self.read(move |connection| get_job(connection, &id)).await
+    }
+
+    async fn list_jobs(&self, query: &JobQuery) -> StoreResult<Vec<Job>> {
+        let query = query.clone();
+        self.read(move |connection| {
+            let (limit, offset) = (saturating_i64(query.limit), saturating_i64(query.offset));
+            match query.state {
+                Some(state) => {
+                    let mut statement = connection.prepare_cached(concat!(
+                        "SELECT ",
+                        job_columns!(),
+                        " FROM jobs WHERE state = ?1 ORDER BY seq LIMIT ?2 OFFSET ?3"
+                    ))?;
+                    query_all(
+                        &mut statement,
+                        rusqlite::params![state.as_str(), limit, offset],
+                        decode_job,
+                    )
+                }
+                None => {
+                    let mut statement = connection.prepare_cached(concat!(
+                        "SELECT ",
+                        job_columns!(),
+                        " FROM jobs ORDER BY seq LIMIT ?1 OFFSET ?2"
+                    ))?;
+                    query_all(&mut statement, rusqlite::params![limit, offset], decode_job)
+                }
+            }
+        })
+        .await
+    }
+
+    /// One statement: the subquery walks the partial index of queued rows in (run_after, seq)
+    /// order, so a claim costs the same however many jobs are done.
+    async fn claim_next_job(&self, worker: &str, lease: Duration) -> StoreResult<Option<Job>> {
+        let worker = worker.to_owned();
+        self.write(move |connection| {
+            let now = Timestamp::now();
+            let mut statement = connection.prepare_cached(concat!(
+                "UPDATE jobs SET state = 'in_progress', claimed_by = ?1, claim_expires_at = ?2, \
+                 attempts = attempts + 1, updated_at = ?3 \
+                 WHERE seq = (SELECT seq FROM jobs INDEXED BY jobs_queued_run_after \
+                 WHERE state = 'queued' AND run_after <= ?3 \
+                 ORDER BY run_after, seq LIMIT 1) RETURNING ",
+                job_columns!()
+            ))?;
+            query_optional(
+                &mut statement,
+                rusqlite::params![worker, expiry(now, lease).as_millis(), now.as_millis()],
+                decode_job,
+            )
+        })
+        .await
+    }
+
+    async fn heartbeat_job(
+        &self,
+        id: &str,
+        worker: &str,
+        lease: Duration,
+        progress: Option<serde_json::Value>,
+    ) -> StoreResult<Job> {
+        let (id, worker) = (id.to_owned(), worker.to_owned());
+        let progress = progress
+            .map(|progress| to_json("job progress", &progress))
+            .transpose()?;
+        self.write(move |connection| {
+            let now = Timestamp::now();
+            update_job(
+                connection,
+                concat!(
+                    "UPDATE jobs SET claim_expires_at = ?3, progress = COALESCE(?4, progress), updated_at = ?5 \
+                     WHERE id = ?1 AND state = 'in_progress' AND claimed_by = ?2 RETURNING ",
+                    job_columns!()
+                ),
+                rusqlite::params![id, worker, expiry(now, lease).as_millis(), progress, now.as_millis()],
+                &id,
+                not_claimed_by(&worker),
+            )
+        })
+        .await
+    }
+
+    async fn complete_job(
+        &self,
+        id: &str,
+        worker: &str,
+        progress: Option<serde_json::Value>,
+    ) -> StoreResult<Job> {
+        let (id, worker) = (id.to_owned(), worker.to_owned());
+        let progress = progress
+            .map(|progress| to_json("job progress", &progress))
+            .transpose()?;
+        self.write(move |connection| {
+            update_job(
+                connection,
+                concat!(
+                    "UPDATE jobs SET state = 'completed', claimed_by = NULL, claim_expires_at = NULL, \
+                     progress = COALESCE(?3, progress), updated_at = ?4 \
+                     WHERE id = ?1 AND state = 'in_progress' AND claimed_by = ?2 RETURNING ",
+                    job_columns!()
+                ),
+                rusqlite::params![id, worker, progress, Timestamp::now().as_millis()],
+                &id,
+                not_claimed_by(&worker),
+            )
+        })
+        .await
+    }
+
+    /// Back to queued with `run_after = now + retry_after`, or failed for good when the attempts
+    /// are used up; the claim is cleared either way.
+    async fn fail_job(
+        &self,
+        id: &str,
+        worker: &str,
+        error: &str,
+        retry_after: Duration,
+    ) -> StoreResult<Job> {
+        let (id, worker, error) = (id.to_owned(), worker.to_owned(), error.to_owned());
+        self.write(move |connection| {
+            let now = Timestamp::now();
+            update_job(
+                connection,
+                concat!(
+                    "UPDATE jobs SET \
+                     state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
+                     run_after = CASE WHEN attempts >= max_attempts THEN run_after ELSE ?4 END, \
+                     claimed_by = NULL, claim_expires_at = NULL, last_error = ?3, updated_at = ?5 \
+                     WHERE id = ?1 AND state = 'in_progress' AND claimed_by = ?2 RETURNING ",
+                    job_columns!()
+                ),
+                rusqlite::params![
+                    id,
+                    worker,
+                    error,
+                    now.plus(retry_after).as_millis(),
+                    now.as_millis()
+                ],
+                &id,
+                not_claimed_by(&worker),
+            )
+        })
+        .await
+    }
+
+    /// Walks the partial index of in-progress rows by claim expiry.
+    async fn reclaim_expired_jobs(&self, batch: u32) -> StoreResult<Vec<String>> {
+        self.write(move |connection| {
+            let mut statement = connection.prepare_cached(
+                "UPDATE jobs SET \
+                 state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
+                 run_after = ?1, claimed_by = NULL, claim_expires_at = NULL, \
+                 last_error = 'claim expired', updated_at = ?1 \
+                 WHERE seq IN (SELECT seq FROM jobs INDEXED BY jobs_in_progress_claim_expires_at \
+                 WHERE state = 'in_progress' AND claim_expires_at <= ?1 \
+                 ORDER BY claim_expires_at LIMIT ?2) RETURNING id",
+            )?;
+            query_all(
+                &mut statement,
+                rusqlite::params![Timestamp::now().as_millis(), batch],
+                |row| Columns::new("jobs", row).string(0),
+            )
+        })
+        .await
+    }
+
+    async fn retry_job(&self, id: &str) -> StoreResult<Job> {
+        let id = id.to_owned();
+        self.write(move |connection| {
+            update_job(
+                connection,
+                concat!(
+                    "UPDATE jobs SET state = 'queued', attempts = 0, run_after = ?2, updated_at = ?2 \
+                     WHERE id = ?1 AND state = 'failed' RETURNING ",
+                    job_columns!()
+                ),
+                rusqlite::params![id, Timestamp::now().as_millis()],
+                &id,
+                || "not failed".to_owned(),
+            )
+        })
+        .await
+    }
+
+    async fn job_queue_depth(&self) -> StoreResult<BTreeMap<JobKind, u64>> {
+        self.read(|connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT type, COUNT(*) FROM jobs INDEXED BY jobs_queued_type \
+                 WHERE state = 'queued' GROUP BY type",
+            )?;
+            let depths = query_all(&mut statement, [], |row| {
+                let columns = Columns::new("jobs", row);
+                Ok((columns.parse::<JobKind>(0)?, columns.u64(1)?))
+            })?;
+            Ok(depths.into_iter().collect())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::jobs::JobState;
+    use crate::sqlite::testing;
+
+    fn new_job() -> NewJob {
+        NewJob {
+            kind: JobKind::Reindex,
+            params: serde_json::json!({"from": "a"}),
+            max_attempts: 2,
+        }
+    }
+
+    /// Eight claimers on two handles of one file (so two writer connections race through
+    /// SQLite's lock, not only through one writer thread) take each job exactly once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_claimers_take_each_job_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jobs.db");
+        let handles = [testing::file(&path).await, testing::file(&path).await];
+        let mut enqueued = BTreeSet::new();
+        for _ in 0..64 {
+            enqueued.insert(handles[0].enqueue_job(new_job()).await.unwrap().id);
+        }
+        let claimers: Vec<_> = (0..8)
+            .map(|worker| {
+                let store = handles[worker % 2].clone();
+                tokio::spawn(async move {
+                    let mut claimed = Vec::new();
+                    while let Some(job) = store
+                        .claim_next_job(&format!("w{worker}"), Duration::from_secs(60))
+                        .await
+                        .unwrap()
+                    {
+                        assert_eq!((job.state, job.attempts), (JobState::InProgress, 1));
+                        claimed.push(job.id);
+                    }
+                    claimed
+                })
+            })
+            .collect();
+        let mut claimed = Vec::new();
+        for claimer in claimers {
+            claimed.extend(claimer.await.unwrap());
+        }
+        assert_eq!(claimed.len(), enqueued.len(), "no job claimed twice");
+        assert_eq!(claimed.into_iter().collect::<BTreeSet<_>>(), enqueued);
+    }
+
+    #[tokio::test]
+    async fn expired_claims_return_to_the_queue_then_fail_when_out_of_attempts() {
+        let store = testing::memory().await;
+        let job = store.enqueue_job(new_job()).await.unwrap();
+        let lease = Duration::from_millis(1);
+        store.claim_next_job("a", lease).await.unwrap().unwrap();
+        store
+            .heartbeat_job(&job.id, "a", lease, Some(serde_json::json!({"cursor": 7})))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(
+            store.reclaim_expired_jobs(10).await.unwrap(),
+            vec![job.id.clone()]
+        );
+        let requeued = store.get_job(&job.id).await.unwrap().unwrap();
+        assert_eq!(
+            (requeued.state, requeued.claimed_by, requeued.progress),
+            (JobState::Queued, None, serde_json::json!({"cursor": 7}))
+        );
+        assert_eq!(requeued.last_error.as_deref(), Some("claim expired"));
+        assert!(matches!(
+            store.heartbeat_job(&job.id, "a", lease, None).await,
+            Err(StoreError::Conflict(_))
+        ));
+
+        store.claim_next_job("b", lease).await.unwrap().unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        store.reclaim_expired_jobs(10).await.unwrap();
+        let failed = store.get_job(&job.id).await.unwrap().unwrap();
+        assert_eq!((failed.state, failed.attempts), (JobState::Failed, 2));
+        let retried = store.retry_job(&job.id).await.unwrap();
+        assert_eq!((retried.state, retried.attempts), (JobState::Queued, 0));
+        assert!(matches!(
+            store.retry_job(&job.id).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            store.retry_job("missing").await,
+            Err(StoreError::NotFound(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_failed_attempt_waits_for_its_backoff() {
+        let store = testing::memory().await;
+        let job = store.enqueue_job(new_job()).await.unwrap();
+        store
+            .claim_next_job("a", Duration::from_secs(60))
+            .await
+            .unwrap()
+            .unwrap();
+        let failed = store
+            .fail_job(&job.id, "a", "boom", Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(
+            (failed.state, failed.last_error.as_deref()),
+            (JobState::Queued, Some("boom"))
+        );
+        assert!(
+            store
+                .claim_next_job("b", Duration::from_secs(60))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            store.job_queue_depth().await.unwrap(),
+            BTreeMap::from([(JobKind::Reindex, 1)])
+        );
+    }
+}
