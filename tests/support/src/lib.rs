@@ -1,1 +1,133 @@
-//! placeholder
+//! `miroir-test-support`: Miroir's test kit — a real Redis server for tests.
+//!
+//! # Which server to use
+//!
+//! - [`shared_redis`]: one server per test process, started on first use and killed when the
+//!   process exits (even if it is killed). Use it for every test that only needs *a* Redis: give
+//!   each test its own key prefix (`redis://…/0?prefix=<unique>`, see [`unique_prefix`] and
+//!   [`RedisServer::store_url`]) so tests running in parallel never see each other's keys. Never
+//!   stop, restart or flush it.
+//! - [`RedisServer::start`] / [`RedisServer::start_with`]: a private server owned by the test. Use
+//!   it when the test stops, kills or restarts the server (outage and recovery, persistence), or
+//!   needs non-default configuration ([`RedisOptions`]: append-only file, fsync policy, extra
+//!   directives). It is killed when the value is dropped.
+//!
+//! # Where the server comes from
+//!
+//! If a Docker engine answers (`docker info` exits 0 within a few seconds; a `docker` client alone
+//! is not enough), the server runs in a `redis` container started with testcontainers. Otherwise
+//! the local `redis-server` binary (Debian package `redis-server`) is spawned on a free loopback
+//! port with its data directory in a temporary directory. Set `MIROIR_TEST_REDIS=local` or
+//! `MIROIR_TEST_REDIS=docker` to force one of them, and `MIROIR_REDIS_SERVER=/path/to/redis-server`
+//! to pick the binary. If neither is available, starting fails with a [`HarnessError`] saying what
+//! to install.
+//!
+//! The kit talks to the server over plain TCP with a tiny RESP client ([`RedisServer::command`]);
+//! it does not depend on the `redis` crate.
+
+mod docker;
+mod local;
+mod resp;
+mod server;
+mod watchdog;
+
+use std::fmt;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub use resp::Reply;
+pub use server::{Appendfsync, RedisOptions, RedisServer};
+
+/// Why the kit could not start, stop or talk to a Redis server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HarnessError {
+    message: String,
+}
+
+impl HarnessError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+
+    /// What went wrong, in one or a few lines.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for HarnessError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for HarnessError {}
+
+/// The Redis server shared by every test of this process, started on first call.
+///
+/// It is never stopped by the kit while the process lives and is killed when the process exits
+/// (a watchdog child notices that the process is gone). Isolate tests with a unique key prefix.
+///
+/// # Panics
+///
+/// Panics with the [`HarnessError`] message if no server can be started (test code only).
+pub fn shared_redis() -> &'static RedisServer {
+    static SHARED: OnceLock<RedisServer> = OnceLock::new();
+    SHARED.get_or_init(|| match RedisServer::start() {
+        Ok(server) => server,
+        Err(error) => panic!("cannot start the shared test redis: {error}"),
+    })
+}
+
+/// A key prefix no other call in this process (or a concurrent test process) returns, made of
+/// `[A-Za-z0-9_-]` as the store URL's `prefix` parameter requires. `label` (sanitised) helps to
+/// recognise the test's keys when debugging.
+pub fn unique_prefix(label: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let sequence = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let label: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(40)
+        .collect();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.subsec_nanos())
+        .unwrap_or(0);
+    format!("t{}_{nanos:x}_{sequence}_{label}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_are_unique_and_url_safe() {
+        let first = unique_prefix("list tasks: {paging}");
+        let second = unique_prefix("list tasks: {paging}");
+        assert_ne!(first, second);
+        for prefix in [first, second] {
+            assert!(
+                prefix
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+                "{prefix}"
+            );
+        }
+    }
+
+    #[test]
+    fn shared_server_answers_and_is_the_same_every_time() {
+        let server = shared_redis();
+        assert_eq!(server.command(&["PING"]), Ok(Reply::Simple("PONG".into())));
+        assert_eq!(shared_redis().port(), server.port());
+    }
+}

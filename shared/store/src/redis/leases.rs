@@ -1,0 +1,92 @@
+//! Leases: per scope an expiring hash (`holder token expires_at`, `PEXPIRE` ttl) and a persistent
+//! token counter, both in the `{lease}` slot. Expiry is judged by the Redis server clock.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::Value;
+
+use super::RedisStore;
+use super::codec::Row;
+use crate::error::{StoreError, StoreResult};
+use crate::leases::{Lease, LeaseStore};
+use crate::time::ttl_millis;
+
+const TABLE: &str = "leader_lease";
+
+lua_script!(ACQUIRE = "lease_acquire.lua");
+lua_script!(RENEW = "lease_renew.lua");
+lua_script!(RELEASE = "lease_release.lua");
+
+fn decode(scope: &str, row: &Row) -> StoreResult<Lease> {
+    Ok(Lease {
+        scope: scope.to_owned(),
+        holder: row.text("holder")?,
+        token: row.parse("token")?,
+        expires_at: row.timestamp("expires_at")?,
+    })
+}
+
+#[async_trait]
+impl LeaseStore for RedisStore {
+    async fn acquire_lease(
+        &self,
+        scope: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> StoreResult<Option<Lease>> {
+        let keys = self.keys();
+        let mut invocation = ACQUIRE.key(keys.lease(scope));
+        invocation
+            .key(keys.lease_token(scope))
+            .arg(holder)
+            .arg(ttl_millis(ttl));
+        let held: Value = self.eval(&invocation).await?;
+        Row::decode(TABLE, held)?
+            .map(|row| decode(scope, &row))
+            .transpose()
+    }
+
+    async fn renew_lease(
+        &self,
+        scope: &str,
+        holder: &str,
+        token: u64,
+        ttl: Duration,
+    ) -> StoreResult<Lease> {
+        let mut invocation = RENEW.key(self.keys().lease(scope));
+        invocation
+            .arg(holder)
+            .arg(token)
+            .arg(ttl_millis(ttl))
+            .arg(scope);
+        let held: Value = self.eval(&invocation).await?;
+        decode(scope, &Row::decode_present(TABLE, held)?)
+    }
+
+    async fn release_lease(&self, scope: &str, holder: &str, token: u64) -> StoreResult<bool> {
+        let mut invocation = RELEASE.key(self.keys().lease(scope));
+        invocation.arg(holder).arg(token);
+        let released: i64 = self.eval(&invocation).await?;
+        Ok(released == 1)
+    }
+
+    async fn get_lease(&self, scope: &str) -> StoreResult<Option<Lease>> {
+        let row = self.row(TABLE, &self.keys().lease(scope)).await?;
+        row.map(|row| decode(scope, &row)).transpose()
+    }
+
+    async fn check_fencing_token(&self, scope: &str, token: u64) -> StoreResult<()> {
+        let current: Option<u64> = self
+            .query(redis::cmd("GET").arg(self.keys().lease_token(scope)))
+            .await?;
+        match current {
+            Some(current) if current > token => Err(StoreError::Fenced {
+                scope: scope.to_owned(),
+                token,
+                current,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
