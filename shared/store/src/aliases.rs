@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::error::StoreResult;
+use crate::error::{StoreError, StoreResult};
 use crate::time::Timestamp;
 
 /// What an alias resolves to.
@@ -31,6 +31,24 @@ impl AliasTarget {
             Self::Multi { .. } => "multi",
         }
     }
+}
+
+/// Checks what both backends refuse before writing: an empty alias name, or a target with an
+/// empty uid or no uid at all (`InvalidInput`).
+pub fn validate_alias(name: &str, target: &AliasTarget) -> StoreResult<()> {
+    if name.is_empty() {
+        return Err(StoreError::invalid("alias name is empty"));
+    }
+    let uids: &[String] = match target {
+        AliasTarget::Single { uid } => std::slice::from_ref(uid),
+        AliasTarget::Multi { uids } => uids,
+    };
+    if uids.is_empty() || uids.iter().any(String::is_empty) {
+        return Err(StoreError::invalid(format_args!(
+            "alias `{name}` has an empty target"
+        )));
+    }
+    Ok(())
 }
 
 /// A prior state of an alias, kept in its history.
@@ -64,8 +82,12 @@ pub struct Alias {
 pub trait AliasStore {
     /// Creates the alias at version 1 with an empty history. `Conflict` if the name exists
     /// (exactly one of racing creators wins). `InvalidInput` for an empty name or target.
-    async fn create_alias(&self, name: &str, target: AliasTarget, now: Timestamp)
-    -> StoreResult<Alias>;
+    async fn create_alias(
+        &self,
+        name: &str,
+        target: AliasTarget,
+        now: Timestamp,
+    ) -> StoreResult<Alias>;
 
     /// The alias, or `None`.
     async fn get_alias(&self, name: &str) -> StoreResult<Option<Alias>>;

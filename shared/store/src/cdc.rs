@@ -32,8 +32,11 @@ pub struct CdcOverflowStats {
 #[async_trait]
 pub trait CdcStore {
     /// The cursor of (sink, index).
-    async fn get_cdc_cursor(&self, sink_name: &str, index_uid: &str)
-    -> StoreResult<Option<CdcCursor>>;
+    async fn get_cdc_cursor(
+        &self,
+        sink_name: &str,
+        index_uid: &str,
+    ) -> StoreResult<Option<CdcCursor>>;
 
     /// Compare-and-set: moves the cursor to `new_seq` if its current value is `expected`
     /// (`None` = no cursor yet). `Conflict` otherwise, or if `new_seq` would go backwards.

@@ -44,7 +44,9 @@ pub enum StoreError {
     #[error("task store unavailable: {0}")]
     Unavailable(String),
     /// The store was migrated by a newer Miroir than this binary.
-    #[error("task store schema version {store} is ahead of this binary's version {binary}; upgrade Miroir")]
+    #[error(
+        "task store schema version {store} is ahead of this binary's version {binary}; upgrade Miroir"
+    )]
     SchemaAhead {
         /// Version recorded in the store.
         store: u32,
@@ -52,7 +54,9 @@ pub enum StoreError {
         binary: u32,
     },
     /// The store has not been migrated to this binary's version yet.
-    #[error("task store schema version {store} is behind this binary's version {binary}; run `miroir-migrate up`")]
+    #[error(
+        "task store schema version {store} is behind this binary's version {binary}; run `miroir-migrate up`"
+    )]
     SchemaBehind {
         /// Version recorded in the store.
         store: u32,

@@ -83,7 +83,7 @@ pub enum Backend {
 
 /// The whole store API: every table's operations, on either backend.
 ///
-/// Import the traits (or `use miroir_store::prelude::*`) to call their methods on a `dyn Store`.
+/// Methods of every table trait can be called on a `dyn Store` (or a `S: Store`) directly.
 pub trait Store:
     SchemaStore
     + TaskStore
@@ -111,15 +111,6 @@ pub trait Store:
 
 /// A shared handle to some store.
 pub type DynStore = Arc<dyn Store>;
-
-/// Every store trait, to call store methods on a [`DynStore`].
-pub mod prelude {
-    pub use crate::{
-        AdminSessionStore, AliasStore, CanaryStore, CdcStore, IdempotencyStore, JobStore,
-        LeaseStore, MaintenanceStore, NodeSettingsStore, RateLimitStore, RolloverStore,
-        SchemaStore, SearchUiStore, SessionStore, Store, TaskStore, TenantStore,
-    };
-}
 
 /// Opens the store a URL names, without migrating it.
 ///

@@ -68,7 +68,9 @@ impl BackoffPolicy {
     pub fn backoff_after(&self, failed_count: u32) -> Option<Duration> {
         let excess = failed_count.checked_sub(self.threshold)?;
         let factor = 1u64.checked_shl(excess.min(63)).unwrap_or(u64::MAX);
-        let millis = u64::try_from(self.base.as_millis()).unwrap_or(u64::MAX).saturating_mul(factor);
+        let millis = u64::try_from(self.base.as_millis())
+            .unwrap_or(u64::MAX)
+            .saturating_mul(factor);
         Some(Duration::from_millis(millis).min(self.cap))
     }
 }

@@ -103,10 +103,19 @@ mod tests {
         assert!(check_schema_version(SCHEMA_VERSION).is_ok());
         assert_eq!(
             check_schema_version(SCHEMA_VERSION + 1),
-            Err(StoreError::SchemaAhead { store: SCHEMA_VERSION + 1, binary: SCHEMA_VERSION })
+            Err(StoreError::SchemaAhead {
+                store: SCHEMA_VERSION + 1,
+                binary: SCHEMA_VERSION
+            })
         );
-        assert!(matches!(check_schema_version(0), Err(StoreError::SchemaBehind { .. })));
-        assert_eq!(pending_steps(0).map(<[_]>::len).ok(), Some(MIGRATIONS.len()));
+        assert!(matches!(
+            check_schema_version(0),
+            Err(StoreError::SchemaBehind { .. })
+        ));
+        assert_eq!(
+            pending_steps(0).map(<[_]>::len).ok(),
+            Some(MIGRATIONS.len())
+        );
         assert!(pending_steps(SCHEMA_VERSION).is_ok_and(<[_]>::is_empty));
     }
 }

@@ -106,7 +106,9 @@ pub fn redact(raw: &str) -> String {
         Ok(_) => raw.to_owned(),
         // Unparseable: still never echo what could be a secret after `:` and before `@`.
         Err(_) => match (raw.find("://"), raw.rfind('@')) {
-            (Some(start), Some(at)) if at > start => format!("{}://***{}", &raw[..start], &raw[at..]),
+            (Some(start), Some(at)) if at > start => {
+                format!("{}://***{}", &raw[..start], &raw[at..])
+            }
             _ => raw.to_owned(),
         },
     }
@@ -127,7 +129,9 @@ fn split_query(rest: &str) -> (&str, Vec<(String, String)>) {
 fn parse_millis(key: &str, value: &str) -> Result<Duration, String> {
     match value.parse::<u64>() {
         Ok(millis) if millis > 0 => Ok(Duration::from_millis(millis)),
-        _ => Err(format!("`{key}` must be a positive integer of milliseconds, got `{value}`")),
+        _ => Err(format!(
+            "`{key}` must be a positive integer of milliseconds, got `{value}`"
+        )),
     }
 }
 
@@ -137,11 +141,15 @@ fn parse_sqlite(raw: &str) -> Result<StoreUrl, String> {
         SqliteLocation::Memory
     } else if let Some(path) = location_part.strip_prefix("sqlite://") {
         if path.is_empty() || path == "/" {
-            return Err("missing database path (sqlite:///abs/path.db or sqlite://rel/path.db)".into());
+            return Err(
+                "missing database path (sqlite:///abs/path.db or sqlite://rel/path.db)".into(),
+            );
         }
         SqliteLocation::File(PathBuf::from(path))
     } else {
-        return Err("expected sqlite:///abs/path.db, sqlite://rel/path.db or sqlite::memory:".into());
+        return Err(
+            "expected sqlite:///abs/path.db, sqlite://rel/path.db or sqlite::memory:".into(),
+        );
     };
     let mut synchronous = SqliteSync::default();
     let mut busy_timeout = DEFAULT_OPERATION_TIMEOUT;
@@ -151,11 +159,19 @@ fn parse_sqlite(raw: &str) -> Result<StoreUrl, String> {
                 synchronous = match value.to_ascii_lowercase().as_str() {
                     "normal" => SqliteSync::Normal,
                     "full" => SqliteSync::Full,
-                    _ => return Err(format!("`synchronous` must be normal or full, got `{value}`")),
+                    _ => {
+                        return Err(format!(
+                            "`synchronous` must be normal or full, got `{value}`"
+                        ));
+                    }
                 }
             }
             "busy_timeout_ms" => busy_timeout = parse_millis(&key, &value)?,
-            _ => return Err(format!("unknown parameter `{key}` (known: synchronous, busy_timeout_ms)")),
+            _ => {
+                return Err(format!(
+                    "unknown parameter `{key}` (known: synchronous, busy_timeout_ms)"
+                ));
+            }
         }
     }
     Ok(StoreUrl::Sqlite {
@@ -182,15 +198,23 @@ fn parse_redis(raw: &str) -> Result<StoreUrl, String> {
             "timeout_ms" => timeout = parse_millis(&key, &value)?,
             "prefix" => {
                 let valid = !value.is_empty()
-                    && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                    && value
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
                 if !valid {
-                    return Err(format!("`prefix` must be non-empty [A-Za-z0-9_-], got `{value}`"));
+                    return Err(format!(
+                        "`prefix` must be non-empty [A-Za-z0-9_-], got `{value}`"
+                    ));
                 }
                 key_prefix = value.into_owned();
             }
             // Parameters the redis client itself understands.
             "protocol" | "insecure" => passthrough.push((key.into_owned(), value.into_owned())),
-            _ => return Err(format!("unknown parameter `{key}` (known: timeout_ms, prefix, protocol)")),
+            _ => {
+                return Err(format!(
+                    "unknown parameter `{key}` (known: timeout_ms, prefix, protocol)"
+                ));
+            }
         }
     }
     if passthrough.is_empty() {
@@ -226,14 +250,20 @@ mod tests {
         ));
         assert!(matches!(
             StoreUrl::parse("sqlite::memory:"),
-            Ok(StoreUrl::Sqlite { location: SqliteLocation::Memory, .. })
+            Ok(StoreUrl::Sqlite {
+                location: SqliteLocation::Memory,
+                ..
+            })
         ));
     }
 
     #[test]
     fn redis_urls_keep_db_and_strip_miroir_parameters() {
-        let Ok(StoreUrl::Redis { connection_url, timeout, key_prefix }) =
-            StoreUrl::parse("redis://127.0.0.1:6379/3?timeout_ms=500&prefix=test-1")
+        let Ok(StoreUrl::Redis {
+            connection_url,
+            timeout,
+            key_prefix,
+        }) = StoreUrl::parse("redis://127.0.0.1:6379/3?timeout_ms=500&prefix=test-1")
         else {
             panic!("redis url must parse");
         };

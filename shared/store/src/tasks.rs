@@ -64,7 +64,6 @@ pub enum TaskKind {
     IndexCompaction,
 }
 
-
 string_enum!(TaskStatus, "task status", {
     Enqueued => "enqueued",
     Processing => "processing",
@@ -214,7 +213,8 @@ impl TimeRange {
             return true;
         }
         let Some(value) = value else { return false };
-        self.after.is_none_or(|after| value > after) && self.before.is_none_or(|before| value < before)
+        self.after.is_none_or(|after| value > after)
+            && self.before.is_none_or(|before| value < before)
     }
 }
 
@@ -266,11 +266,21 @@ impl TaskQuery {
     /// True when `task` passes every filter (paging ignored). The backends use indexes; this is
     /// the reference the conformance suite compares them with.
     pub fn matches(&self, task: &Task) -> bool {
-        self.uids.as_ref().is_none_or(|uids| uids.contains(&task.uid))
-            && self.statuses.as_ref().is_none_or(|statuses| statuses.contains(&task.status))
-            && self.kinds.as_ref().is_none_or(|kinds| kinds.contains(&task.kind))
+        self.uids
+            .as_ref()
+            .is_none_or(|uids| uids.contains(&task.uid))
+            && self
+                .statuses
+                .as_ref()
+                .is_none_or(|statuses| statuses.contains(&task.status))
+            && self
+                .kinds
+                .as_ref()
+                .is_none_or(|kinds| kinds.contains(&task.kind))
             && self.index_uids.as_ref().is_none_or(|indexes| {
-                task.index_uid.as_ref().is_some_and(|index| indexes.contains(index))
+                task.index_uid
+                    .as_ref()
+                    .is_some_and(|index| indexes.contains(index))
             })
             && self.enqueued.contains(Some(task.enqueued_at))
             && self.started.contains(task.started_at)

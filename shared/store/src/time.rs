@@ -44,5 +44,7 @@ impl Timestamp {
 
 /// Converts a duration to whole milliseconds for storage, at least 1 so a TTL never means "no TTL".
 pub(crate) fn ttl_millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX).max(1)
+    i64::try_from(duration.as_millis())
+        .unwrap_or(i64::MAX)
+        .max(1)
 }

@@ -51,24 +51,49 @@ fn allowed(from: Layer, to: Layer) -> bool {
 }
 
 /// Crates that speak a storage protocol; only the store (and the test kit) may use them.
-const STORAGE_DRIVERS: &[&str] = &["rusqlite", "libsqlite3-sys", "redis", "sqlx", "deadpool-redis", "bb8-redis"];
+const STORAGE_DRIVERS: &[&str] = &[
+    "rusqlite",
+    "libsqlite3-sys",
+    "redis",
+    "sqlx",
+    "deadpool-redis",
+    "bb8-redis",
+];
 
 #[test]
 fn crates_respect_the_dependency_direction() {
     let output = Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
-    assert!(output.status.success(), "cargo metadata: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let metadata: Value = serde_json::from_slice(&output.stdout).unwrap();
     let root = Path::new(metadata["workspace_root"].as_str().unwrap());
     let packages = metadata["packages"].as_array().unwrap();
     let layer_by_name: std::collections::BTreeMap<&str, Layer> = packages
         .iter()
-        .map(|package| (package["name"].as_str().unwrap(), layer_of(Path::new(package["manifest_path"].as_str().unwrap()), root)))
+        .map(|package| {
+            (
+                package["name"].as_str().unwrap(),
+                layer_of(Path::new(package["manifest_path"].as_str().unwrap()), root),
+            )
+        })
         .collect();
-    assert!(layer_by_name.contains_key("miroir-store"), "the store crate is a member");
+    assert!(
+        layer_by_name.contains_key("miroir-store"),
+        "the store crate is a member"
+    );
 
     let mut violations = Vec::new();
     for package in packages {
@@ -81,22 +106,36 @@ fn crates_respect_the_dependency_direction() {
             let dependency_name = dependency["name"].as_str().unwrap();
             if let Some(&to) = layer_by_name.get(dependency_name) {
                 if !allowed(from, to) {
-                    violations.push(format!("{name} ({from:?}) depends on {dependency_name} ({to:?})"));
+                    violations.push(format!(
+                        "{name} ({from:?}) depends on {dependency_name} ({to:?})"
+                    ));
                 }
-            } else if STORAGE_DRIVERS.contains(&dependency_name) && !matches!(from, Layer::Store | Layer::TestKit) {
+            } else if STORAGE_DRIVERS.contains(&dependency_name)
+                && !matches!(from, Layer::Store | Layer::TestKit)
+            {
                 violations.push(format!("{name} ({from:?}) uses {dependency_name}: only miroir-store may talk to storage"));
             }
         }
     }
-    assert!(violations.is_empty(), "dependency direction broken:\n{}", violations.join("\n"));
+    assert!(
+        violations.is_empty(),
+        "dependency direction broken:\n{}",
+        violations.join("\n")
+    );
 }
 
 #[test]
 fn the_rules_reject_what_design_forbids() {
     use Layer::*;
-    assert!(!allowed(Store, Core), "the store depends on nothing of Miroir");
+    assert!(
+        !allowed(Store, Core),
+        "the store depends on nothing of Miroir"
+    );
     assert!(!allowed(Core, Http));
-    assert!(!allowed(Handler, Handler), "handlers never depend on each other");
+    assert!(
+        !allowed(Handler, Handler),
+        "handlers never depend on each other"
+    );
     assert!(!allowed(Handler, Edge));
     assert!(allowed(Edge, Handler));
     assert!(allowed(Handler, Http));

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use miroir_store::prelude::*;
 use miroir_store::{AdminSession, RevocationEvent, StoreError, Timestamp};
 
 use crate::support::TestStore;
@@ -24,20 +23,47 @@ pub fn admin_session(id: &str, ttl: Duration) -> AdminSession {
 pub async fn create_get_revoke(store: &TestStore) {
     let session = admin_session("hash-1", Duration::from_secs(600));
     store.create_admin_session(session.clone()).await.unwrap();
-    assert_eq!(store.get_admin_session("hash-1").await.unwrap(), Some(session.clone()));
+    assert_eq!(
+        store.get_admin_session("hash-1").await.unwrap(),
+        Some(session.clone())
+    );
     let duplicate = store.create_admin_session(session.clone()).await;
-    assert!(matches!(duplicate, Err(StoreError::Conflict(_))), "{duplicate:?}");
-    let minimal = AdminSession { session_id: "hash-2".into(), user_agent: None, source_ip: None, ..session.clone() };
+    assert!(
+        matches!(duplicate, Err(StoreError::Conflict(_))),
+        "{duplicate:?}"
+    );
+    let minimal = AdminSession {
+        session_id: "hash-2".into(),
+        user_agent: None,
+        source_ip: None,
+        ..session.clone()
+    };
     store.create_admin_session(minimal.clone()).await.unwrap();
-    assert_eq!(store.get_admin_session("hash-2").await.unwrap(), Some(minimal));
+    assert_eq!(
+        store.get_admin_session("hash-2").await.unwrap(),
+        Some(minimal)
+    );
     assert!(store.revoke_admin_session("hash-1").await.unwrap());
     let revoked = store.get_admin_session("hash-1").await.unwrap().unwrap();
     assert!(revoked.revoked);
-    assert_eq!(AdminSession { revoked: false, ..revoked }, session);
+    assert_eq!(
+        AdminSession {
+            revoked: false,
+            ..revoked
+        },
+        session
+    );
     assert!(!store.revoke_admin_session("missing").await.unwrap());
     assert_eq!(store.get_admin_session("missing").await.unwrap(), None);
-    let expired = AdminSession { session_id: "old".into(), expires_at: Timestamp::now().minus(Duration::from_secs(1)), ..session };
-    assert!(matches!(store.create_admin_session(expired).await, Err(StoreError::InvalidInput(_))));
+    let expired = AdminSession {
+        session_id: "old".into(),
+        expires_at: Timestamp::now().minus(Duration::from_secs(1)),
+        ..session
+    };
+    assert!(matches!(
+        store.create_admin_session(expired).await,
+        Err(StoreError::InvalidInput(_))
+    ));
 }
 
 pub async fn revocation_is_published(store: &TestStore) {
@@ -49,7 +75,10 @@ pub async fn revocation_is_published(store: &TestStore) {
         miroir_store::Backend::Sqlite => store.store.clone(),
     };
     for id in ["s-1", "s-2"] {
-        revoker.create_admin_session(admin_session(id, Duration::from_secs(600))).await.unwrap();
+        revoker
+            .create_admin_session(admin_session(id, Duration::from_secs(600)))
+            .await
+            .unwrap();
     }
     // Subscriptions may take a moment to be established server-side.
     let mut received = Vec::new();
@@ -58,7 +87,10 @@ pub async fn revocation_is_published(store: &TestStore) {
             if attempt > 0 {
                 // Nothing arrived yet: the subscription was not live; revoke a fresh session.
                 let id = format!("s-retry-{attempt}");
-                revoker.create_admin_session(admin_session(&id, Duration::from_secs(600))).await.unwrap();
+                revoker
+                    .create_admin_session(admin_session(&id, Duration::from_secs(600)))
+                    .await
+                    .unwrap();
                 revoker.revoke_admin_session(&id).await.unwrap();
             } else {
                 revoker.revoke_admin_session("s-1").await.unwrap();
@@ -75,6 +107,8 @@ pub async fn revocation_is_published(store: &TestStore) {
     }
     assert_eq!(received.len(), 1, "a revocation must reach the subscriber");
     revoker.revoke_admin_session("s-2").await.unwrap();
-    let next = tokio::time::timeout(Duration::from_secs(2), events.next()).await.unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(2), events.next())
+        .await
+        .unwrap();
     assert_eq!(next, Some(RevocationEvent::Revoked("s-2".to_owned())));
 }

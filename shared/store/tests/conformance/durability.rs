@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use miroir_store::prelude::*;
 use miroir_store::{
-    AliasTarget, Canary, CanaryRun, CanaryRunStatus, DynStore, IdempotencyRecord, JobKind, NewJob, NodeSettingsVersion,
-    RolloverPolicy, ScopedKeyObservation, SearchUiConfig, Session, Task, TenantMapping, Timestamp,
+    AliasTarget, Canary, CanaryRun, CanaryRunStatus, DynStore, IdempotencyRecord, JobKind, NewJob,
+    NodeSettingsVersion, RolloverPolicy, ScopedKeyObservation, SearchUiConfig, Session, Task,
+    TenantMapping, Timestamp,
 };
 use serde_json::json;
 
@@ -26,31 +26,202 @@ pub async fn seed_every_table(store: &DynStore) -> Seeded {
     let expires_at = now.plus(Duration::from_secs(3600));
     let mut tasks = Vec::new();
     for n in 0..50 {
-        tasks.push(store.create_task(new_task(&format!("index-{}", n % 5), miroir_store::TaskKind::DocumentAdditionOrUpdate)).await.unwrap());
+        tasks.push(
+            store
+                .create_task(new_task(
+                    &format!("index-{}", n % 5),
+                    miroir_store::TaskKind::DocumentAdditionOrUpdate,
+                ))
+                .await
+                .unwrap(),
+        );
     }
-    store.record_node_settings_version(NodeSettingsVersion { index_uid: "movies".into(), node_id: "meili-0".into(), version: 4, updated_at: now }).await.unwrap();
-    store.create_alias("products", AliasTarget::Single { uid: "products_v1".into() }, now).await.unwrap();
-    store.flip_alias("products", 1, AliasTarget::Single { uid: "products_v2".into() }, 10, now).await.unwrap();
-    store.put_session(Session { session_id: "s".into(), last_write_task_uid: Some(tasks[0].uid), last_write_at: Some(now), pinned_group: Some(1), min_settings_version: 3, expires_at }).await.unwrap();
-    store.insert_idempotency_if_absent(IdempotencyRecord { key: "k".into(), body_sha256: [1; 32], task_uid: tasks[1].uid, expires_at }).await.unwrap();
-    let job = store.enqueue_job(NewJob { kind: JobKind::Reindex, params: json!({"from": "a", "to": "b"}), max_attempts: 3 }).await.unwrap();
-    store.claim_next_job("pod-a", Duration::from_secs(3600)).await.unwrap();
-    store.heartbeat_job(&job.id, "pod-a", Duration::from_secs(3600), Some(json!({"last_cursor": 77}))).await.unwrap();
-    store.acquire_lease("leader", "pod-a", Duration::from_secs(3600)).await.unwrap().unwrap();
-    store.upsert_canary(Canary { id: "c".into(), name: "c".into(), index_uid: "movies".into(), interval_s: 60, query: json!({"q": "x"}), assertions: json!([]), enabled: true, created_at: now }).await.unwrap();
-    store.record_canary_run(CanaryRun { canary_id: "c".into(), ran_at: now, status: CanaryRunStatus::Pass, latency_ms: 4, failed_assertions: None }, 10).await.unwrap();
-    store.advance_cdc_cursor("kafka", "movies", None, 99, now).await.unwrap();
-    store.push_cdc_overflow("kafka", vec![b"event-1".to_vec(), b"event-2".to_vec()], 1 << 20).await.unwrap();
-    store.put_tenant(TenantMapping { api_key_hash: [9; 32], tenant_id: "acme".into(), group_id: Some(1) }).await.unwrap();
-    store.upsert_rollover_policy(RolloverPolicy { name: "logs".into(), write_alias: "w".into(), read_alias: "r".into(), pattern: "logs-{YYYY}".into(), triggers: json!({}), retention: json!({}), template: json!({}), enabled: true }).await.unwrap();
-    store.put_search_ui_config(SearchUiConfig { index_uid: "movies".into(), config: json!({"title": "Movies"}), updated_at: now }).await.unwrap();
-    store.rotate_scoped_key("movies", 0, "key-1", now).await.unwrap();
-    store.record_scoped_key_observation(ScopedKeyObservation { pod_id: "pod-a".into(), index_uid: "movies".into(), generation: 1, observed_at: now }, Duration::from_secs(3600)).await.unwrap();
-    store.create_admin_session(crate::admin_sessions::admin_session("admin-1", Duration::from_secs(3600))).await.unwrap();
+    store
+        .record_node_settings_version(NodeSettingsVersion {
+            index_uid: "movies".into(),
+            node_id: "meili-0".into(),
+            version: 4,
+            updated_at: now,
+        })
+        .await
+        .unwrap();
+    store
+        .create_alias(
+            "products",
+            AliasTarget::Single {
+                uid: "products_v1".into(),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    store
+        .flip_alias(
+            "products",
+            1,
+            AliasTarget::Single {
+                uid: "products_v2".into(),
+            },
+            10,
+            now,
+        )
+        .await
+        .unwrap();
+    store
+        .put_session(Session {
+            session_id: "s".into(),
+            last_write_task_uid: Some(tasks[0].uid),
+            last_write_at: Some(now),
+            pinned_group: Some(1),
+            min_settings_version: 3,
+            expires_at,
+        })
+        .await
+        .unwrap();
+    store
+        .insert_idempotency_if_absent(IdempotencyRecord {
+            key: "k".into(),
+            body_sha256: [1; 32],
+            task_uid: tasks[1].uid,
+            expires_at,
+        })
+        .await
+        .unwrap();
+    let job = store
+        .enqueue_job(NewJob {
+            kind: JobKind::Reindex,
+            params: json!({"from": "a", "to": "b"}),
+            max_attempts: 3,
+        })
+        .await
+        .unwrap();
+    store
+        .claim_next_job("pod-a", Duration::from_secs(3600))
+        .await
+        .unwrap();
+    store
+        .heartbeat_job(
+            &job.id,
+            "pod-a",
+            Duration::from_secs(3600),
+            Some(json!({"last_cursor": 77})),
+        )
+        .await
+        .unwrap();
+    store
+        .acquire_lease("leader", "pod-a", Duration::from_secs(3600))
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .upsert_canary(Canary {
+            id: "c".into(),
+            name: "c".into(),
+            index_uid: "movies".into(),
+            interval_s: 60,
+            query: json!({"q": "x"}),
+            assertions: json!([]),
+            enabled: true,
+            created_at: now,
+        })
+        .await
+        .unwrap();
+    store
+        .record_canary_run(
+            CanaryRun {
+                canary_id: "c".into(),
+                ran_at: now,
+                status: CanaryRunStatus::Pass,
+                latency_ms: 4,
+                failed_assertions: None,
+            },
+            10,
+        )
+        .await
+        .unwrap();
+    store
+        .advance_cdc_cursor("kafka", "movies", None, 99, now)
+        .await
+        .unwrap();
+    store
+        .push_cdc_overflow(
+            "kafka",
+            vec![b"event-1".to_vec(), b"event-2".to_vec()],
+            1 << 20,
+        )
+        .await
+        .unwrap();
+    store
+        .put_tenant(TenantMapping {
+            api_key_hash: [9; 32],
+            tenant_id: "acme".into(),
+            group_id: Some(1),
+        })
+        .await
+        .unwrap();
+    store
+        .upsert_rollover_policy(RolloverPolicy {
+            name: "logs".into(),
+            write_alias: "w".into(),
+            read_alias: "r".into(),
+            pattern: "logs-{YYYY}".into(),
+            triggers: json!({}),
+            retention: json!({}),
+            template: json!({}),
+            enabled: true,
+        })
+        .await
+        .unwrap();
+    store
+        .put_search_ui_config(SearchUiConfig {
+            index_uid: "movies".into(),
+            config: json!({"title": "Movies"}),
+            updated_at: now,
+        })
+        .await
+        .unwrap();
+    store
+        .rotate_scoped_key("movies", 0, "key-1", now)
+        .await
+        .unwrap();
+    store
+        .record_scoped_key_observation(
+            ScopedKeyObservation {
+                pod_id: "pod-a".into(),
+                index_uid: "movies".into(),
+                generation: 1,
+                observed_at: now,
+            },
+            Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+    store
+        .create_admin_session(crate::admin_sessions::admin_session(
+            "admin-1",
+            Duration::from_secs(3600),
+        ))
+        .await
+        .unwrap();
     store.revoke_admin_session("admin-1").await.unwrap();
-    store.hit_rate_limit(miroir_store::RateLimitBucket::SearchUi, "10.0.0.1", Duration::from_secs(3600)).await.unwrap();
-    store.record_login_failure("10.0.0.1", miroir_store::BackoffPolicy::default()).await.unwrap();
-    Seeded { tasks, job_id: job.id, expires_at, now }
+    store
+        .hit_rate_limit(
+            miroir_store::RateLimitBucket::SearchUi,
+            "10.0.0.1",
+            Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+    store
+        .record_login_failure("10.0.0.1", miroir_store::BackoffPolicy::default())
+        .await
+        .unwrap();
+    Seeded {
+        tasks,
+        job_id: job.id,
+        expires_at,
+        now,
+    }
 }
 
 /// Reads back everything [`seed_every_table`] wrote.
@@ -58,32 +229,119 @@ pub async fn verify_every_table(store: &DynStore, seeded: &Seeded) {
     for task in &seeded.tasks {
         assert_eq!(store.get_task(task.uid).await.unwrap().as_ref(), Some(task));
     }
-    assert_eq!(store.count_tasks().await.unwrap(), seeded.tasks.len() as u64);
-    let next = store.create_task(new_task("movies", miroir_store::TaskKind::IndexCreation)).await.unwrap();
-    assert!(seeded.tasks.iter().all(|task| task.uid < next.uid), "the uid sequence survived");
-    assert_eq!(store.get_node_settings_version("movies", "meili-0").await.unwrap().unwrap().version, 4);
+    assert_eq!(
+        store.count_tasks().await.unwrap(),
+        seeded.tasks.len() as u64
+    );
+    let next = store
+        .create_task(new_task("movies", miroir_store::TaskKind::IndexCreation))
+        .await
+        .unwrap();
+    assert!(
+        seeded.tasks.iter().all(|task| task.uid < next.uid),
+        "the uid sequence survived"
+    );
+    assert_eq!(
+        store
+            .get_node_settings_version("movies", "meili-0")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        4
+    );
     let alias = store.get_alias("products").await.unwrap().unwrap();
     assert_eq!((alias.version, alias.history.len()), (2, 1));
-    assert_eq!(store.get_session("s").await.unwrap().unwrap().expires_at, seeded.expires_at);
-    assert_eq!(store.get_idempotency("k").await.unwrap().unwrap().task_uid, seeded.tasks[1].uid);
+    assert_eq!(
+        store.get_session("s").await.unwrap().unwrap().expires_at,
+        seeded.expires_at
+    );
+    assert_eq!(
+        store.get_idempotency("k").await.unwrap().unwrap().task_uid,
+        seeded.tasks[1].uid
+    );
     let job = store.get_job(&seeded.job_id).await.unwrap().unwrap();
-    assert_eq!((job.claimed_by.as_deref(), job.progress.clone()), (Some("pod-a"), json!({"last_cursor": 77})));
+    assert_eq!(
+        (job.claimed_by.as_deref(), job.progress.clone()),
+        (Some("pod-a"), json!({"last_cursor": 77}))
+    );
     let lease = store.get_lease("leader").await.unwrap().unwrap();
     assert_eq!(lease.holder, "pod-a");
-    assert_eq!(store.acquire_lease("leader", "pod-b", Duration::from_secs(1)).await.unwrap(), None);
+    assert_eq!(
+        store
+            .acquire_lease("leader", "pod-b", Duration::from_secs(1))
+            .await
+            .unwrap(),
+        None
+    );
     assert!(store.get_canary("c").await.unwrap().is_some());
     assert_eq!(store.list_canary_runs("c", 10).await.unwrap().len(), 1);
-    assert_eq!(store.get_cdc_cursor("kafka", "movies").await.unwrap().unwrap().last_event_seq, 99);
+    assert_eq!(
+        store
+            .get_cdc_cursor("kafka", "movies")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_event_seq,
+        99
+    );
     assert_eq!(store.cdc_overflow_stats("kafka").await.unwrap().events, 2);
-    assert_eq!(store.get_tenant(&[9; 32]).await.unwrap().unwrap().tenant_id, "acme");
+    assert_eq!(
+        store.get_tenant(&[9; 32]).await.unwrap().unwrap().tenant_id,
+        "acme"
+    );
     assert!(store.get_rollover_policy("logs").await.unwrap().is_some());
-    assert_eq!(store.get_search_ui_config("movies").await.unwrap().unwrap().updated_at, seeded.now);
-    assert_eq!(store.get_scoped_key("movies").await.unwrap().unwrap().generation, 1);
-    assert!(store.get_scoped_key_observation("pod-a", "movies").await.unwrap().is_some());
-    assert!(store.get_admin_session("admin-1").await.unwrap().unwrap().revoked);
-    let hit = store.hit_rate_limit(miroir_store::RateLimitBucket::SearchUi, "10.0.0.1", Duration::from_secs(3600)).await.unwrap();
+    assert_eq!(
+        store
+            .get_search_ui_config("movies")
+            .await
+            .unwrap()
+            .unwrap()
+            .updated_at,
+        seeded.now
+    );
+    assert_eq!(
+        store
+            .get_scoped_key("movies")
+            .await
+            .unwrap()
+            .unwrap()
+            .generation,
+        1
+    );
+    assert!(
+        store
+            .get_scoped_key_observation("pod-a", "movies")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .get_admin_session("admin-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    let hit = store
+        .hit_rate_limit(
+            miroir_store::RateLimitBucket::SearchUi,
+            "10.0.0.1",
+            Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
     assert_eq!(hit.count, 2);
-    assert_eq!(store.get_login_backoff("10.0.0.1").await.unwrap().unwrap().failed_count, 1);
+    assert_eq!(
+        store
+            .get_login_backoff("10.0.0.1")
+            .await
+            .unwrap()
+            .unwrap()
+            .failed_count,
+        1
+    );
 }
 
 pub async fn every_table_survives_reopen(store: &TestStore) {

@@ -3,7 +3,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use miroir_store::prelude::*;
 use miroir_store::{JobKind, JobQuery, JobState, NewJob, StoreError};
 use serde_json::json;
 
@@ -12,35 +11,78 @@ use crate::support::{TestStore, sleep_ms};
 const LEASE: Duration = Duration::from_secs(30);
 
 fn job(kind: JobKind, n: u64, max_attempts: u32) -> NewJob {
-    NewJob { kind, params: json!({"chunk": n}), max_attempts }
+    NewJob {
+        kind,
+        params: json!({"chunk": n}),
+        max_attempts,
+    }
 }
 
 pub async fn enqueue_and_get(store: &TestStore) {
-    let queued = store.enqueue_job(job(JobKind::DumpImport, 1, 3)).await.unwrap();
-    assert_eq!((queued.state, queued.attempts, queued.max_attempts), (JobState::Queued, 0, 3));
-    assert_eq!((queued.claimed_by.as_deref(), queued.claim_expires_at), (None, None));
+    let queued = store
+        .enqueue_job(job(JobKind::DumpImport, 1, 3))
+        .await
+        .unwrap();
+    assert_eq!(
+        (queued.state, queued.attempts, queued.max_attempts),
+        (JobState::Queued, 0, 3)
+    );
+    assert_eq!(
+        (queued.claimed_by.as_deref(), queued.claim_expires_at),
+        (None, None)
+    );
     assert_eq!(queued.params, json!({"chunk": 1}));
-    assert_eq!(store.get_job(&queued.id).await.unwrap(), Some(queued.clone()));
+    assert_eq!(
+        store.get_job(&queued.id).await.unwrap(),
+        Some(queued.clone())
+    );
     assert_eq!(store.get_job("no-such-job").await.unwrap(), None);
     let zero = store.enqueue_job(job(JobKind::DumpImport, 2, 0)).await;
     assert!(matches!(zero, Err(StoreError::InvalidInput(_))), "{zero:?}");
 }
 
 pub async fn claim_takes_oldest_ready_job(store: &TestStore) {
-    let first = store.enqueue_job(job(JobKind::Reindex, 1, 3)).await.unwrap();
-    let second = store.enqueue_job(job(JobKind::ReshardBackfill, 2, 3)).await.unwrap();
+    let first = store
+        .enqueue_job(job(JobKind::Reindex, 1, 3))
+        .await
+        .unwrap();
+    let second = store
+        .enqueue_job(job(JobKind::ReshardBackfill, 2, 3))
+        .await
+        .unwrap();
     let claimed = store.claim_next_job("pod-a", LEASE).await.unwrap().unwrap();
     assert_eq!(claimed.id, first.id);
-    assert_eq!((claimed.state, claimed.attempts, claimed.claimed_by.as_deref()), (JobState::InProgress, 1, Some("pod-a")));
+    assert_eq!(
+        (
+            claimed.state,
+            claimed.attempts,
+            claimed.claimed_by.as_deref()
+        ),
+        (JobState::InProgress, 1, Some("pod-a"))
+    );
     assert!(claimed.claim_expires_at.unwrap() > miroir_store::Timestamp::now());
-    assert_eq!(store.claim_next_job("pod-b", LEASE).await.unwrap().unwrap().id, second.id);
+    assert_eq!(
+        store
+            .claim_next_job("pod-b", LEASE)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        second.id
+    );
     assert_eq!(store.claim_next_job("pod-c", LEASE).await.unwrap(), None);
 }
 
 pub async fn concurrent_claims_take_each_job_once(store: &TestStore) {
     let mut ids = BTreeSet::new();
     for n in 0..1000 {
-        ids.insert(store.enqueue_job(job(JobKind::DumpImport, n, 1)).await.unwrap().id);
+        ids.insert(
+            store
+                .enqueue_job(job(JobKind::DumpImport, n, 1))
+                .await
+                .unwrap()
+                .id,
+        );
     }
     let mut handles = Vec::new();
     for worker in 0..8 {
@@ -50,7 +92,11 @@ pub async fn concurrent_claims_take_each_job_once(store: &TestStore) {
         };
         handles.push(tokio::spawn(async move {
             let mut claimed = Vec::new();
-            while let Some(job) = handle_store.claim_next_job(&format!("worker-{worker}"), LEASE).await.unwrap() {
+            while let Some(job) = handle_store
+                .claim_next_job(&format!("worker-{worker}"), LEASE)
+                .await
+                .unwrap()
+            {
                 claimed.push(job.id);
             }
             claimed
@@ -67,52 +113,140 @@ pub async fn concurrent_claims_take_each_job_once(store: &TestStore) {
 }
 
 pub async fn heartbeat_complete_and_fail_require_the_claimant(store: &TestStore) {
-    let queued = store.enqueue_job(job(JobKind::Reindex, 1, 3)).await.unwrap();
-    let claimed = store.claim_next_job("pod-a", Duration::from_secs(5)).await.unwrap().unwrap();
-    let beat = store.heartbeat_job(&queued.id, "pod-a", LEASE, Some(json!({"last_cursor": 500}))).await.unwrap();
+    let queued = store
+        .enqueue_job(job(JobKind::Reindex, 1, 3))
+        .await
+        .unwrap();
+    let claimed = store
+        .claim_next_job("pod-a", Duration::from_secs(5))
+        .await
+        .unwrap()
+        .unwrap();
+    let beat = store
+        .heartbeat_job(
+            &queued.id,
+            "pod-a",
+            LEASE,
+            Some(json!({"last_cursor": 500})),
+        )
+        .await
+        .unwrap();
     assert!(beat.claim_expires_at > claimed.claim_expires_at);
     assert_eq!(beat.progress, json!({"last_cursor": 500}));
-    let kept = store.heartbeat_job(&queued.id, "pod-a", LEASE, None).await.unwrap();
-    assert_eq!(kept.progress, json!({"last_cursor": 500}), "None keeps progress");
+    let kept = store
+        .heartbeat_job(&queued.id, "pod-a", LEASE, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        kept.progress,
+        json!({"last_cursor": 500}),
+        "None keeps progress"
+    );
     for result in [
         store.heartbeat_job(&queued.id, "pod-b", LEASE, None).await,
         store.complete_job(&queued.id, "pod-b", None).await,
-        store.fail_job(&queued.id, "pod-b", "boom", Duration::ZERO).await,
+        store
+            .fail_job(&queued.id, "pod-b", "boom", Duration::ZERO)
+            .await,
     ] {
         assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
     }
-    assert!(matches!(store.complete_job("missing", "pod-a", None).await, Err(StoreError::NotFound(_))));
-    let done = store.complete_job(&queued.id, "pod-a", Some(json!({"last_cursor": 900}))).await.unwrap();
-    assert_eq!((done.state, done.claimed_by, done.claim_expires_at), (JobState::Completed, None, None));
+    assert!(matches!(
+        store.complete_job("missing", "pod-a", None).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let done = store
+        .complete_job(&queued.id, "pod-a", Some(json!({"last_cursor": 900})))
+        .await
+        .unwrap();
+    assert_eq!(
+        (done.state, done.claimed_by, done.claim_expires_at),
+        (JobState::Completed, None, None)
+    );
     assert_eq!(done.progress, json!({"last_cursor": 900}));
     let late = store.heartbeat_job(&queued.id, "pod-a", LEASE, None).await;
-    assert!(matches!(late, Err(StoreError::Conflict(_))), "a completed job takes no heartbeat: {late:?}");
+    assert!(
+        matches!(late, Err(StoreError::Conflict(_))),
+        "a completed job takes no heartbeat: {late:?}"
+    );
 }
 
 pub async fn fail_retries_until_max_attempts(store: &TestStore) {
-    let queued = store.enqueue_job(job(JobKind::DumpImport, 1, 2)).await.unwrap();
+    let queued = store
+        .enqueue_job(job(JobKind::DumpImport, 1, 2))
+        .await
+        .unwrap();
     store.claim_next_job("pod-a", LEASE).await.unwrap().unwrap();
-    let retry = store.fail_job(&queued.id, "pod-a", "node timeout", Duration::from_millis(300)).await.unwrap();
-    assert_eq!((retry.state, retry.attempts, retry.last_error.as_deref()), (JobState::Queued, 1, Some("node timeout")));
+    let retry = store
+        .fail_job(
+            &queued.id,
+            "pod-a",
+            "node timeout",
+            Duration::from_millis(300),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (retry.state, retry.attempts, retry.last_error.as_deref()),
+        (JobState::Queued, 1, Some("node timeout"))
+    );
     assert_eq!(retry.claimed_by, None);
-    assert_eq!(store.claim_next_job("pod-b", LEASE).await.unwrap(), None, "backoff not over yet");
+    assert_eq!(
+        store.claim_next_job("pod-b", LEASE).await.unwrap(),
+        None,
+        "backoff not over yet"
+    );
     sleep_ms(450).await;
     let again = store.claim_next_job("pod-b", LEASE).await.unwrap().unwrap();
     assert_eq!((again.id.as_str(), again.attempts), (queued.id.as_str(), 2));
-    let failed = store.fail_job(&queued.id, "pod-b", "still broken", Duration::ZERO).await.unwrap();
-    assert_eq!((failed.state, failed.attempts, failed.last_error.as_deref()), (JobState::Failed, 2, Some("still broken")));
+    let failed = store
+        .fail_job(&queued.id, "pod-b", "still broken", Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(
+        (failed.state, failed.attempts, failed.last_error.as_deref()),
+        (JobState::Failed, 2, Some("still broken"))
+    );
     assert_eq!(store.claim_next_job("pod-c", LEASE).await.unwrap(), None);
 }
 
 pub async fn reclaim_returns_expired_claims_with_progress(store: &TestStore) {
-    let orphan = store.enqueue_job(job(JobKind::ReshardBackfill, 1, 3)).await.unwrap();
-    let doomed = store.enqueue_job(job(JobKind::ReshardBackfill, 2, 1)).await.unwrap();
-    let live = store.enqueue_job(job(JobKind::ReshardBackfill, 3, 3)).await.unwrap();
-    store.claim_next_job("crashed", Duration::from_millis(200)).await.unwrap().unwrap();
-    store.heartbeat_job(&orphan.id, "crashed", Duration::from_millis(200), Some(json!({"last_cursor": 42}))).await.unwrap();
-    store.claim_next_job("crashed", Duration::from_millis(200)).await.unwrap().unwrap();
+    let orphan = store
+        .enqueue_job(job(JobKind::ReshardBackfill, 1, 3))
+        .await
+        .unwrap();
+    let doomed = store
+        .enqueue_job(job(JobKind::ReshardBackfill, 2, 1))
+        .await
+        .unwrap();
+    let live = store
+        .enqueue_job(job(JobKind::ReshardBackfill, 3, 3))
+        .await
+        .unwrap();
+    store
+        .claim_next_job("crashed", Duration::from_millis(200))
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .heartbeat_job(
+            &orphan.id,
+            "crashed",
+            Duration::from_millis(200),
+            Some(json!({"last_cursor": 42})),
+        )
+        .await
+        .unwrap();
+    store
+        .claim_next_job("crashed", Duration::from_millis(200))
+        .await
+        .unwrap()
+        .unwrap();
     store.claim_next_job("alive", LEASE).await.unwrap().unwrap();
-    assert!(store.reclaim_expired_jobs(10).await.unwrap().is_empty(), "nothing expired yet");
+    assert!(
+        store.reclaim_expired_jobs(10).await.unwrap().is_empty(),
+        "nothing expired yet"
+    );
     sleep_ms(350).await;
     let mut reclaimed = store.reclaim_expired_jobs(10).await.unwrap();
     reclaimed.sort();
@@ -120,49 +254,142 @@ pub async fn reclaim_returns_expired_claims_with_progress(store: &TestStore) {
     expected.sort();
     assert_eq!(reclaimed, expected);
     let requeued = store.get_job(&orphan.id).await.unwrap().unwrap();
-    assert_eq!((requeued.state, requeued.claimed_by.as_deref()), (JobState::Queued, None));
-    assert_eq!(requeued.progress, json!({"last_cursor": 42}), "progress survives the crash");
-    assert_eq!(store.get_job(&doomed.id).await.unwrap().unwrap().state, JobState::Failed);
-    assert_eq!(store.get_job(&live.id).await.unwrap().unwrap().state, JobState::InProgress);
+    assert_eq!(
+        (requeued.state, requeued.claimed_by.as_deref()),
+        (JobState::Queued, None)
+    );
+    assert_eq!(
+        requeued.progress,
+        json!({"last_cursor": 42}),
+        "progress survives the crash"
+    );
+    assert_eq!(
+        store.get_job(&doomed.id).await.unwrap().unwrap().state,
+        JobState::Failed
+    );
+    assert_eq!(
+        store.get_job(&live.id).await.unwrap().unwrap().state,
+        JobState::InProgress
+    );
     // The crashed worker's late writes are refused; the new claimant resumes from the cursor.
-    assert!(matches!(store.heartbeat_job(&orphan.id, "crashed", LEASE, None).await, Err(StoreError::Conflict(_))));
-    let resumed = store.claim_next_job("successor", LEASE).await.unwrap().unwrap();
-    assert_eq!((resumed.id.as_str(), resumed.attempts), (orphan.id.as_str(), 2));
+    assert!(matches!(
+        store
+            .heartbeat_job(&orphan.id, "crashed", LEASE, None)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let resumed = store
+        .claim_next_job("successor", LEASE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (resumed.id.as_str(), resumed.attempts),
+        (orphan.id.as_str(), 2)
+    );
     assert_eq!(resumed.progress, json!({"last_cursor": 42}));
 }
 
 pub async fn retry_requeues_failed_job(store: &TestStore) {
-    let queued = store.enqueue_job(job(JobKind::Reindex, 1, 1)).await.unwrap();
-    assert!(matches!(store.retry_job(&queued.id).await, Err(StoreError::Conflict(_))), "only failed jobs");
+    let queued = store
+        .enqueue_job(job(JobKind::Reindex, 1, 1))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            store.retry_job(&queued.id).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "only failed jobs"
+    );
     store.claim_next_job("pod-a", LEASE).await.unwrap().unwrap();
-    store.fail_job(&queued.id, "pod-a", "bad params", Duration::ZERO).await.unwrap();
+    store
+        .fail_job(&queued.id, "pod-a", "bad params", Duration::ZERO)
+        .await
+        .unwrap();
     let retried = store.retry_job(&queued.id).await.unwrap();
     assert_eq!((retried.state, retried.attempts), (JobState::Queued, 0));
-    assert_eq!(store.claim_next_job("pod-b", LEASE).await.unwrap().unwrap().id, queued.id);
-    assert!(matches!(store.retry_job("missing").await, Err(StoreError::NotFound(_))));
+    assert_eq!(
+        store
+            .claim_next_job("pod-b", LEASE)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        queued.id
+    );
+    assert!(matches!(
+        store.retry_job("missing").await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 pub async fn list_and_queue_depth(store: &TestStore) {
     let mut ids = Vec::new();
-    for (n, kind) in [JobKind::DumpImport, JobKind::DumpImport, JobKind::Reindex, JobKind::ReshardBackfill].into_iter().enumerate() {
+    for (n, kind) in [
+        JobKind::DumpImport,
+        JobKind::DumpImport,
+        JobKind::Reindex,
+        JobKind::ReshardBackfill,
+    ]
+    .into_iter()
+    .enumerate()
+    {
         ids.push(store.enqueue_job(job(kind, n as u64, 3)).await.unwrap().id);
     }
     store.claim_next_job("pod-a", LEASE).await.unwrap().unwrap();
     let depth = store.job_queue_depth().await.unwrap();
-    assert_eq!(depth, BTreeMap::from([(JobKind::DumpImport, 1), (JobKind::Reindex, 1), (JobKind::ReshardBackfill, 1)]));
-    let all: Vec<String> = store.list_jobs(&JobQuery { limit: 10, ..JobQuery::default() }).await.unwrap().into_iter().map(|job| job.id).collect();
+    assert_eq!(
+        depth,
+        BTreeMap::from([
+            (JobKind::DumpImport, 1),
+            (JobKind::Reindex, 1),
+            (JobKind::ReshardBackfill, 1)
+        ])
+    );
+    let all: Vec<String> = store
+        .list_jobs(&JobQuery {
+            limit: 10,
+            ..JobQuery::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|job| job.id)
+        .collect();
     assert_eq!(all, ids, "enqueue order");
-    let page: Vec<String> = store.list_jobs(&JobQuery { offset: 1, limit: 2, ..JobQuery::default() }).await.unwrap().into_iter().map(|job| job.id).collect();
+    let page: Vec<String> = store
+        .list_jobs(&JobQuery {
+            offset: 1,
+            limit: 2,
+            ..JobQuery::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|job| job.id)
+        .collect();
     assert_eq!(page, ids[1..3]);
     let queued: Vec<String> = store
-        .list_jobs(&JobQuery { state: Some(JobState::Queued), offset: 0, limit: 10 })
+        .list_jobs(&JobQuery {
+            state: Some(JobState::Queued),
+            offset: 0,
+            limit: 10,
+        })
         .await
         .unwrap()
         .into_iter()
         .map(|job| job.id)
         .collect();
     assert_eq!(queued, ids[1..]);
-    let in_progress = store.list_jobs(&JobQuery { state: Some(JobState::InProgress), offset: 0, limit: 10 }).await.unwrap();
+    let in_progress = store
+        .list_jobs(&JobQuery {
+            state: Some(JobState::InProgress),
+            offset: 0,
+            limit: 10,
+        })
+        .await
+        .unwrap();
     assert_eq!(in_progress.len(), 1);
     assert_eq!(in_progress[0].id, ids[0]);
 }

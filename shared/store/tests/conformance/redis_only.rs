@@ -4,7 +4,6 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use miroir_store::prelude::*;
 use miroir_store::{RevocationEvent, StoreError, TaskKind};
 use miroir_test_support::{Appendfsync, RedisOptions, RedisServer};
 
@@ -14,8 +13,12 @@ use crate::support::new_task;
 const TIMEOUT_MS: u64 = 500;
 
 fn persistent_server() -> RedisServer {
-    RedisServer::start_with(RedisOptions { appendonly: true, appendfsync: Appendfsync::Always, ..RedisOptions::default() })
-        .expect("start redis-server")
+    RedisServer::start_with(RedisOptions {
+        appendonly: true,
+        appendfsync: Appendfsync::Always,
+        ..RedisOptions::default()
+    })
+    .expect("start redis-server")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -30,7 +33,10 @@ async fn every_table_survives_a_server_restart() {
     server.stop();
     server.restart().expect("restart redis-server");
     let reopened = miroir_store::open(&url).await.unwrap();
-    assert_eq!(reopened.schema_version().await.unwrap(), miroir_store::SCHEMA_VERSION);
+    assert_eq!(
+        reopened.schema_version().await.unwrap(),
+        miroir_store::SCHEMA_VERSION
+    );
     verify_every_table(&reopened, &seeded).await;
 }
 
@@ -40,31 +46,53 @@ async fn outage_is_unavailable_within_the_timeout_and_the_same_handle_recovers()
     let url = format!("{}?timeout_ms={TIMEOUT_MS}", server.url());
     let store = miroir_store::open(&url).await.unwrap();
     store.migrate().await.unwrap();
-    let before = store.create_task(new_task("movies", TaskKind::IndexCreation)).await.unwrap();
+    let before = store
+        .create_task(new_task("movies", TaskKind::IndexCreation))
+        .await
+        .unwrap();
 
     server.stop();
     for attempt in 0..5 {
         let started = Instant::now();
         let result = store.get_task(before.uid).await;
         let elapsed = started.elapsed();
-        assert!(matches!(result, Err(StoreError::Unavailable(_))), "attempt {attempt}: {result:?}");
-        assert!(elapsed < Duration::from_millis(TIMEOUT_MS * 3), "attempt {attempt} took {elapsed:?}");
-        let write = store.create_task(new_task("movies", TaskKind::IndexCreation)).await;
-        assert!(matches!(write, Err(StoreError::Unavailable(_))), "{write:?}");
+        assert!(
+            matches!(result, Err(StoreError::Unavailable(_))),
+            "attempt {attempt}: {result:?}"
+        );
+        assert!(
+            elapsed < Duration::from_millis(TIMEOUT_MS * 3),
+            "attempt {attempt} took {elapsed:?}"
+        );
+        let write = store
+            .create_task(new_task("movies", TaskKind::IndexCreation))
+            .await;
+        assert!(
+            matches!(write, Err(StoreError::Unavailable(_))),
+            "{write:?}"
+        );
     }
     // A store opened while the server is down fails fast too.
     let started = Instant::now();
     let opened = miroir_store::open(&url).await;
-    assert!(matches!(opened, Err(StoreError::Unavailable(_))), "{opened:?}");
+    assert!(
+        matches!(opened, Err(StoreError::Unavailable(_))),
+        "{opened:?}"
+    );
     assert!(started.elapsed() < Duration::from_millis(TIMEOUT_MS * 3));
 
     server.restart().expect("restart redis-server");
     // The same handle works again once its connection is re-established.
     let deadline = Instant::now() + Duration::from_secs(10);
     let after = loop {
-        match store.create_task(new_task("movies", TaskKind::IndexCreation)).await {
+        match store
+            .create_task(new_task("movies", TaskKind::IndexCreation))
+            .await
+        {
             Ok(task) => break task,
-            Err(StoreError::Unavailable(_)) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(StoreError::Unavailable(_)) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
             Err(other) => panic!("store did not recover: {other:?}"),
         }
     };
@@ -98,6 +126,11 @@ async fn revocation_stream_resyncs_after_a_reconnect() {
     let session = crate::admin_sessions::admin_session("after-restart", Duration::from_secs(60));
     other.create_admin_session(session).await.unwrap();
     other.revoke_admin_session("after-restart").await.unwrap();
-    let next = tokio::time::timeout(Duration::from_secs(5), events.next()).await.unwrap();
-    assert_eq!(next, Some(RevocationEvent::Revoked("after-restart".to_owned())));
+    let next = tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .unwrap();
+    assert_eq!(
+        next,
+        Some(RevocationEvent::Revoked("after-restart".to_owned()))
+    );
 }

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use miroir_store::prelude::*;
 use miroir_store::{DynStore, NewTask, NodeTaskMap, TaskKind, TaskStatus, Timestamp};
 
 /// A migrated store under test, with what keeps it alive and a way to open a second handle.
@@ -18,7 +17,12 @@ impl TestStore {
     async fn new(url: String, raw: Option<RawAccess>, dir: Option<tempfile::TempDir>) -> Self {
         let store = miroir_store::open(&url).await.expect("open store");
         store.migrate().await.expect("migrate store");
-        Self { store, url: raw.is_some().then_some(url), raw, _dir: dir }
+        Self {
+            store,
+            url: raw.is_some().then_some(url),
+            raw,
+            _dir: dir,
+        }
     }
 
     /// A second handle on the same data, or `None` when the backend cannot share it.
@@ -53,12 +57,16 @@ pub async fn redis() -> TestStore {
     let server = miroir_test_support::shared_redis();
     let prefix = format!("t{}", uuid_like());
     let url = format!("{}?prefix={prefix}", server.url());
-    let raw = RawAccess::Redis { url: server.url(), prefix };
+    let raw = RawAccess::Redis {
+        url: server.url(),
+        prefix,
+    };
     TestStore::new(url, Some(raw), None).await
 }
 
-/// A unique-enough token for key prefixes and ids.
-pub fn uuid_like() -> String {
+/// A unique-enough token for key prefixes.
+#[cfg(feature = "redis")]
+fn uuid_like() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     format!(
@@ -110,7 +118,10 @@ impl RawAccess {
                 let connection = rusqlite::Connection::open(path).unwrap();
                 connection.busy_timeout(Duration::from_secs(5)).unwrap();
                 let changed = connection
-                    .execute("UPDATE tasks SET node_tasks = '{not json' WHERE uid = ?1", [uid as i64])
+                    .execute(
+                        "UPDATE tasks SET node_tasks = '{not json' WHERE uid = ?1",
+                        [uid as i64],
+                    )
                     .unwrap();
                 assert_eq!(changed, 1);
             }
@@ -118,7 +129,13 @@ impl RawAccess {
             RawAccess::Redis { url, prefix } => {
                 let mut connection = redis_connection(url).await;
                 let key = format!("{prefix}:tasks:{uid}");
-                let _: () = redis::cmd("HSET").arg(&key).arg("node_tasks").arg("{not json").query_async(&mut connection).await.unwrap();
+                let _: () = redis::cmd("HSET")
+                    .arg(&key)
+                    .arg("node_tasks")
+                    .arg("{not json")
+                    .query_async(&mut connection)
+                    .await
+                    .unwrap();
             }
         }
     }
@@ -130,13 +147,20 @@ impl RawAccess {
             RawAccess::Sqlite(path) => {
                 let connection = rusqlite::Connection::open(path).unwrap();
                 connection.busy_timeout(Duration::from_secs(5)).unwrap();
-                connection.pragma_update(None, "user_version", version).unwrap();
+                connection
+                    .pragma_update(None, "user_version", version)
+                    .unwrap();
             }
             #[cfg(feature = "redis")]
             RawAccess::Redis { url, prefix } => {
                 let mut connection = redis_connection(url).await;
                 let key = format!("{prefix}:{{meta}}:schema_version");
-                let _: () = redis::cmd("SET").arg(&key).arg(version).query_async(&mut connection).await.unwrap();
+                let _: () = redis::cmd("SET")
+                    .arg(&key)
+                    .arg(version)
+                    .query_async(&mut connection)
+                    .await
+                    .unwrap();
             }
         }
     }
@@ -144,5 +168,9 @@ impl RawAccess {
 
 #[cfg(feature = "redis")]
 async fn redis_connection(url: &str) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap()
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
 }
