@@ -175,19 +175,22 @@ mod sqlite_raw {
             .unwrap()
     }
 
+    /// One snapshot for the page and the total, as the store's.
     pub(super) fn list_page(connection: &Connection) -> (usize, i64) {
-        let rows: Vec<RawTask> = connection
+        let transaction = connection.unchecked_transaction().unwrap();
+        let rows: Vec<RawTask> = transaction
             .prepare_cached("SELECT uid, index_uid, type, status, node_tasks, details, enqueued_at FROM tasks ORDER BY uid DESC LIMIT 21")
             .unwrap()
             .query_map([], decode)
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        let total: i64 = connection
+        let total: i64 = transaction
             .prepare_cached("SELECT count FROM task_count WHERE id = 1")
             .unwrap()
             .query_row([], |row| row.get(0))
             .unwrap();
+        transaction.commit().unwrap();
         (rows.len(), total)
     }
 
@@ -208,7 +211,7 @@ mod sqlite_raw {
         connection
             .prepare_cached(
                 "UPDATE jobs SET state = 'in_progress', claimed_by = ?1, claim_expires_at = ?2, attempts = attempts + 1, updated_at = ?3 \
-                 WHERE seq = (SELECT seq FROM jobs WHERE state = 'queued' AND run_after <= ?3 ORDER BY run_after, seq LIMIT 1) \
+                 WHERE seq = (SELECT seq FROM jobs INDEXED BY jobs_queued_run_after WHERE state = 'queued' AND run_after <= ?3 ORDER BY run_after, seq LIMIT 1) \
                  RETURNING id, params, progress",
             )
             .unwrap()
@@ -469,15 +472,21 @@ mod redis_raw {
             .unwrap()
     }
 
-    pub(super) fn decode(fields: BTreeMap<String, String>) -> (u64, NodeTaskMap) {
+    /// Decodes what the store decodes: the JSON fields become values.
+    pub(super) fn decode(
+        fields: BTreeMap<String, String>,
+    ) -> (u64, NodeTaskMap, Option<serde_json::Value>) {
         let node_tasks: NodeTaskMap = serde_json::from_str(&fields["node_tasks"]).unwrap();
-        (fields["uid"].parse().unwrap(), node_tasks)
+        let details = fields
+            .get("details")
+            .map(|details| serde_json::from_str(details).unwrap());
+        (fields["uid"].parse().unwrap(), node_tasks, details)
     }
 
     pub(super) async fn get(
         connection: &mut MultiplexedConnection,
         uid: u64,
-    ) -> (u64, NodeTaskMap) {
+    ) -> (u64, NodeTaskMap, Option<serde_json::Value>) {
         let fields: BTreeMap<String, String> = redis::cmd("HGETALL")
             .arg(format!("raw:tasks:{uid}"))
             .query_async(connection)

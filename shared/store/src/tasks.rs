@@ -322,7 +322,10 @@ pub trait TaskStore {
     /// Number of stored tasks (O(1)).
     async fn count_tasks(&self) -> StoreResult<u64>;
 
-    /// Deletes up to `batch` terminal tasks enqueued before `enqueued_before`, oldest first.
-    /// Never deletes an enqueued or processing task. Returns how many were deleted.
+    /// Deletes up to `batch` terminal tasks enqueued before `enqueued_before`, oldest enqueued
+    /// first (the order of tasks enqueued in the same millisecond is unspecified). Never deletes
+    /// an enqueued or processing task. Walks a time index: a batch costs what it deletes plus the
+    /// old unfinished tasks it steps over, not the size of the registry. Returns how many were
+    /// deleted.
     async fn prune_tasks(&self, enqueued_before: Timestamp, batch: u32) -> StoreResult<u64>;
 }

@@ -10,7 +10,7 @@ use super::RedisStore;
 use super::codec::Row;
 use crate::error::{StoreError, StoreResult};
 use crate::leases::{Lease, LeaseStore};
-use crate::time::ttl_millis;
+use crate::time::{Timestamp, ttl_millis};
 
 const TABLE: &str = "leader_lease";
 
@@ -60,8 +60,13 @@ impl LeaseStore for RedisStore {
             .arg(token)
             .arg(ttl_millis(ttl))
             .arg(scope);
-        let held: Value = self.eval(&invocation).await?;
-        decode(scope, &Row::decode_present(TABLE, held)?)
+        let expires_at: i64 = self.eval(&invocation).await?;
+        Ok(Lease {
+            scope: scope.to_owned(),
+            holder: holder.to_owned(),
+            token,
+            expires_at: Timestamp::from_millis(expires_at),
+        })
     }
 
     async fn release_lease(&self, scope: &str, holder: &str, token: u64) -> StoreResult<bool> {

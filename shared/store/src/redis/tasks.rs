@@ -19,9 +19,6 @@ const TABLE: &str = "tasks";
 /// Scratch keys `task_list.lua` may use.
 const LIST_SCRATCH_KEYS: usize = 8;
 
-/// Scratch keys `task_prune.lua` uses.
-const PRUNE_SCRATCH_KEYS: usize = 3;
-
 lua_script!(CREATE = "task_create.lua");
 lua_script!(UPDATE = "task_update.lua");
 lua_script!(LIST = "task_list.lua");
@@ -272,9 +269,6 @@ impl TaskStore for RedisStore {
             .key(keys.tasks_enqueued_at())
             .key(keys.tasks_started_at())
             .key(keys.tasks_finished_at());
-        for number in 1..=PRUNE_SCRATCH_KEYS {
-            invocation.key(keys.tasks_scratch(number));
-        }
         for status in TaskStatus::ALL.iter().filter(|status| status.is_terminal()) {
             invocation.key(keys.tasks_by_status(*status));
         }

@@ -34,7 +34,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::store_url::{SqliteLocation, SqliteSync};
 use crate::{Backend, Store};
 
-use self::connection::{ConnectionOptions, ConnectionThreads, in_write_transaction};
+use self::connection::{ConnectionOptions, Connections, in_write_transaction};
 
 /// Revocations buffered per subscriber before it lags (and gets a `Resync`).
 const REVOCATION_BUFFER: usize = 1024;
@@ -42,9 +42,9 @@ const REVOCATION_BUFFER: usize = 1024;
 /// A store in one SQLite file (or in memory, for tests). Cheap to clone: clones share the
 /// connections.
 ///
-/// Every operation runs on a dedicated connection thread, never on the async runtime: writes on
-/// the single writer connection (so they are serialized), reads on one of the reader connections
-/// of a WAL-mode file. A read issued after a write returned sees that write.
+/// No operation blocks the async scheduler (see `connection::SharedConnection::call`): writes
+/// use the single writer connection (so they are serialized), reads one of the reader
+/// connections of a WAL-mode file. A read issued after a write returned sees that write.
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
@@ -52,7 +52,7 @@ pub struct SqliteStore {
 
 struct Inner {
     location: SqliteLocation,
-    connections: ConnectionThreads,
+    connections: Connections,
     /// Admin-session revocations made through this store, for
     /// `subscribe_admin_session_revocations`.
     revocations: broadcast::Sender<String>,
@@ -76,7 +76,7 @@ impl SqliteStore {
         };
         let opened_location = location.clone();
         let connections =
-            tokio::task::spawn_blocking(move || ConnectionThreads::open(&opened_location, options))
+            tokio::task::spawn_blocking(move || Connections::open(&opened_location, options))
                 .await
                 .map_err(|error| {
                     StoreError::Backend(format!("opening sqlite store failed: {error}"))
