@@ -143,32 +143,45 @@ mod sqlite_raw {
             .unwrap() as u64
     }
 
-    type RawTask = (
-        i64,
-        Option<String>,
-        String,
-        String,
-        NodeTaskMap,
-        Option<String>,
-        i64,
-    );
+    /// The columns the store reads, decoded the way it decodes them (JSON columns become values).
+    #[allow(dead_code)]
+    pub(super) struct RawTask {
+        uid: i64,
+        index_uid: Option<String>,
+        kind: String,
+        status: String,
+        node_tasks: NodeTaskMap,
+        details: Option<serde_json::Value>,
+        error: Option<serde_json::Value>,
+        canceled_by: Option<i64>,
+        enqueued_at: i64,
+        started_at: Option<i64>,
+        finished_at: Option<i64>,
+    }
+
+    fn json<T: serde::de::DeserializeOwned>(text: Option<String>) -> Option<T> {
+        text.map(|text| serde_json::from_str(&text).unwrap())
+    }
 
     fn decode(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawTask> {
-        let node_tasks: String = row.get(4)?;
-        Ok((
-            row.get(0)?,
-            row.get(1)?,
-            row.get(2)?,
-            row.get(3)?,
-            serde_json::from_str(&node_tasks).unwrap(),
-            row.get(5)?,
-            row.get(6)?,
-        ))
+        Ok(RawTask {
+            uid: row.get(0)?,
+            index_uid: row.get(1)?,
+            kind: row.get(2)?,
+            status: row.get(3)?,
+            node_tasks: json(row.get(4)?).unwrap(),
+            details: json(row.get(5)?),
+            error: json(row.get(6)?),
+            canceled_by: row.get(7)?,
+            enqueued_at: row.get(8)?,
+            started_at: row.get(9)?,
+            finished_at: row.get(10)?,
+        })
     }
 
     pub(super) fn get_task(connection: &Connection, uid: u64) -> Option<RawTask> {
         connection
-            .prepare_cached("SELECT uid, index_uid, type, status, node_tasks, details, enqueued_at FROM tasks WHERE uid = ?1")
+            .prepare_cached("SELECT uid, index_uid, type, status, node_tasks, details, error, canceled_by, enqueued_at, started_at, finished_at FROM tasks WHERE uid = ?1")
             .unwrap()
             .query_row([uid as i64], decode)
             .optional()
@@ -179,7 +192,7 @@ mod sqlite_raw {
     pub(super) fn list_page(connection: &Connection) -> (usize, i64) {
         let transaction = connection.unchecked_transaction().unwrap();
         let rows: Vec<RawTask> = transaction
-            .prepare_cached("SELECT uid, index_uid, type, status, node_tasks, details, enqueued_at FROM tasks ORDER BY uid DESC LIMIT 21")
+            .prepare_cached("SELECT uid, index_uid, type, status, node_tasks, details, error, canceled_by, enqueued_at, started_at, finished_at FROM tasks ORDER BY uid DESC LIMIT 21")
             .unwrap()
             .query_map([], decode)
             .unwrap()

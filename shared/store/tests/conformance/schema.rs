@@ -23,7 +23,7 @@ pub async fn racing_migrations_converge(store: &TestStore) {
     let fresh_url = if url.starts_with("sqlite") {
         url.replace("store.db", "fresh.db")
     } else {
-        format!("{url}fresh")
+        url.replace("prefix=", "prefix=fresh")
     };
     let handles: Vec<_> = (0..4)
         .map(|_| {

@@ -55,26 +55,13 @@ pub async fn sqlite_file() -> TestStore {
 #[cfg(feature = "redis")]
 pub async fn redis() -> TestStore {
     let server = miroir_test_support::shared_redis();
-    let prefix = format!("t{}", uuid_like());
-    let url = format!("{}?prefix={prefix}", server.url());
+    let prefix = miroir_test_support::unique_prefix("conformance");
+    let url = server.store_url(&prefix, miroir_store::store_url::DEFAULT_OPERATION_TIMEOUT);
     let raw = RawAccess::Redis {
         url: server.url(),
         prefix,
     };
     TestStore::new(url, Some(raw), None).await
-}
-
-/// A unique-enough token for key prefixes.
-#[cfg(feature = "redis")]
-fn uuid_like() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{}x{}x{}",
-        std::process::id(),
-        Timestamp::now().as_millis(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 /// A new enqueued task on `index`.
