@@ -177,6 +177,25 @@ pub struct TaskUpdate {
     pub finished_at: Option<Timestamp>,
 }
 
+impl NewTask {
+    /// The task as stored right after creation under `uid`.
+    pub fn into_task(self, uid: TaskUid) -> Task {
+        Task {
+            uid,
+            index_uid: self.index_uid,
+            kind: self.kind,
+            status: self.status,
+            node_tasks: self.node_tasks,
+            details: self.details,
+            error: None,
+            canceled_by: None,
+            enqueued_at: self.enqueued_at,
+            started_at: None,
+            finished_at: None,
+        }
+    }
+}
+
 impl Task {
     /// The mutable part of this task, to modify and pass to [`TaskStore::update_task`].
     pub fn to_update(&self) -> TaskUpdate {

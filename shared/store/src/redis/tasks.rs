@@ -116,19 +116,7 @@ impl TaskStore for RedisStore {
             .arg(task.enqueued_at.as_millis())
             .arg(fields.script_args());
         let uid: TaskUid = self.eval(&invocation).await?;
-        Ok(Task {
-            uid,
-            index_uid: task.index_uid,
-            kind: task.kind,
-            status: task.status,
-            node_tasks: task.node_tasks,
-            details: task.details,
-            error: None,
-            canceled_by: None,
-            enqueued_at: task.enqueued_at,
-            started_at: None,
-            finished_at: None,
-        })
+        Ok(task.into_task(uid))
     }
 
     async fn get_task(&self, uid: TaskUid) -> StoreResult<Option<Task>> {

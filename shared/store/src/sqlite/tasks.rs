@@ -232,20 +232,9 @@ impl TaskStore for SqliteStore {
                     ],
                     |row| row.get(0),
                 )?;
-            Ok(Task {
-                uid: u64::try_from(uid)
-                    .map_err(|_| StoreError::corrupt("tasks", format!("negative uid {uid}")))?,
-                index_uid: task.index_uid,
-                kind: task.kind,
-                status: task.status,
-                node_tasks: task.node_tasks,
-                details: task.details,
-                error: None,
-                canceled_by: None,
-                enqueued_at: task.enqueued_at,
-                started_at: None,
-                finished_at: None,
-            })
+            let uid = u64::try_from(uid)
+                .map_err(|_| StoreError::corrupt("tasks", format!("negative uid {uid}")))?;
+            Ok(task.into_task(uid))
         })
         .await
     }
