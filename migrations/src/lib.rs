@@ -1,0 +1,194 @@
+//! `miroir-migrate`: the migration job. It brings a Miroir task store (SQLite or Redis) to the
+//! schema version of this binary ([`miroir_store::SCHEMA_VERSION`]); handlers never migrate, they
+//! only refuse to serve a store at another version.
+//!
+//! # Commands
+//!
+//! - `miroir-migrate up`: applies every missing step. Idempotent, and safe when several jobs run
+//!   at once (the store applies each step exactly once between them).
+//! - `miroir-migrate status`: prints the store's version, this binary's version and the pending
+//!   steps by number and name. Changes nothing (a missing SQLite file is reported as version 0
+//!   and not created).
+//! - `miroir-migrate check`: exits 0 only when the store is exactly at this binary's version.
+//!   Changes nothing.
+//!
+//! # Which store
+//!
+//! `--store URL`, else `MIROIR_TASK_STORE_URL`, else the config file (`--config FILE`, else
+//! `MIROIR_CONFIG`) through [`miroir_core::Config`] — so its defaults and every `MIROIR_*`
+//! override apply, and no argument at all means `sqlite://./.miroir/tasks.db`.
+//!
+//! # Exit codes
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | done (`up`), printed (`status`), current (`check`) |
+//! | 1 | any other failure: bad config or store URL, not a Miroir store, unexpected store error |
+//! | 2 | usage error |
+//! | 3 | `check`: the store is behind this binary |
+//! | 4 | any command: the store is AHEAD of this binary; nothing changed; both versions named |
+//! | 5 | the store is unavailable (no answer in time, connection refused) |
+//!
+//! Human output goes to stdout, errors to stderr (`error: …`); store URLs are shown with their
+//! password replaced by `***`.
+
+mod cli;
+mod commands;
+mod exit;
+mod failure;
+mod target;
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use clap::Parser;
+use miroir_core::EnvSource;
+
+pub use cli::{Cli, Command};
+pub use exit::Exit;
+pub use target::STORE_URL_VAR;
+
+use failure::Failure;
+
+/// Runs the job as the command line `args` (program name first) asks, with `env` as the
+/// environment, writing human output to `stdout` and errors to `stderr`. Returns the exit code;
+/// never panics on bad input and never prints a secret.
+pub fn run<I, T>(
+    args: I,
+    env: &impl EnvSource,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Exit
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            let text = error.render().to_string();
+            let _ = if error.use_stderr() {
+                write!(stderr, "{text}")
+            } else {
+                write!(stdout, "{text}")
+            };
+            return if error.exit_code() == 0 {
+                Exit::Done
+            } else {
+                Exit::Usage
+            };
+        }
+    };
+    match execute(&cli, env, stdout) {
+        Ok(exit) => exit,
+        Err(failure) => {
+            let _ = writeln!(stderr, "error: {}", failure.message);
+            failure.exit
+        }
+    }
+}
+
+fn execute(cli: &Cli, env: &impl EnvSource, stdout: &mut dyn Write) -> Result<Exit, Failure> {
+    let target = target::resolve(cli, env)?;
+    // Multi-threaded: the SQLite backend runs blocking calls with `block_in_place`.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|error| Failure {
+            exit: Exit::Failed,
+            message: format!("cannot start the async runtime: {error}"),
+        })?;
+    runtime.block_on(commands::execute(cli.command, &target, stdout))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use miroir_store::StoreError;
+
+    use super::*;
+
+    fn run_with(args: &[&str], vars: &[(&str, &str)]) -> (Exit, String, String) {
+        let env: BTreeMap<String, String> = vars
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        let exit = run(
+            std::iter::once("miroir-migrate").chain(args.iter().copied()),
+            &env,
+            &mut stdout,
+            &mut stderr,
+        );
+        (
+            exit,
+            String::from_utf8_lossy(&stdout).into_owned(),
+            String::from_utf8_lossy(&stderr).into_owned(),
+        )
+    }
+
+    #[test]
+    fn exit_codes_are_the_documented_numbers() {
+        let codes = [
+            Exit::Done,
+            Exit::Failed,
+            Exit::Usage,
+            Exit::Behind,
+            Exit::Ahead,
+            Exit::Unavailable,
+        ]
+        .map(Exit::code);
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn store_errors_map_to_their_exit_codes() {
+        let cases = [
+            (
+                StoreError::SchemaAhead {
+                    store: 9,
+                    binary: 1,
+                },
+                Exit::Ahead,
+            ),
+            (
+                StoreError::SchemaBehind {
+                    store: 0,
+                    binary: 1,
+                },
+                Exit::Behind,
+            ),
+            (StoreError::Unavailable("down".into()), Exit::Unavailable),
+            (StoreError::NotAMiroirStore("x.db".into()), Exit::Failed),
+            (StoreError::Backend("boom".into()), Exit::Failed),
+        ];
+        for (error, exit) in cases {
+            assert_eq!(Failure::from(error).exit, exit);
+        }
+    }
+
+    #[test]
+    fn the_environment_is_injected() {
+        let (exit, stdout, stderr) = run_with(&["check"], &[("MIROIR_SHARDS", "0")]);
+        assert_eq!(exit, Exit::Failed, "{stdout}{stderr}");
+        assert_eq!(
+            stderr,
+            "error: invalid configuration: miroir.shards: must be at least 1 (set by MIROIR_SHARDS)\n"
+        );
+        let (exit, _, stderr) = run_with(&["check"], &[(STORE_URL_VAR, "memcached://x")]);
+        assert_eq!(exit, Exit::Failed);
+        assert!(stderr.contains("unknown scheme `memcached`"), "{stderr}");
+    }
+
+    #[test]
+    fn help_goes_to_stdout_and_usage_errors_to_stderr() {
+        let (exit, stdout, _) = run_with(&["--help"], &[]);
+        assert_eq!(exit, Exit::Done);
+        assert!(stdout.contains("Exit codes:"), "{stdout}");
+        let (exit, stdout, stderr) = run_with(&["upp"], &[]);
+        assert_eq!(exit, Exit::Usage);
+        assert!(stdout.is_empty() && stderr.contains("Usage:"), "{stderr}");
+    }
+}

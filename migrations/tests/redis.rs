@@ -1,0 +1,176 @@
+//! `miroir-migrate` against a real Redis server: the whole life of a store, races, a store ahead
+//! of the binary, and a server that is not there.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{migrate, migrate_concurrently};
+use miroir_store::SCHEMA_VERSION;
+use miroir_test_support::{RedisServer, Reply, shared_redis, unique_prefix};
+
+fn store_of(server: &RedisServer, label: &str) -> (String, String) {
+    let prefix = unique_prefix(label);
+    (server.store_url(&prefix, Duration::from_secs(2)), prefix)
+}
+
+fn version_key(prefix: &str) -> String {
+    format!("{prefix}:{{meta}}:schema_version")
+}
+
+fn stored_version(server: &RedisServer, prefix: &str) -> Option<String> {
+    match server.command(&["GET", &version_key(prefix)]).unwrap() {
+        Reply::Bulk(Some(bytes)) => Some(String::from_utf8(bytes).unwrap()),
+        Reply::Bulk(None) => None,
+        other => panic!("unexpected reply {other:?}"),
+    }
+}
+
+fn keys_of(server: &RedisServer, prefix: &str) -> Vec<Reply> {
+    match server.command(&["KEYS", &format!("{prefix}:*")]).unwrap() {
+        Reply::Array(Some(mut keys)) => {
+            keys.sort_by_key(|key| format!("{key:?}"));
+            keys
+        }
+        other => panic!("unexpected reply {other:?}"),
+    }
+}
+
+#[test]
+fn a_fresh_store_is_pending_then_current_after_up() {
+    let server = shared_redis();
+    let (store, prefix) = store_of(server, "migrate-life");
+    let cwd = tempfile::tempdir().unwrap();
+    let run = |command: &str| migrate(cwd.path(), &[command, "--store", &store], &[]);
+
+    let status = run("status");
+    assert_eq!(status.code, 0, "{}", status.all());
+    assert!(
+        status.stdout.contains("store version:  0"),
+        "{}",
+        status.all()
+    );
+    assert!(status.stdout.contains("  0001 initial"), "{}", status.all());
+    assert!(
+        status.stdout.contains(&format!("prefix={prefix}")),
+        "{}",
+        status.all()
+    );
+    assert_eq!(run("check").code, 3);
+    assert_eq!(
+        stored_version(server, &prefix),
+        None,
+        "check and status change nothing"
+    );
+
+    let up = run("up");
+    assert_eq!(up.code, 0, "{}", up.all());
+    assert_eq!(
+        stored_version(server, &prefix),
+        Some(SCHEMA_VERSION.to_string())
+    );
+    assert_eq!(run("check").code, 0);
+    let again = run("up");
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert!(again.stdout.contains("nothing to apply"), "{}", again.all());
+}
+
+#[test]
+fn the_store_url_can_come_from_the_environment() {
+    let server = shared_redis();
+    let (store, prefix) = store_of(server, "migrate-env");
+    let cwd = tempfile::tempdir().unwrap();
+    let up = migrate(cwd.path(), &["up"], &[("MIROIR_TASK_STORE_URL", &store)]);
+    assert_eq!(up.code, 0, "{}", up.all());
+    assert_eq!(
+        stored_version(server, &prefix),
+        Some(SCHEMA_VERSION.to_string())
+    );
+    assert!(
+        !cwd.path().join(".miroir").exists(),
+        "the default sqlite store was not touched"
+    );
+}
+
+#[test]
+fn four_concurrent_ups_all_succeed() {
+    let server = shared_redis();
+    let (store, prefix) = store_of(server, "migrate-race");
+    let cwd = tempfile::tempdir().unwrap();
+    let outcomes = migrate_concurrently(4, cwd.path(), &["up", "--store", &store]);
+    for outcome in &outcomes {
+        assert_eq!(outcome.code, 0, "{}", outcome.all());
+    }
+    let appliers = outcomes
+        .iter()
+        .filter(|outcome| outcome.stdout.contains("applied 0001 initial"))
+        .count();
+    assert_eq!(appliers, 1, "each step is applied by exactly one process");
+    assert_eq!(
+        stored_version(server, &prefix),
+        Some(SCHEMA_VERSION.to_string())
+    );
+    assert_eq!(
+        migrate(cwd.path(), &["check", "--store", &store], &[]).code,
+        0
+    );
+}
+
+#[test]
+fn a_store_ahead_is_refused_by_every_command_and_left_alone() {
+    let server = shared_redis();
+    let (store, prefix) = store_of(server, "migrate-ahead");
+    let cwd = tempfile::tempdir().unwrap();
+    assert_eq!(migrate(cwd.path(), &["up", "--store", &store], &[]).code, 0);
+    let ahead = (SCHEMA_VERSION + 1).to_string();
+    server
+        .command(&["SET", &version_key(&prefix), &ahead])
+        .unwrap();
+    let keys_before = keys_of(server, &prefix);
+
+    let expected = format!(
+        "task store schema version {ahead} is ahead of this binary's version {SCHEMA_VERSION}"
+    );
+    for command in ["check", "up", "status"] {
+        let outcome = migrate(cwd.path(), &[command, "--store", &store], &[]);
+        assert_eq!(outcome.code, 4, "{command}: {}", outcome.all());
+        assert!(
+            outcome.stderr.contains(&expected),
+            "{command}: {}",
+            outcome.all()
+        );
+        assert_eq!(stored_version(server, &prefix), Some(ahead.clone()));
+        assert_eq!(keys_of(server, &prefix), keys_before);
+    }
+}
+
+#[test]
+fn an_unreachable_server_exits_5_quickly_without_the_password() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let store = format!("redis://:hunter2@127.0.0.1:{port}/0");
+    let cwd = tempfile::tempdir().unwrap();
+    for command in ["up", "status", "check"] {
+        let outcome = migrate(cwd.path(), &[command, "--store", &store], &[]);
+        assert_eq!(outcome.code, 5, "{command}: {}", outcome.all());
+        assert!(
+            outcome.stderr.contains("task store unavailable"),
+            "{}",
+            outcome.all()
+        );
+        assert!(
+            outcome.elapsed < Duration::from_secs(8),
+            "{command} took {:?}",
+            outcome.elapsed
+        );
+        assert!(!outcome.all().contains("hunter2"), "{}", outcome.all());
+        assert!(
+            outcome.stdout.contains(":***@127.0.0.1"),
+            "{}",
+            outcome.all()
+        );
+    }
+}

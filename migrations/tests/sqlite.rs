@@ -1,0 +1,197 @@
+//! `miroir-migrate` against SQLite files: the whole life of a store, races, a store ahead of the
+//! binary, foreign files, and the default location.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+
+use common::{migrate, migrate_concurrently, sqlite_url};
+use miroir_store::SCHEMA_VERSION;
+use rusqlite::Connection;
+
+fn user_version(path: &Path) -> u32 {
+    Connection::open(path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap()
+}
+
+/// The version and the whole schema text: what "nothing changed" compares.
+fn fingerprint(path: &Path) -> (u32, String) {
+    let schema: String = Connection::open(path)
+        .unwrap()
+        .query_row(
+            "SELECT group_concat(type || name || coalesce(sql, ''), ';') FROM sqlite_master",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    (user_version(path), schema)
+}
+
+#[test]
+fn a_fresh_store_is_pending_then_current_after_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tasks.db");
+    let store = sqlite_url(&db);
+    let args = |command: &'static str| [command, "--store", store.as_str()];
+
+    let status = migrate(dir.path(), &args("status"), &[]);
+    assert_eq!(status.code, 0, "{}", status.all());
+    assert!(
+        status.stdout.contains(&format!("store: {store}")),
+        "{}",
+        status.all()
+    );
+    assert!(
+        status.stdout.contains("store version:  0"),
+        "{}",
+        status.all()
+    );
+    assert!(
+        status
+            .stdout
+            .contains(&format!("binary version: {SCHEMA_VERSION}")),
+        "{}",
+        status.all()
+    );
+    assert!(status.stdout.contains("  0001 initial"), "{}", status.all());
+    assert!(!db.exists(), "status must not create the file");
+
+    let check = migrate(dir.path(), &args("check"), &[]);
+    assert_eq!(check.code, 3, "{}", check.all());
+    assert!(
+        check.stderr.contains("is behind this binary's version"),
+        "{}",
+        check.all()
+    );
+    assert!(!db.exists(), "check must not create the file");
+
+    let up = migrate(dir.path(), &args("up"), &[]);
+    assert_eq!(up.code, 0, "{}", up.all());
+    assert!(
+        up.stdout
+            .contains(&format!("migrated from version 0 to {SCHEMA_VERSION}")),
+        "{}",
+        up.all()
+    );
+    assert!(up.stdout.contains("0001 initial"), "{}", up.all());
+    assert_eq!(user_version(&db), SCHEMA_VERSION);
+
+    let check = migrate(dir.path(), &args("check"), &[]);
+    assert_eq!(check.code, 0, "{}", check.all());
+    let status = migrate(dir.path(), &args("status"), &[]);
+    assert_eq!(status.code, 0, "{}", status.all());
+    assert!(
+        status.stdout.contains("pending steps:  none"),
+        "{}",
+        status.all()
+    );
+
+    let again = migrate(dir.path(), &args("up"), &[]);
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert!(again.stdout.contains("nothing to apply"), "{}", again.all());
+    assert_eq!(user_version(&db), SCHEMA_VERSION);
+}
+
+#[test]
+fn four_concurrent_ups_all_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("race.db");
+    let store = sqlite_url(&db);
+    let outcomes = migrate_concurrently(4, dir.path(), &["up", "--store", &store]);
+    for outcome in &outcomes {
+        assert_eq!(outcome.code, 0, "{}", outcome.all());
+    }
+    let appliers = outcomes
+        .iter()
+        .filter(|outcome| outcome.stdout.contains("applied 0001 initial"))
+        .count();
+    assert_eq!(appliers, 1, "each step is applied by exactly one process");
+    assert_eq!(user_version(&db), SCHEMA_VERSION);
+    assert_eq!(
+        migrate(dir.path(), &["check", "--store", &store], &[]).code,
+        0
+    );
+}
+
+#[test]
+fn a_store_ahead_is_refused_by_every_command_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ahead.db");
+    let store = sqlite_url(&db);
+    assert_eq!(migrate(dir.path(), &["up", "--store", &store], &[]).code, 0);
+    Connection::open(&db)
+        .unwrap()
+        .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    let before = fingerprint(&db);
+
+    let expected = format!(
+        "task store schema version {} is ahead of this binary's version {SCHEMA_VERSION}",
+        SCHEMA_VERSION + 1
+    );
+    for command in ["check", "up", "status"] {
+        let outcome = migrate(dir.path(), &[command, "--store", &store], &[]);
+        assert_eq!(outcome.code, 4, "{command}: {}", outcome.all());
+        assert!(
+            outcome.stderr.contains(&expected),
+            "{command}: {}",
+            outcome.all()
+        );
+        assert_eq!(fingerprint(&db), before, "{command} changed the store");
+    }
+    let status = migrate(dir.path(), &["status", "--store", &store], &[]);
+    assert!(
+        status
+            .stdout
+            .contains(&format!("store version:  {}", SCHEMA_VERSION + 1)),
+        "{}",
+        status.all()
+    );
+}
+
+#[test]
+fn a_foreign_sqlite_file_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("someone-else.db");
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE invoices (id INTEGER PRIMARY KEY); INSERT INTO invoices VALUES (1);",
+        )
+        .unwrap();
+    let before = std::fs::read(&db).unwrap();
+    for command in ["up", "status", "check"] {
+        let outcome = migrate(dir.path(), &[command, "--store", &sqlite_url(&db)], &[]);
+        assert_eq!(outcome.code, 1, "{command}: {}", outcome.all());
+        assert!(
+            outcome.stderr.contains("error: not a miroir task store:"),
+            "{}",
+            outcome.all()
+        );
+        assert!(
+            outcome.stderr.contains("someone-else.db"),
+            "{}",
+            outcome.all()
+        );
+    }
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+}
+
+#[test]
+fn no_arguments_use_the_default_store_in_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = migrate(dir.path(), &["up"], &[]);
+    assert_eq!(up.code, 0, "{}", up.all());
+    assert!(
+        up.stdout.contains("store: sqlite://./.miroir/tasks.db"),
+        "{}",
+        up.all()
+    );
+    let db = dir.path().join(".miroir").join("tasks.db");
+    assert!(db.is_file(), "{}", up.all());
+    assert_eq!(user_version(&db), SCHEMA_VERSION);
+    assert_eq!(migrate(dir.path(), &["check"], &[]).code, 0);
+}

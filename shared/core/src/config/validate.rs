@@ -1,0 +1,215 @@
+//! Checks a typed [`Config`] for values that parse but cannot work, naming the key and the reason.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use miroir_store::StoreUrl;
+
+use super::Config;
+use super::error::ConfigError;
+use super::sections::TaskStoreBackend;
+
+/// The first problem of `config`, in the order of the plan's schema.
+pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
+    at_least_one("miroir.shards", u64::from(config.shards))?;
+    at_least_one(
+        "miroir.replication_factor",
+        u64::from(config.replication_factor),
+    )?;
+    at_least_one("miroir.replica_groups", u64::from(config.replica_groups))?;
+    task_store(config)?;
+    nodes(config)?;
+    replication(config)?;
+
+    let health = &config.health;
+    at_least_one("miroir.health.interval_ms", health.interval_ms)?;
+    at_least_one("miroir.health.timeout_ms", health.timeout_ms)?;
+    at_least_one(
+        "miroir.health.unhealthy_threshold",
+        u64::from(health.unhealthy_threshold),
+    )?;
+    at_least_one(
+        "miroir.health.recovery_threshold",
+        u64::from(health.recovery_threshold),
+    )?;
+    at_least_one(
+        "miroir.scatter.node_timeout_ms",
+        config.scatter.node_timeout_ms,
+    )?;
+    at_least_one(
+        "miroir.rebalancer.max_concurrent_migrations",
+        u64::from(config.rebalancer.max_concurrent_migrations),
+    )?;
+    at_least_one(
+        "miroir.rebalancer.migration_timeout_s",
+        config.rebalancer.migration_timeout_s,
+    )?;
+    if !is_ip_or_host_name(&config.server.bind) {
+        return Err(ConfigError::invalid(
+            "miroir.server.bind",
+            format!("`{}` is not an ip address or host name", config.server.bind),
+        ));
+    }
+    at_least_one("miroir.server.max_body_bytes", config.server.max_body_bytes)
+}
+
+fn at_least_one(key: &str, value: u64) -> Result<(), ConfigError> {
+    if value == 0 {
+        return Err(ConfigError::invalid(key, "must be at least 1"));
+    }
+    Ok(())
+}
+
+fn task_store(config: &Config) -> Result<(), ConfigError> {
+    let store = &config.task_store;
+    if !store.url.is_empty() {
+        let parsed = StoreUrl::parse(&store.url)
+            .map_err(|error| ConfigError::invalid("miroir.task_store.url", error.to_string()))?;
+        let url_backend = match parsed {
+            StoreUrl::Sqlite { .. } => TaskStoreBackend::Sqlite,
+            StoreUrl::Redis { .. } => TaskStoreBackend::Redis,
+        };
+        if url_backend != store.backend {
+            return Err(ConfigError::invalid(
+                "miroir.task_store.url",
+                format!(
+                    "a {} url does not match task_store.backend {}",
+                    url_backend.as_str(),
+                    store.backend.as_str()
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    match store.backend {
+        TaskStoreBackend::Redis => Err(ConfigError::invalid(
+            "miroir.task_store.backend",
+            "redis requires task_store.url",
+        )),
+        TaskStoreBackend::Sqlite => {
+            let key = "miroir.task_store.path";
+            if store.path.trim().is_empty() {
+                return Err(ConfigError::invalid(
+                    key,
+                    "must not be empty (or set task_store.url)",
+                ));
+            }
+            if store.path.contains('?') {
+                return Err(ConfigError::invalid(key, "must not contain `?`"));
+            }
+            StoreUrl::parse(&config.task_store_url())
+                .map(|_| ())
+                .map_err(|error| ConfigError::invalid(key, error.to_string()))
+        }
+    }
+}
+
+fn nodes(config: &Config) -> Result<(), ConfigError> {
+    let mut index_by_id: HashMap<&str, usize> = HashMap::new();
+    let mut index_by_address: HashMap<String, usize> = HashMap::new();
+    for (index, node) in config.nodes.iter().enumerate() {
+        let key = |field: &str| format!("miroir.nodes[{index}].{field}");
+        if node.id.is_empty() {
+            return Err(ConfigError::invalid(key("id"), "must not be empty"));
+        }
+        if node.id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(ConfigError::invalid(
+                key("id"),
+                format!(
+                    "`{}` must not contain spaces or control characters",
+                    node.id
+                ),
+            ));
+        }
+        if let Some(first) = index_by_id.insert(&node.id, index) {
+            return Err(ConfigError::invalid(
+                key("id"),
+                format!("`{}` is already the id of nodes[{first}]", node.id),
+            ));
+        }
+        let address = node_address(&node.address)
+            .map_err(|reason| ConfigError::invalid(key("address"), reason))?;
+        if let Some(first) = index_by_address.insert(address, index) {
+            return Err(ConfigError::invalid(
+                key("address"),
+                format!(
+                    "`{}` is already the address of nodes[{first}]",
+                    node.address
+                ),
+            ));
+        }
+        if node.replica_group >= config.replica_groups {
+            return Err(ConfigError::invalid(
+                key("replica_group"),
+                format!(
+                    "{} is not below replica_groups ({})",
+                    node.replica_group, config.replica_groups
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The normalised form of an http(s) node address, or why it is refused.
+fn node_address(raw: &str) -> Result<String, String> {
+    let shown = miroir_store::store_url::redact(raw);
+    let parsed =
+        url::Url::parse(raw).map_err(|error| format!("`{shown}` is not a url: {error}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!("`{shown}` must start with http:// or https://"));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(format!("`{shown}` has no host"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(format!(
+            "`{shown}` must not carry credentials; Miroir sends node_master_key"
+        ));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(format!("`{shown}` must not have a query or fragment"));
+    }
+    Ok(parsed.as_str().trim_end_matches('/').to_owned())
+}
+
+/// With nodes configured, every replica group holds every shard `replication_factor` times, so
+/// needs at least that many nodes. An empty node list is allowed (nodes added at run time).
+fn replication(config: &Config) -> Result<(), ConfigError> {
+    if config.nodes.is_empty() {
+        return Ok(());
+    }
+    for group in 0..config.replica_groups {
+        let members = config
+            .nodes
+            .iter()
+            .filter(|node| node.replica_group == group)
+            .count();
+        if (members as u64) < u64::from(config.replication_factor) {
+            let noun = if members == 1 { "node" } else { "nodes" };
+            return Err(ConfigError::invalid(
+                "miroir.replication_factor",
+                format!(
+                    "{} exceeds the {members} {noun} of group {group}",
+                    config.replication_factor
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn is_ip_or_host_name(text: &str) -> bool {
+    if text.parse::<IpAddr>().is_ok() {
+        return true;
+    }
+    !text.is_empty()
+        && text.len() <= 253
+        && text.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}

@@ -1,0 +1,221 @@
+//! The one table of error codes Miroir answers with, and the Meilisearch error shape.
+//!
+//! Every error a client sees is `{"message", "code", "type", "link"}` (Meilisearch's shape). Each
+//! [`Code`] is declared once below with its wire name, error type and HTTP status; handlers build
+//! an [`ApiError`] from a code and a message and never pick a status themselves.
+
+use std::fmt;
+
+use miroir_store::StoreError;
+use serde::Serialize;
+
+/// The `type` field of an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorType {
+    /// The request is wrong; retrying it unchanged fails again.
+    InvalidRequest,
+    /// Miroir failed.
+    Internal,
+    /// Credentials are missing or wrong.
+    Auth,
+    /// A dependency (task store, nodes) is unavailable; retrying later may succeed.
+    System,
+}
+
+macro_rules! codes {
+    ($($variant:ident => ($name:literal, $error_type:ident, $status:literal)),+ $(,)?) => {
+        /// Every error code Miroir answers with (Meilisearch's and Miroir's own).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Code {
+            $(
+                #[doc = concat!("`", $name, "` (", stringify!($status), ")")]
+                $variant,
+            )+
+        }
+
+        impl Code {
+            /// Every code, in declaration order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant),+];
+
+            /// The snake-case wire name.
+            pub const fn name(self) -> &'static str {
+                match self { $(Code::$variant => $name),+ }
+            }
+
+            /// The error type.
+            pub const fn error_type(self) -> ErrorType {
+                match self { $(Code::$variant => ErrorType::$error_type),+ }
+            }
+
+            /// The HTTP status.
+            pub const fn status(self) -> u16 {
+                match self { $(Code::$variant => $status),+ }
+            }
+        }
+    };
+}
+
+codes! {
+    // Meilisearch's codes (reference/meilisearch-api.md).
+    BadRequest => ("bad_request", InvalidRequest, 400),
+    MalformedPayload => ("malformed_payload", InvalidRequest, 400),
+    MissingDocumentId => ("missing_document_id", InvalidRequest, 400),
+    InvalidDocumentId => ("invalid_document_id", InvalidRequest, 400),
+    MissingTaskFilters => ("missing_task_filters", InvalidRequest, 400),
+    InvalidTaskUids => ("invalid_task_uids", InvalidRequest, 400),
+    InvalidTaskStatuses => ("invalid_task_statuses", InvalidRequest, 400),
+    InvalidTaskTypes => ("invalid_task_types", InvalidRequest, 400),
+    InvalidTaskIndexUids => ("invalid_task_index_uids", InvalidRequest, 400),
+    InvalidTaskLimit => ("invalid_task_limit", InvalidRequest, 400),
+    InvalidTaskFrom => ("invalid_task_from", InvalidRequest, 400),
+    InvalidTaskReverse => ("invalid_task_reverse", InvalidRequest, 400),
+    InvalidTaskDate => ("invalid_task_date", InvalidRequest, 400),
+    IndexNotFound => ("index_not_found", InvalidRequest, 404),
+    DocumentNotFound => ("document_not_found", InvalidRequest, 404),
+    TaskNotFound => ("task_not_found", InvalidRequest, 404),
+    NotFound => ("not_found", InvalidRequest, 404),
+    IndexAlreadyExists => ("index_already_exists", InvalidRequest, 409),
+    PayloadTooLarge => ("payload_too_large", InvalidRequest, 413),
+    MissingAuthorizationHeader => ("missing_authorization_header", Auth, 401),
+    InvalidApiKey => ("invalid_api_key", Auth, 403),
+    Internal => ("internal", Internal, 500),
+    // Miroir's codes (plan §5 "Error format").
+    MiroirPrimaryKeyRequired => ("miroir_primary_key_required", InvalidRequest, 400),
+    MiroirReservedField => ("miroir_reserved_field", InvalidRequest, 400),
+    MiroirIdempotencyKeyReused => ("miroir_idempotency_key_reused", InvalidRequest, 409),
+    MiroirMultiAliasNotWritable => ("miroir_multi_alias_not_writable", InvalidRequest, 409),
+    MiroirConflict => ("miroir_conflict", InvalidRequest, 409),
+    MiroirInvalidAuth => ("miroir_invalid_auth", Auth, 401),
+    MiroirNoQuorum => ("miroir_no_quorum", System, 503),
+    MiroirShardUnavailable => ("miroir_shard_unavailable", System, 503),
+    MiroirSettingsVersionStale => ("miroir_settings_version_stale", System, 503),
+    MiroirStoreUnavailable => ("miroir_store_unavailable", System, 503),
+    MiroirSchemaMismatch => ("miroir_schema_mismatch", System, 503),
+}
+
+/// An error as a client sees it: a code and a message, serialized in Meilisearch's shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    /// What went wrong, from the table.
+    pub code: Code,
+    /// Human-readable explanation; never carries secrets or internal error text.
+    pub message: String,
+}
+
+/// The JSON body of an [`ApiError`].
+#[derive(Serialize)]
+struct Body<'a> {
+    message: &'a str,
+    code: &'static str,
+    #[serde(rename = "type")]
+    error_type: ErrorType,
+    link: String,
+}
+
+impl ApiError {
+    /// An error with `code` and `message`.
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The HTTP status of this error.
+    pub fn status(&self) -> u16 {
+        self.code.status()
+    }
+
+    /// The documentation link Meilisearch puts in `link`.
+    pub fn link(&self) -> String {
+        format!("https://docs.meilisearch.com/errors#{}", self.code.name())
+    }
+
+    /// The Meilisearch-shaped JSON body.
+    pub fn to_json(&self) -> serde_json::Value {
+        let body = Body {
+            message: &self.message,
+            code: self.code.name(),
+            error_type: self.code.error_type(),
+            link: self.link(),
+        };
+        serde_json::to_value(body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{}: {}", self.code.name(), self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl From<StoreError> for ApiError {
+    /// Store errors that reach a client without a more specific mapping by the handler. Outages
+    /// and version mismatches are retryable 503s; nothing internal is echoed for backend errors.
+    fn from(error: StoreError) -> Self {
+        match &error {
+            StoreError::Unavailable(_) => {
+                ApiError::new(Code::MiroirStoreUnavailable, "the task store is unavailable; retry later")
+            }
+            StoreError::SchemaAhead { .. } | StoreError::SchemaBehind { .. } => {
+                ApiError::new(Code::MiroirSchemaMismatch, error.to_string())
+            }
+            StoreError::NotFound(_) => ApiError::new(Code::NotFound, error.to_string()),
+            StoreError::Conflict(_) | StoreError::Fenced { .. } => {
+                ApiError::new(Code::MiroirConflict, error.to_string())
+            }
+            StoreError::InvalidInput(_) => ApiError::new(Code::BadRequest, error.to_string()),
+            StoreError::InvalidUrl { .. }
+            | StoreError::NotAMiroirStore(_)
+            | StoreError::Corrupt { .. }
+            | StoreError::Backend(_) => ApiError::new(Code::Internal, "internal error"),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_snake_case() {
+        let mut names: Vec<&str> = Code::ALL.iter().map(|code| code.name()).collect();
+        assert!(names.iter().all(|name| name.chars().all(|c| c.is_ascii_lowercase() || c == '_')));
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(names.len(), before, "a code is declared twice");
+    }
+
+    #[test]
+    fn the_body_has_the_meilisearch_shape() {
+        let error = ApiError::new(Code::TaskNotFound, "Task `9` not found.");
+        assert_eq!(error.status(), 404);
+        assert_eq!(
+            error.to_json(),
+            serde_json::json!({
+                "message": "Task `9` not found.",
+                "code": "task_not_found",
+                "type": "invalid_request",
+                "link": "https://docs.meilisearch.com/errors#task_not_found"
+            })
+        );
+    }
+
+    #[test]
+    fn store_outages_are_retryable_and_internals_are_not_echoed() {
+        let outage = ApiError::from(StoreError::Unavailable("redis: connection refused 10.0.0.5".into()));
+        assert_eq!((outage.code, outage.status()), (Code::MiroirStoreUnavailable, 503));
+        assert!(!outage.message.contains("10.0.0.5"));
+        let backend = ApiError::from(StoreError::Backend("sqlite: disk I/O error at /secret/path".into()));
+        assert_eq!(backend.status(), 500);
+        assert!(!backend.message.contains("/secret/path"));
+        let ahead = ApiError::from(StoreError::SchemaAhead { store: 3, binary: 2 });
+        assert!(ahead.message.contains('3') && ahead.message.contains('2'));
+        assert_eq!(ahead.status(), 503);
+    }
+}
