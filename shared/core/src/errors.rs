@@ -157,9 +157,10 @@ impl From<StoreError> for ApiError {
     /// and version mismatches are retryable 503s; nothing internal is echoed for backend errors.
     fn from(error: StoreError) -> Self {
         match &error {
-            StoreError::Unavailable(_) => {
-                ApiError::new(Code::MiroirStoreUnavailable, "the task store is unavailable; retry later")
-            }
+            StoreError::Unavailable(_) => ApiError::new(
+                Code::MiroirStoreUnavailable,
+                "the task store is unavailable; retry later",
+            ),
             StoreError::SchemaAhead { .. } | StoreError::SchemaBehind { .. } => {
                 ApiError::new(Code::MiroirSchemaMismatch, error.to_string())
             }
@@ -184,7 +185,11 @@ mod tests {
     #[test]
     fn codes_are_unique_and_snake_case() {
         let mut names: Vec<&str> = Code::ALL.iter().map(|code| code.name()).collect();
-        assert!(names.iter().all(|name| name.chars().all(|c| c.is_ascii_lowercase() || c == '_')));
+        assert!(
+            names
+                .iter()
+                .all(|name| name.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        );
         names.sort_unstable();
         let before = names.len();
         names.dedup();
@@ -208,13 +213,23 @@ mod tests {
 
     #[test]
     fn store_outages_are_retryable_and_internals_are_not_echoed() {
-        let outage = ApiError::from(StoreError::Unavailable("redis: connection refused 10.0.0.5".into()));
-        assert_eq!((outage.code, outage.status()), (Code::MiroirStoreUnavailable, 503));
+        let outage = ApiError::from(StoreError::Unavailable(
+            "redis: connection refused 10.0.0.5".into(),
+        ));
+        assert_eq!(
+            (outage.code, outage.status()),
+            (Code::MiroirStoreUnavailable, 503)
+        );
         assert!(!outage.message.contains("10.0.0.5"));
-        let backend = ApiError::from(StoreError::Backend("sqlite: disk I/O error at /secret/path".into()));
+        let backend = ApiError::from(StoreError::Backend(
+            "sqlite: disk I/O error at /secret/path".into(),
+        ));
         assert_eq!(backend.status(), 500);
         assert!(!backend.message.contains("/secret/path"));
-        let ahead = ApiError::from(StoreError::SchemaAhead { store: 3, binary: 2 });
+        let ahead = ApiError::from(StoreError::SchemaAhead {
+            store: 3,
+            binary: 2,
+        });
         assert!(ahead.message.contains('3') && ahead.message.contains('2'));
         assert_eq!(ahead.status(), 503);
     }
