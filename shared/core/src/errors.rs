@@ -132,15 +132,23 @@ impl ApiError {
         format!("https://docs.meilisearch.com/errors#{}", self.code.name())
     }
 
-    /// The Meilisearch-shaped JSON body.
+    /// The Meilisearch-shaped JSON body as a value (keys sorted); serialize the error itself
+    /// for bytes in Meilisearch's key order.
     pub fn to_json(&self) -> serde_json::Value {
-        let body = Body {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl Serialize for ApiError {
+    /// `{"message", "code", "type", "link"}`, in that order (Meilisearch's).
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Body {
             message: &self.message,
             code: self.code.name(),
             error_type: self.code.error_type(),
             link: self.link(),
-        };
-        serde_json::to_value(body).unwrap_or(serde_json::Value::Null)
+        }
+        .serialize(serializer)
     }
 }
 

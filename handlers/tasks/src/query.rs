@@ -1,0 +1,166 @@
+//! `GET /tasks` query parameters → a [`TaskQuery`], refusing bad values with Meilisearch's codes.
+
+use std::str::FromStr;
+
+use miroir_core::{ApiError, Code};
+use miroir_http::QueryParams;
+use miroir_http::timefmt::{ceil_millis, floor_millis, parse_rfc3339};
+use miroir_store::{TaskKind, TaskQuery, TaskStatus, TimeRange};
+
+/// Every parameter `GET /tasks` knows.
+const KNOWN: &[&str] = &[
+    "uids",
+    "batchUids",
+    "canceledBy",
+    "types",
+    "statuses",
+    "indexUids",
+    "limit",
+    "from",
+    "reverse",
+    "beforeEnqueuedAt",
+    "afterEnqueuedAt",
+    "beforeStartedAt",
+    "afterStartedAt",
+    "beforeFinishedAt",
+    "afterFinishedAt",
+];
+
+/// The query `params` describe.
+pub(crate) fn parse(params: &QueryParams) -> Result<TaskQuery, ApiError> {
+    params.reject_unknown(KNOWN)?;
+    for unsupported in ["batchUids", "canceledBy"] {
+        if list(params, unsupported).is_some() {
+            return Err(ApiError::new(
+                Code::BadRequest,
+                format!("The parameter `{unsupported}` is not supported by Miroir yet."),
+            ));
+        }
+    }
+    let mut query = TaskQuery {
+        uids: parse_list(params, "uids", Code::InvalidTaskUids, |item| {
+            item.parse().map_err(|_| not_an_integer("uids", item))
+        })?,
+        statuses: parse_list(params, "statuses", Code::InvalidTaskStatuses, |item| {
+            TaskStatus::from_str(item).map_err(|_| {
+                format!(
+                    "Invalid value in parameter `statuses`: `{item}` is not a valid task status. Available statuses are {}.",
+                    names(TaskStatus::ALL.iter().map(|status| status.as_str()))
+                )
+            })
+        })?,
+        kinds: parse_list(params, "types", Code::InvalidTaskTypes, |item| {
+            TaskKind::from_str(item).map_err(|_| {
+                format!(
+                    "Invalid value in parameter `types`: `{item}` is not a valid task type. Available types are {}.",
+                    names(TaskKind::ALL.iter().map(|kind| kind.as_str()))
+                )
+            })
+        })?,
+        index_uids: parse_list(params, "indexUids", Code::InvalidTaskIndexUids, |item| {
+            if is_index_uid(item) {
+                Ok(item.to_owned())
+            } else {
+                Err(format!(
+                    "Invalid value in parameter `indexUids`: `{item}` is not a valid index uid. Index uid can be an integer or a string containing only alphanumeric characters, hyphens (-) and underscores (_), and can not be more than 400 bytes."
+                ))
+            }
+        })?,
+        enqueued: range(params, "EnqueuedAt")?,
+        started: range(params, "StartedAt")?,
+        finished: range(params, "FinishedAt")?,
+        ..TaskQuery::default()
+    };
+    if let Some(limit) = params.get("limit") {
+        query.limit = limit
+            .parse()
+            .map_err(|_| ApiError::new(Code::InvalidTaskLimit, not_an_integer("limit", limit)))?;
+    }
+    if let Some(from) = params.get("from") {
+        query.from = Some(
+            from.parse()
+                .map_err(|_| ApiError::new(Code::InvalidTaskFrom, not_an_integer("from", from)))?,
+        );
+    }
+    if let Some(reverse) = params.get("reverse") {
+        query.reverse = reverse.parse().map_err(|_| {
+            ApiError::new(
+                Code::InvalidTaskReverse,
+                format!("Invalid value in parameter `reverse`: could not parse `{reverse}` as a boolean."),
+            )
+        })?;
+    }
+    Ok(query)
+}
+
+/// The comma-separated items of `name`; `None` when absent or when an item is `*` (all).
+fn list<'a>(params: &'a QueryParams, name: &str) -> Option<Vec<&'a str>> {
+    let items: Vec<&str> = params.get(name)?.split(',').map(str::trim).collect();
+    (!items.contains(&"*")).then_some(items)
+}
+
+/// [`list`] with each item parsed by `parse_item`, whose error message goes out with `code`.
+fn parse_list<T>(
+    params: &QueryParams,
+    name: &str,
+    code: Code,
+    parse_item: impl Fn(&str) -> Result<T, String>,
+) -> Result<Option<Vec<T>>, ApiError> {
+    list(params, name)
+        .map(|items| {
+            items
+                .into_iter()
+                .map(&parse_item)
+                .collect::<Result<Vec<T>, String>>()
+        })
+        .transpose()
+        .map_err(|message| ApiError::new(code, message))
+}
+
+/// The `after…`/`before…` window of one date field (`suffix` = `EnqueuedAt`, …). Both bounds are
+/// exclusive; dates are rounded outwards to the store's millisecond precision.
+fn range(params: &QueryParams, suffix: &str) -> Result<TimeRange, ApiError> {
+    let after = format!("after{suffix}");
+    let before = format!("before{suffix}");
+    Ok(TimeRange {
+        after: date(params, &after)?.map(floor_millis),
+        before: date(params, &before)?.map(ceil_millis),
+    })
+}
+
+/// The RFC 3339 date of parameter `name`, if present.
+fn date(params: &QueryParams, name: &str) -> Result<Option<miroir_http::timefmt::Date>, ApiError> {
+    params
+        .get(name)
+        .map(|value| {
+            parse_rfc3339(value).ok_or_else(|| {
+                ApiError::new(
+                    Code::InvalidTaskDate,
+                    format!(
+                        "Invalid value in parameter `{name}`: `{value}` is an invalid date-time. It should follow the RFC 3339 format, e.g. `2024-08-08T17:05:55Z`."
+                    ),
+                )
+            })
+        })
+        .transpose()
+}
+
+fn not_an_integer(name: &str, value: &str) -> String {
+    format!("Invalid value in parameter `{name}`: could not parse `{value}` as a positive integer")
+}
+
+fn names<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    names
+        .map(|name| format!("`{name}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Meilisearch's index uid rule: 1 to 400 bytes of ASCII alphanumerics, `-` and `_`.
+fn is_index_uid(uid: &str) -> bool {
+    !uid.is_empty()
+        && uid.len() <= 400
+        && uid
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
+}

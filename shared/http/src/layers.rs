@@ -1,0 +1,75 @@
+//! The shared middleware stack, applied once to the merged routers.
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use miroir_core::{ApiError, Code};
+
+use crate::auth::{authenticate, warn_if_open};
+use crate::error::error_response;
+use crate::readiness::Readiness;
+use crate::state::AppState;
+
+/// Wraps `router` in, from the outside in: authentication, the readiness gate, the body limit
+/// (`server.max_body_bytes`, answered with a Meilisearch-shaped 413 `payload_too_large`).
+///
+/// Call it once, on the merged router (handler crates do not call it).
+pub fn apply_layers(router: Router, state: &AppState) -> Router {
+    warn_if_open(state);
+    let limit = usize::try_from(state.config.server.max_body_bytes).unwrap_or(usize::MAX);
+    router
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(limit, limit_body))
+        .layer(middleware::from_fn_with_state(
+            state.readiness.clone(),
+            gate,
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+}
+
+/// The readiness gate: 503 on everything but `GET /health` while the store's schema does not
+/// match.
+async fn gate(State(readiness): State<Readiness>, request: Request, next: Next) -> Response {
+    let open_route = request.uri().path() == "/health"
+        && (request.method() == Method::GET || request.method() == Method::HEAD);
+    if !open_route {
+        if let Err(error) = readiness.status() {
+            return error_response(&error);
+        }
+    }
+    next.run(request).await
+}
+
+/// Refuses a declared `Content-Length` over the limit before any handler runs, and gives any
+/// other 413 (a streamed body caught by an extractor) the Meilisearch shape.
+async fn limit_body(State(limit): State<usize>, request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    let limit_u64 = u64::try_from(limit).unwrap_or(u64::MAX);
+    if declared.is_some_and(|length| length > limit_u64) {
+        return error_response(&too_large(limit));
+    }
+    let response = next.run(request).await;
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        return error_response(&too_large(limit));
+    }
+    response
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        Code::PayloadTooLarge,
+        format!(
+            "The provided payload reached the size limit. The maximum accepted payload size is {limit} bytes."
+        ),
+    )
+}

@@ -1,0 +1,63 @@
+//! [`QueryParams`]: a query string as name/value pairs, consumed parameter by parameter so
+//! unknown parameters can be refused by name.
+
+use std::convert::Infallible;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use miroir_core::{ApiError, Code};
+
+/// The decoded query string of a request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueryParams {
+    pairs: Vec<(String, String)>,
+}
+
+impl QueryParams {
+    /// Parses an `application/x-www-form-urlencoded` query string.
+    pub fn parse(query: &str) -> Self {
+        Self {
+            pairs: url::form_urlencoded::parse(query.as_bytes())
+                .map(|(name, value)| (name.into_owned(), value.into_owned()))
+                .collect(),
+        }
+    }
+
+    /// The value of `name` (the last one when repeated), if present.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// `bad_request` naming the first parameter not in `known`.
+    pub fn reject_unknown(&self, known: &[&str]) -> Result<(), ApiError> {
+        match self
+            .pairs
+            .iter()
+            .find(|(name, _)| !known.contains(&name.as_str()))
+        {
+            None => Ok(()),
+            Some((name, _)) => {
+                let expected: Vec<String> = known.iter().map(|name| format!("`{name}`")).collect();
+                Err(ApiError::new(
+                    Code::BadRequest,
+                    format!(
+                        "Unknown parameter `{name}`: expected one of {}",
+                        expected.join(", ")
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::parse(parts.uri.query().unwrap_or_default()))
+    }
+}

@@ -1,0 +1,264 @@
+//! The shared layers on a stand-in router: readiness gate, auth, body limit.
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{Request, StatusCode};
+use axum::routing::{get, post};
+use miroir_core::Config;
+use miroir_core::config::Secret;
+use miroir_http::{AppState, apply_layers};
+use miroir_store::{DynStore, SCHEMA_VERSION};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+/// Routes standing in for the handler crates' (which depend on this crate).
+fn routes() -> Router {
+    Router::new()
+        .route("/health", get(|| async { "up" }))
+        .route("/tasks", get(|| async { "tasks" }))
+        .route("/echo", post(|body: Bytes| async move { body }))
+        .route("/_miroir/ready", get(|| async { "ready" }))
+}
+
+async fn store(migrated: bool) -> DynStore {
+    let store = miroir_store::open("sqlite::memory:").await.unwrap();
+    if migrated {
+        store.migrate().await.unwrap();
+    }
+    store
+}
+
+async fn state(store: DynStore, config: Config, recheck: Duration) -> AppState {
+    AppState::start(store, config, recheck).await
+}
+
+fn keyed(master: &str, admin: &str) -> Config {
+    let mut config = Config {
+        master_key: Secret::new(master),
+        ..Config::default()
+    };
+    config.admin.api_key = Secret::new(admin);
+    config
+}
+
+async fn call(app: &Router, request: Request<Body>) -> (StatusCode, Option<Value>) {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get("content-type")
+        .is_some_and(|value| value == "application/json");
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body = if is_json {
+        Some(serde_json::from_slice(&bytes).unwrap())
+    } else {
+        None
+    };
+    (status, body)
+}
+
+fn get_with(uri: &str, headers: &[(&str, &str)]) -> Request<Body> {
+    let mut request = Request::get(uri);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.body(Body::empty()).unwrap()
+}
+
+fn code(body: &Option<Value>) -> &str {
+    body.as_ref()
+        .and_then(|body| body["code"].as_str())
+        .unwrap_or("<no json body>")
+}
+
+#[tokio::test]
+async fn an_unmigrated_store_closes_the_gate_until_it_is_migrated_from_outside() {
+    let store = store(false).await;
+    let state = state(store.clone(), Config::default(), Duration::from_millis(50)).await;
+    let app = apply_layers(routes(), &state);
+
+    let (status, body) = call(&app, get_with("/tasks", &[])).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let body = body.unwrap();
+    assert_eq!(body["code"], "miroir_schema_mismatch");
+    assert_eq!(body["type"], "system");
+    assert_eq!(
+        body["link"],
+        "https://docs.meilisearch.com/errors#miroir_schema_mismatch"
+    );
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("version 0") && message.contains(&format!("version {SCHEMA_VERSION}")),
+        "{message}"
+    );
+    assert_eq!(
+        call(&app, get_with("/_miroir/ready", &[])).await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(call(&app, get_with("/health", &[])).await.0, StatusCode::OK);
+
+    // The migration job runs elsewhere; the same router opens within the re-check interval.
+    store.migrate().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, _) = call(&app, get_with("/tasks", &[])).await;
+        if status == StatusCode::OK {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the gate never opened");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(state.readiness.is_ready());
+    assert_eq!(state.readiness.status().unwrap(), SCHEMA_VERSION);
+    assert_eq!(
+        call(&app, get_with("/_miroir/ready", &[])).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn client_routes_need_the_master_key() {
+    let state = state(
+        store(true).await,
+        keyed("master-key", "admin-key"),
+        Duration::from_secs(60),
+    )
+    .await;
+    let app = apply_layers(routes(), &state);
+
+    let (status, body) = call(&app, get_with("/tasks", &[])).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        body.unwrap(),
+        json!({
+            "message": "The Authorization header is missing. It must use the bearer authorization method.",
+            "code": "missing_authorization_header",
+            "type": "auth",
+            "link": "https://docs.meilisearch.com/errors#missing_authorization_header"
+        })
+    );
+    let (status, body) = call(
+        &app,
+        get_with("/tasks", &[("authorization", "Bearer nope")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        body.unwrap(),
+        json!({
+            "message": "The provided API key is invalid.",
+            "code": "invalid_api_key",
+            "type": "auth",
+            "link": "https://docs.meilisearch.com/errors#invalid_api_key"
+        })
+    );
+    // The admin key is not a client key.
+    let (status, _) = call(
+        &app,
+        get_with("/tasks", &[("authorization", "Bearer admin-key")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = call(
+        &app,
+        get_with("/tasks", &[("authorization", "Bearer master-key")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // /health is always open.
+    assert_eq!(call(&app, get_with("/health", &[])).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn operator_routes_need_the_admin_key() {
+    let state = state(
+        store(true).await,
+        keyed("master-key", "admin-key"),
+        Duration::from_secs(60),
+    )
+    .await;
+    let app = apply_layers(routes(), &state);
+
+    for headers in [
+        &[][..],
+        &[("authorization", "Bearer wrong")][..],
+        &[("x-admin-key", "wrong")][..],
+        &[("authorization", "Bearer master-key")][..],
+    ] {
+        let (status, body) = call(&app, get_with("/_miroir/ready", headers)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{headers:?}");
+        let body = body.unwrap();
+        assert_eq!(body["code"], "miroir_invalid_auth");
+        assert_eq!(body["type"], "auth");
+        assert!(!body["message"].as_str().unwrap().contains("admin-key\""));
+    }
+    for headers in [
+        &[("authorization", "Bearer admin-key")][..],
+        &[("x-admin-key", "admin-key")][..],
+    ] {
+        assert_eq!(
+            call(&app, get_with("/_miroir/ready", headers)).await.0,
+            StatusCode::OK,
+            "{headers:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_keys_everything_is_open() {
+    let state = state(
+        store(true).await,
+        Config::default(),
+        Duration::from_secs(60),
+    )
+    .await;
+    let app = apply_layers(routes(), &state);
+    assert_eq!(call(&app, get_with("/tasks", &[])).await.0, StatusCode::OK);
+    assert_eq!(
+        call(
+            &app,
+            get_with("/tasks", &[("authorization", "Bearer anything")])
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&app, get_with("/_miroir/ready", &[])).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_get_a_meilisearch_413() {
+    let mut config = Config::default();
+    config.server.max_body_bytes = 8;
+    let state = state(store(true).await, config, Duration::from_secs(60)).await;
+    let app = apply_layers(routes(), &state);
+
+    // Declared too large: refused before the handler.
+    let request = Request::post("/echo")
+        .header("content-length", "20")
+        .body(Body::from("x".repeat(20)))
+        .unwrap();
+    let (status, body) = call(&app, request).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(code(&body), "payload_too_large");
+    assert_eq!(body.unwrap()["type"], "invalid_request");
+
+    // Not declared: caught while reading, same shape.
+    let request = Request::post("/echo")
+        .body(Body::from("y".repeat(20)))
+        .unwrap();
+    let (status, body) = call(&app, request).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(code(&body), "payload_too_large");
+
+    let request = Request::post("/echo").body(Body::from("small")).unwrap();
+    assert_eq!(call(&app, request).await.0, StatusCode::OK);
+}
