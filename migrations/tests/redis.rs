@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{migrate, migrate_concurrently};
+use common::{assert_all_up_with_one_applier, migrate, migrate_concurrently};
 use miroir_store::SCHEMA_VERSION;
 use miroir_test_support::{RedisServer, Reply, shared_redis, unique_prefix};
 
@@ -99,14 +99,7 @@ fn four_concurrent_ups_all_succeed() {
     let (store, prefix) = store_of(server, "migrate-race");
     let cwd = tempfile::tempdir().unwrap();
     let outcomes = migrate_concurrently(4, cwd.path(), &["up", "--store", &store]);
-    for outcome in &outcomes {
-        assert_eq!(outcome.code, 0, "{}", outcome.all());
-    }
-    let appliers = outcomes
-        .iter()
-        .filter(|outcome| outcome.stdout.contains("applied 0001 initial"))
-        .count();
-    assert_eq!(appliers, 1, "each step is applied by exactly one process");
+    assert_all_up_with_one_applier(&outcomes);
     assert_eq!(
         stored_version(server, &prefix),
         Some(SCHEMA_VERSION.to_string())

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{migrate, migrate_concurrently, sqlite_url};
+use common::{assert_all_up_with_one_applier, migrate, migrate_concurrently, sqlite_url};
 use miroir_store::SCHEMA_VERSION;
 use rusqlite::Connection;
 
@@ -101,14 +101,7 @@ fn four_concurrent_ups_all_succeed() {
     let db = dir.path().join("race.db");
     let store = sqlite_url(&db);
     let outcomes = migrate_concurrently(4, dir.path(), &["up", "--store", &store]);
-    for outcome in &outcomes {
-        assert_eq!(outcome.code, 0, "{}", outcome.all());
-    }
-    let appliers = outcomes
-        .iter()
-        .filter(|outcome| outcome.stdout.contains("applied 0001 initial"))
-        .count();
-    assert_eq!(appliers, 1, "each step is applied by exactly one process");
+    assert_all_up_with_one_applier(&outcomes);
     assert_eq!(user_version(&db), SCHEMA_VERSION);
     assert_eq!(
         migrate(dir.path(), &["check", "--store", &store], &[]).code,

@@ -64,6 +64,18 @@ fn outcome(output: Output, elapsed: Duration) -> Outcome {
 }
 
 /// `sqlite://` + an absolute path = `sqlite:///abs/path`.
+/// Racing `up`s: every process exits 0 and exactly one of them applied the step.
+pub fn assert_all_up_with_one_applier(outcomes: &[Outcome]) {
+    for outcome in outcomes {
+        assert_eq!(outcome.code, 0, "{}", outcome.all());
+    }
+    let appliers = outcomes
+        .iter()
+        .filter(|outcome| outcome.stdout.contains("applied 0001 initial"))
+        .count();
+    assert_eq!(appliers, 1, "each step is applied by exactly one process");
+}
+
 pub fn sqlite_url(path: &Path) -> String {
     format!("sqlite://{}", path.display())
 }
