@@ -26,6 +26,7 @@ pub mod jobs;
 pub mod leases;
 pub mod maintenance;
 pub mod node_settings;
+pub mod observed;
 pub mod rate_limits;
 pub mod rollover;
 pub mod schema;
@@ -53,6 +54,7 @@ pub use jobs::{Job, JobKind, JobQuery, JobState, JobStore, NewJob};
 pub use leases::{Lease, LeaseStore};
 pub use maintenance::{MaintenanceStore, PruneReport};
 pub use node_settings::{NodeSettingsStore, NodeSettingsVersion};
+pub use observed::{ObservedStore, Outcome, StoreObserver};
 pub use rate_limits::{BackoffPolicy, LoginBackoff, RateLimitBucket, RateLimitHit, RateLimitStore};
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
@@ -112,16 +114,30 @@ pub trait Store:
 /// A shared handle to some store.
 pub type DynStore = Arc<dyn Store>;
 
+/// When [`open_url`] connects to a network store.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Connect {
+    /// Connect before returning: a server that does not answer is `Unavailable` now. What a job
+    /// (`miroir-migrate`) wants.
+    #[default]
+    Now,
+    /// Return at once and connect on the first call: until the server answers, every call is
+    /// `Unavailable` within the URL's timeout, and a later call connects when it is back. What a
+    /// server wants, so that it starts (and reports 503) during a Redis outage. SQLite files are
+    /// local and always opened now.
+    OnFirstUse,
+}
+
 /// Opens the store a URL names, without migrating it.
 ///
 /// SQLite files are created when missing (empty, version 0); a file that is not a Miroir store is
 /// refused with `NotAMiroirStore`. Redis is connected within the URL's timeout or `Unavailable`.
 pub async fn open(url: &str) -> StoreResult<DynStore> {
-    open_url(&StoreUrl::parse(url)?).await
+    open_url(&StoreUrl::parse(url)?, Connect::Now).await
 }
 
-/// [`open`] for an already parsed URL.
-pub async fn open_url(url: &StoreUrl) -> StoreResult<DynStore> {
+/// [`open`] for an already parsed URL, connecting as `connect` says.
+pub async fn open_url(url: &StoreUrl, connect: Connect) -> StoreResult<DynStore> {
     match url {
         #[cfg(feature = "sqlite")]
         StoreUrl::Sqlite {
@@ -136,9 +152,12 @@ pub async fn open_url(url: &StoreUrl) -> StoreResult<DynStore> {
             connection_url,
             timeout,
             key_prefix,
-        } => Ok(Arc::new(
-            RedisStore::connect(connection_url, *timeout, key_prefix).await?,
-        )),
+        } => Ok(Arc::new(match connect {
+            Connect::Now => RedisStore::connect(connection_url, *timeout, key_prefix).await?,
+            Connect::OnFirstUse => {
+                RedisStore::connect_lazily(connection_url, *timeout, key_prefix)?
+            }
+        })),
         #[allow(unreachable_patterns)]
         other => Err(StoreError::InvalidUrl {
             url: other.to_string(),

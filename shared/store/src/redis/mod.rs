@@ -105,29 +105,50 @@ impl RedisStore {
         timeout: Duration,
         key_prefix: &str,
     ) -> StoreResult<RedisStore> {
-        let client = Client::open(connection_url).map_err(|error| StoreError::InvalidUrl {
-            url: redact(connection_url),
-            reason: error.to_string(),
-        })?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(RECONNECT_ATTEMPTS)
-            .set_min_delay(RECONNECT_MIN_DELAY)
-            .set_max_delay(RECONNECT_MAX_DELAY);
+        let client = client(connection_url)?;
         let connection = bounded(
             timeout,
-            ConnectionManager::new_with_config(client.clone(), config),
+            ConnectionManager::new_with_config(client.clone(), manager_config(timeout)),
         )
         .await?;
-        Ok(RedisStore {
+        Ok(Self::with_connection(
+            client, connection, timeout, key_prefix,
+        ))
+    }
+
+    /// [`RedisStore::connect`] without waiting for the server: the first command connects, and
+    /// every command until the server answers is `Unavailable` within `timeout`.
+    pub fn connect_lazily(
+        connection_url: &str,
+        timeout: Duration,
+        key_prefix: &str,
+    ) -> StoreResult<RedisStore> {
+        let client = client(connection_url)?;
+        let connection =
+            ConnectionManager::new_lazy_with_config(client.clone(), manager_config(timeout))
+                .map_err(|error| StoreError::InvalidUrl {
+                    url: redact(connection_url),
+                    reason: error.to_string(),
+                })?;
+        Ok(Self::with_connection(
+            client, connection, timeout, key_prefix,
+        ))
+    }
+
+    fn with_connection(
+        client: Client,
+        connection: ConnectionManager,
+        timeout: Duration,
+        key_prefix: &str,
+    ) -> RedisStore {
+        RedisStore {
             inner: Arc::new(Inner {
                 client,
                 connection,
                 keys: Keys::new(key_prefix),
                 timeout,
             }),
-        })
+        }
     }
 
     /// The key builder of this store's prefix.
@@ -161,6 +182,24 @@ impl Store for RedisStore {
     fn backend(&self) -> Backend {
         Backend::Redis
     }
+}
+
+/// A client for `connection_url`, or `InvalidUrl` naming the (redacted) URL.
+fn client(connection_url: &str) -> StoreResult<Client> {
+    Client::open(connection_url).map_err(|error| StoreError::InvalidUrl {
+        url: redact(connection_url),
+        reason: error.to_string(),
+    })
+}
+
+/// Connection, response and reconnection bounds derived from the per-call `timeout`.
+fn manager_config(timeout: Duration) -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(RECONNECT_ATTEMPTS)
+        .set_min_delay(RECONNECT_MIN_DELAY)
+        .set_max_delay(RECONNECT_MAX_DELAY)
 }
 
 /// Awaits a redis future for at most `timeout`, mapping its error.
@@ -261,6 +300,28 @@ mod tests {
             RedisStore::connect(&server.url(), SHORT, "t").await,
             started,
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_lazy_store_is_unavailable_until_redis_answers_then_connects() {
+        let mut server = RedisServer::start().expect("start a test redis");
+        server.stop();
+        let store = RedisStore::connect_lazily(&server.url(), SHORT, "t").expect("no I/O yet");
+        for _ in 0..2 {
+            let started = Instant::now();
+            assert_unavailable_fast(store.count_tasks().await, started);
+        }
+        server.restart().expect("restart");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match store.count_tasks().await {
+                Ok(count) => break assert_eq!(count, 0),
+                Err(StoreError::Unavailable(_)) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(other) => panic!("the lazy store did not connect: {other:?}"),
+            }
+        }
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -17,6 +17,8 @@ mod durability;
 mod expiring;
 mod jobs;
 mod leases;
+#[cfg(feature = "sqlite")]
+mod observed;
 mod properties;
 mod rate_limits;
 #[cfg(feature = "redis")]
@@ -92,5 +94,7 @@ macro_rules! conformance_suite {
 conformance_suite!(sqlite_memory, crate::support::sqlite_memory);
 #[cfg(feature = "sqlite")]
 conformance_suite!(sqlite_file, crate::support::sqlite_file);
+#[cfg(feature = "sqlite")]
+conformance_suite!(sqlite_observed, crate::support::sqlite_observed);
 #[cfg(feature = "redis")]
 conformance_suite!(redis, crate::support::redis);

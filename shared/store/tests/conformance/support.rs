@@ -1,8 +1,12 @@
 //! Backend factories and helpers shared by the suite.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use miroir_store::{DynStore, NewTask, NodeTaskMap, TaskKind, TaskStatus, Timestamp};
+use miroir_store::{
+    DynStore, NewTask, NodeTaskMap, ObservedStore, Outcome, StoreObserver, TaskKind, TaskStatus,
+    Timestamp,
+};
 
 /// A migrated store under test, with what keeps it alive and a way to open a second handle.
 pub struct TestStore {
@@ -62,6 +66,79 @@ pub async fn redis() -> TestStore {
         prefix,
     };
     TestStore::new(url, Some(raw), None).await
+}
+
+/// In-memory SQLite behind an [`ObservedStore`] with a [`RecordingObserver`]: every suite test
+/// then proves that the decorator delegates each operation unchanged.
+#[cfg(feature = "sqlite")]
+pub async fn sqlite_observed() -> TestStore {
+    let (store, observer) = observed_sqlite_memory().await;
+    store.migrate().await.expect("migrate store");
+    assert_eq!(
+        observer.operations(),
+        ["migrate"],
+        "observer sees the calls"
+    );
+    TestStore {
+        store,
+        url: None,
+        raw: None,
+        _dir: None,
+    }
+}
+
+/// A fresh, unmigrated in-memory SQLite store wrapped in an [`ObservedStore`], and its observer.
+#[cfg(feature = "sqlite")]
+pub async fn observed_sqlite_memory() -> (DynStore, Arc<RecordingObserver>) {
+    let inner = miroir_store::open("sqlite::memory:")
+        .await
+        .expect("open store");
+    let observer = Arc::new(RecordingObserver::default());
+    (ObservedStore::wrap(inner, observer.clone()), observer)
+}
+
+/// One report received by a [`RecordingObserver`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observation {
+    pub operation: &'static str,
+    pub elapsed: Duration,
+    pub outcome: Outcome,
+}
+
+/// A [`StoreObserver`] that keeps every report, in order.
+#[derive(Debug, Default)]
+pub struct RecordingObserver {
+    observations: Mutex<Vec<Observation>>,
+}
+
+impl RecordingObserver {
+    /// Every report so far, oldest first.
+    pub fn observations(&self) -> Vec<Observation> {
+        self.observations.lock().unwrap().clone()
+    }
+
+    /// The operation names reported so far, oldest first.
+    pub fn operations(&self) -> Vec<&'static str> {
+        self.observations()
+            .iter()
+            .map(|observation| observation.operation)
+            .collect()
+    }
+
+    /// Forgets every report so far.
+    pub fn clear(&self) {
+        self.observations.lock().unwrap().clear();
+    }
+}
+
+impl StoreObserver for RecordingObserver {
+    fn observe(&self, operation: &'static str, elapsed: Duration, outcome: Outcome) {
+        self.observations.lock().unwrap().push(Observation {
+            operation,
+            elapsed,
+            outcome,
+        });
+    }
 }
 
 /// A new enqueued task on `index`.
