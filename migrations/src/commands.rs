@@ -5,13 +5,14 @@ use std::io::Write;
 
 use miroir_store::schema::MIGRATIONS;
 use miroir_store::{
-    DynStore, SCHEMA_VERSION, SqliteLocation, StoreUrl, check_schema_version, pending_steps,
+    Connect, DynStore, SCHEMA_VERSION, SqliteLocation, StoreUrl, check_schema_version,
+    pending_steps,
 };
 
 use crate::cli::Command;
-use crate::exit::Exit;
 use crate::failure::Failure;
 use crate::target::Target;
+use miroir_core::Exit;
 
 /// Runs `command` on the store `target` names.
 pub(crate) async fn execute(
@@ -21,7 +22,13 @@ pub(crate) async fn execute(
 ) -> Result<Exit, Failure> {
     say(out, format_args!("store: {}", target.shown));
     match command {
-        Command::Up => up(&miroir_store::open_url(&target.url).await?, out).await,
+        Command::Up => {
+            up(
+                &miroir_store::open_url(&target.url, Connect::Now).await?,
+                out,
+            )
+            .await
+        }
         Command::Status => status(read_version(target).await?, out),
         Command::Check => check(read_version(target).await?, out),
     }
@@ -117,7 +124,7 @@ async fn read_version(target: &Target) -> Result<StoreVersion, Failure> {
             });
         }
     }
-    let store = miroir_store::open_url(&target.url).await?;
+    let store = miroir_store::open_url(&target.url, Connect::Now).await?;
     Ok(StoreVersion {
         number: store.schema_version().await?,
         exists: true,

@@ -3,7 +3,7 @@
 use miroir_core::ConfigError;
 use miroir_store::StoreError;
 
-use crate::exit::Exit;
+use miroir_core::Exit;
 
 /// Why a subcommand did not exit 0. The message carries no secret (store URLs are redacted).
 #[derive(Debug, Clone, PartialEq, Eq)]

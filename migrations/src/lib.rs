@@ -45,7 +45,7 @@ use clap::Parser;
 use miroir_core::EnvSource;
 
 pub use cli::{Cli, Command};
-pub use exit::Exit;
+pub use miroir_core::Exit;
 pub use target::STORE_URL_VAR;
 
 use failure::Failure;

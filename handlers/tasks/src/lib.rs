@@ -8,22 +8,41 @@ mod query;
 mod view;
 
 use axum::extract::{Path, State};
-use axum::routing::get;
 use axum::{Json, Router};
 use miroir_core::{ApiError, Code};
 use miroir_http::{AppState, HttpResult, QueryParams};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+pub use crate::query::PARAMETERS;
 use crate::view::{TaskList, TaskView};
+
+/// The task routes and their OpenAPI description: the one place they are defined.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_tasks))
+        .routes(routes!(get_task))
+}
 
 /// The task routes, with `state`. Shared layers are applied by whoever mounts them.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/tasks", get(list_tasks))
-        .route("/tasks/{uid}", get(get_task))
-        .with_state(state)
+    routes().split_for_parts().0.with_state(state)
 }
 
-/// `GET /tasks/{uid}`.
+/// Get one task.
+///
+/// The task with this uid, in Meilisearch's shape plus `miroir.nodeTasks`.
+#[utoipa::path(
+    get,
+    path = "/tasks/{uid}",
+    tag = "tasks",
+    params(("uid" = u64, Path, description = "The task uid.")),
+    responses(
+        (status = 200, description = "The task.", body = TaskView),
+        (status = 400, description = "The uid is not an integer (`invalid_task_uids`)."),
+        (status = 404, description = "No task has this uid (`task_not_found`)."),
+    )
+)]
 async fn get_task(
     State(state): State<AppState>,
     Path(uid): Path<String>,
@@ -42,7 +61,37 @@ async fn get_task(
     }
 }
 
-/// `GET /tasks`.
+/// List tasks.
+///
+/// Tasks matching every given filter, newest first (oldest first with `reverse=true`), paged by
+/// uid: pass the answer's `next` as `from` for the next page. List filters are comma-separated;
+/// `*` matches everything.
+#[utoipa::path(
+    get,
+    path = "/tasks",
+    tag = "tasks",
+    params(
+        ("uids" = Option<String>, Query, description = "Task uids, comma-separated."),
+        ("batchUids" = Option<String>, Query, description = "Not supported by Miroir yet (400)."),
+        ("canceledBy" = Option<String>, Query, description = "Not supported by Miroir yet (400)."),
+        ("types" = Option<String>, Query, description = "Task types, comma-separated."),
+        ("statuses" = Option<String>, Query, description = "Task statuses, comma-separated."),
+        ("indexUids" = Option<String>, Query, description = "Index uids, comma-separated."),
+        ("limit" = Option<u32>, Query, description = "Page size (default 20)."),
+        ("from" = Option<u64>, Query, description = "The uid to start the page at."),
+        ("reverse" = Option<bool>, Query, description = "Oldest first when true."),
+        ("beforeEnqueuedAt" = Option<String>, Query, description = "RFC 3339 date, exclusive."),
+        ("afterEnqueuedAt" = Option<String>, Query, description = "RFC 3339 date, exclusive."),
+        ("beforeStartedAt" = Option<String>, Query, description = "RFC 3339 date, exclusive."),
+        ("afterStartedAt" = Option<String>, Query, description = "RFC 3339 date, exclusive."),
+        ("beforeFinishedAt" = Option<String>, Query, description = "RFC 3339 date, exclusive."),
+        ("afterFinishedAt" = Option<String>, Query, description = "RFC 3339 date, exclusive."),
+    ),
+    responses(
+        (status = 200, description = "One page of tasks.", body = TaskList),
+        (status = 400, description = "An unknown parameter or a bad value (`bad_request`, `invalid_task_*`)."),
+    )
+)]
 async fn list_tasks(
     State(state): State<AppState>,
     params: QueryParams,

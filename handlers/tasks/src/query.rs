@@ -7,8 +7,8 @@ use miroir_http::QueryParams;
 use miroir_http::timefmt::{ceil_millis, floor_millis, parse_rfc3339};
 use miroir_store::{TaskKind, TaskQuery, TaskStatus, TimeRange};
 
-/// Every parameter `GET /tasks` knows.
-const KNOWN: &[&str] = &[
+/// Every parameter `GET /tasks` knows (the OpenAPI document lists the same).
+pub const PARAMETERS: &[&str] = &[
     "uids",
     "batchUids",
     "canceledBy",
@@ -28,7 +28,7 @@ const KNOWN: &[&str] = &[
 
 /// The query `params` describe.
 pub(crate) fn parse(params: &QueryParams) -> Result<TaskQuery, ApiError> {
-    params.reject_unknown(KNOWN)?;
+    params.reject_unknown(PARAMETERS)?;
     for unsupported in ["batchUids", "canceledBy"] {
         if list(params, unsupported).is_some() {
             return Err(ApiError::new(

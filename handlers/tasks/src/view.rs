@@ -3,34 +3,51 @@
 use miroir_http::timefmt::{format_rfc3339, iso8601_duration};
 use miroir_store::{NodeTaskMap, Task, TaskError, TaskPage, TaskUid};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// A Meilisearch task object, fields in Meilisearch's order.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Task)]
 pub(crate) struct TaskView {
+    #[schema(value_type = u64)]
     uid: TaskUid,
-    /// Miroir has no batches of its own.
+    /// Miroir has no batches of its own: always null.
     batch_uid: Option<u64>,
     index_uid: Option<String>,
+    /// `enqueued`, `processing`, `succeeded`, `failed` or `canceled`.
+    #[schema(value_type = String)]
     status: &'static str,
+    /// The Meilisearch task type, such as `documentAdditionOrUpdate`.
     #[serde(rename = "type")]
+    #[schema(value_type = String)]
     kind: &'static str,
+    #[schema(value_type = Option<u64>)]
     canceled_by: Option<TaskUid>,
     /// Absent when the task has none, as in Meilisearch.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     details: Option<serde_json::Value>,
+    /// `{message, code, type, link}` when the task failed.
+    #[schema(value_type = Option<Object>)]
     error: Option<TaskError>,
+    /// ISO 8601 duration between start and finish.
     duration: Option<String>,
+    /// RFC 3339 date.
     enqueued_at: String,
+    /// RFC 3339 date.
     started_at: Option<String>,
+    /// RFC 3339 date.
     finished_at: Option<String>,
     miroir: MiroirExtension,
 }
 
 /// The `miroir` extension field of a task object.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct MiroirExtension {
+    /// Node id → the task uid on that node.
+    #[schema(value_type = std::collections::BTreeMap<String, u64>, inline)]
     node_tasks: NodeTaskMap,
 }
 
@@ -61,12 +78,14 @@ impl From<Task> for TaskView {
 }
 
 /// The body of `GET /tasks`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct TaskList {
     results: Vec<TaskView>,
     total: u64,
     limit: u32,
+    #[schema(value_type = Option<u64>)]
     from: Option<TaskUid>,
+    #[schema(value_type = Option<u64>)]
     next: Option<TaskUid>,
 }
 

@@ -23,6 +23,26 @@ pub enum ErrorType {
     System,
 }
 
+impl ErrorType {
+    /// Every type.
+    pub const ALL: &'static [ErrorType] = &[
+        ErrorType::InvalidRequest,
+        ErrorType::Internal,
+        ErrorType::Auth,
+        ErrorType::System,
+    ];
+
+    /// The wire name (the `type` field).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorType::InvalidRequest => "invalid_request",
+            ErrorType::Internal => "internal",
+            ErrorType::Auth => "auth",
+            ErrorType::System => "system",
+        }
+    }
+}
+
 macro_rules! codes {
     ($($variant:ident => ($name:literal, $error_type:ident, $status:literal)),+ $(,)?) => {
         /// Every error code Miroir answers with (Meilisearch's and Miroir's own).
@@ -92,6 +112,9 @@ codes! {
     MiroirSettingsVersionStale => ("miroir_settings_version_stale", System, 503),
     MiroirStoreUnavailable => ("miroir_store_unavailable", System, 503),
     MiroirSchemaMismatch => ("miroir_schema_mismatch", System, 503),
+    // A known route called with a method it does not serve (Meilisearch answers 405 there too,
+    // without a body; Miroir keeps the error shape on every response).
+    MiroirMethodNotAllowed => ("miroir_method_not_allowed", InvalidRequest, 405),
 }
 
 /// An error as a client sees it: a code and a message, serialized in Meilisearch's shape.

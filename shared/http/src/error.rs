@@ -33,14 +33,22 @@ impl IntoResponse for HttpError {
     }
 }
 
-/// The response for `error` (see [`HttpError`]).
+/// Seconds a client should wait before retrying a 503 (`Retry-After`): about one readiness
+/// re-check or one store reconnection attempt.
+pub const RETRY_AFTER_SECONDS: u32 = 2;
+
+/// The response for `error` (see [`HttpError`]); a 503 also carries `Retry-After`.
 pub fn error_response(error: &ApiError) -> Response {
     let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (status, body_bytes(error)).into_response();
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+    }
     response
 }
 

@@ -9,17 +9,22 @@ use miroir_core::{ApiError, Code};
 
 use crate::auth::{authenticate, warn_if_open};
 use crate::error::error_response;
+use crate::metrics;
 use crate::readiness::Readiness;
 use crate::state::AppState;
 
-/// Wraps `router` in, from the outside in: authentication, the readiness gate, the body limit
-/// (`server.max_body_bytes`, answered with a Meilisearch-shaped 413 `payload_too_large`).
+/// Gives `router` Meilisearch-shaped answers for unknown routes (404 `not_found`) and known
+/// routes called with another method (405), then wraps it in, from the outside in: request
+/// metrics, authentication, the readiness gate, the body limit (`server.max_body_bytes`, answered with a
+/// Meilisearch-shaped 413 `payload_too_large`).
 ///
 /// Call it once, on the merged router (handler crates do not call it).
 pub fn apply_layers(router: Router, state: &AppState) -> Router {
     warn_if_open(state);
     let limit = usize::try_from(state.config.server.max_body_bytes).unwrap_or(usize::MAX);
     router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(limit, limit_body))
         .layer(middleware::from_fn_with_state(
@@ -27,6 +32,30 @@ pub fn apply_layers(router: Router, state: &AppState) -> Router {
             gate,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::record,
+        ))
+}
+
+/// The answer for a path no route serves.
+async fn not_found(request: Request) -> Response {
+    error_response(&ApiError::new(
+        Code::NotFound,
+        format!("No route `{}` exists.", request.uri().path()),
+    ))
+}
+
+/// The answer for a route called with a method it does not serve.
+async fn method_not_allowed(request: Request) -> Response {
+    error_response(&ApiError::new(
+        Code::MiroirMethodNotAllowed,
+        format!(
+            "The route `{}` does not accept the method `{}`.",
+            request.uri().path(),
+            request.method()
+        ),
+    ))
 }
 
 /// The readiness gate: 503 on everything but `GET /health` while the store's schema does not

@@ -4,24 +4,34 @@
 //! - [`HttpError`]: the one conversion of an [`ApiError`] into an HTTP response;
 //! - [`apply_layers`]: the shared middleware (auth, readiness gate, body limit), applied once by
 //!   whoever mounts the routers;
+//! - [`metrics`]: request and store-operation metrics in the Prometheus text format;
+//! - [`openapi`]: the OpenAPI document assembled from the handlers' route definitions;
 //! - [`QueryParams`] and [`timefmt`]: query-string and date helpers the handlers share;
-//! - [`serve`]: the container's server loop with graceful shutdown.
+//! - [`startup`]: how a server process starts (logs, config, store, readiness), shared by the
+//!   container's `miroir` and every Lambda function;
+//! - [`serve`]: the container's server loop with graceful shutdown; [`lambda`]: the same routes
+//!   as an AWS Lambda function behind an API Gateway HTTP API.
 //!
 //! Handler crates expose `router(state) -> axum::Router` with their routes only; they never
 //! apply these layers themselves.
 
 mod auth;
 mod error;
+pub mod lambda;
 mod layers;
+pub mod metrics;
+pub mod openapi;
 mod query;
 mod readiness;
 mod serve;
+pub mod startup;
 mod state;
 pub mod timefmt;
 
 pub use auth::{AuthScope, scope_of};
-pub use error::{HttpError, HttpResult, error_response};
+pub use error::{HttpError, HttpResult, RETRY_AFTER_SECONDS, error_response};
 pub use layers::apply_layers;
+pub use metrics::Metrics;
 pub use query::QueryParams;
 pub use readiness::{DEFAULT_RECHECK_INTERVAL, Readiness};
 pub use serve::{serve, serve_on, shutdown_signal};

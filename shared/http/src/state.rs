@@ -4,15 +4,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use miroir_core::Config;
-use miroir_store::DynStore;
+use miroir_store::{DynStore, ObservedStore};
 
+use crate::metrics::Metrics;
 use crate::readiness::Readiness;
 
 /// The state shared by every route: cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AppState {
-    /// The state plane.
+    /// The state plane; every call is timed into `metrics`.
     pub store: DynStore,
+    /// This process's Prometheus metrics.
+    pub metrics: Arc<Metrics>,
     /// The validated configuration.
     pub config: Arc<Config>,
     /// Whether the store's schema matches this binary.
@@ -22,12 +25,16 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over `store` and `config`, with a readiness gate that checks the store now and then
-    /// every `recheck` (see [`Readiness::start`]). Must run inside a tokio runtime.
+    /// State over `store` (wrapped so that every operation is timed into fresh [`Metrics`]) and
+    /// `config`, with a readiness gate that checks the store now and then every `recheck` (see
+    /// [`Readiness::start`]). Must run inside a tokio runtime.
     pub async fn start(store: DynStore, config: Config, recheck: Duration) -> Self {
+        let metrics = Arc::new(Metrics::new());
+        let store = ObservedStore::wrap(store, metrics.clone());
         let readiness = Readiness::start(store.clone(), recheck).await;
         Self {
             store,
+            metrics,
             config: Arc::new(config),
             readiness,
             started: Instant::now(),

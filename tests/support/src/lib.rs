@@ -1,4 +1,5 @@
-//! `miroir-test-support`: Miroir's test kit — a real Redis server for tests.
+//! `miroir-test-support`: Miroir's test kit — a real Redis server for tests, and helpers to run
+//! Miroir's binaries as processes ([`process`]).
 //!
 //! # Which server to use
 //!
@@ -27,6 +28,7 @@
 
 mod docker;
 mod local;
+pub mod process;
 mod resp;
 mod server;
 mod watchdog;

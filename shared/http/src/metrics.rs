@@ -1,0 +1,152 @@
+//! [`Metrics`]: the process's Prometheus metrics, served as text by `GET /_miroir/metrics`.
+//!
+//! - `miroir_http_requests_total{method,route,status}` and
+//!   `miroir_http_request_duration_seconds{method,route,status}`: every request, labelled by the
+//!   route *template* (`/tasks/{uid}`, never the raw path, so cardinality stays bounded;
+//!   `unmatched` for unknown paths);
+//! - `miroir_store_operation_duration_seconds{operation,outcome}`: every store call, by the Store
+//!   API method name and `ok` or the error kind (via [`miroir_store::ObservedStore`]).
+//!
+//! One registry per process (per Lambda execution environment on AWS); no global recorder.
+
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use miroir_store::{Outcome, StoreObserver};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// The `Content-Type` of [`Metrics::render`]'s output (Prometheus text format 0.0.4).
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Labels of the request metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+/// Labels of the store operation metric.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoreLabels {
+    operation: &'static str,
+    outcome: &'static str,
+}
+
+/// Histogram buckets from 0.1 ms to about 6.5 s, doubling.
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_1, 2.0, 17))
+}
+
+/// The metrics of one process. Cheap to update from any thread.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    request_duration: Family<RequestLabels, Histogram, fn() -> Histogram>,
+    store_duration: Family<StoreLabels, Histogram, fn() -> Histogram>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A registry with every Miroir metric registered and no samples.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        let request_duration =
+            Family::<RequestLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                latency_histogram,
+            );
+        let store_duration =
+            Family::<StoreLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                latency_histogram,
+            );
+        registry.register(
+            "miroir_http_requests",
+            "HTTP requests answered, by method, route template and status",
+            requests.clone(),
+        );
+        registry.register(
+            "miroir_http_request_duration_seconds",
+            "Time to answer an HTTP request, by method, route template and status",
+            request_duration.clone(),
+        );
+        registry.register(
+            "miroir_store_operation_duration_seconds",
+            "Time of a task store operation, by operation and outcome (ok or the error kind)",
+            store_duration.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            request_duration,
+            store_duration,
+        }
+    }
+
+    /// Records one answered request.
+    pub fn record_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let labels = RequestLabels {
+            method: method.to_owned(),
+            route: route.to_owned(),
+            status,
+        };
+        self.requests.get_or_create(&labels).inc();
+        self.request_duration
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Every metric in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _infallible = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+impl StoreObserver for Metrics {
+    fn observe(&self, operation: &'static str, elapsed: Duration, outcome: Outcome) {
+        self.store_duration
+            .get_or_create(&StoreLabels {
+                operation,
+                outcome: outcome.as_str(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+}
+
+/// Middleware recording every request's route template, status and duration in the state's
+/// [`Metrics`] (applied outermost by [`crate::apply_layers`], so refusals count too).
+pub(crate) async fn record(
+    State(metrics): State<std::sync::Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let response = next.run(request).await;
+    metrics.record_request(
+        method.as_str(),
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
