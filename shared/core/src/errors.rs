@@ -97,6 +97,8 @@ codes! {
     NotFound => ("not_found", InvalidRequest, 404),
     IndexAlreadyExists => ("index_already_exists", InvalidRequest, 409),
     PayloadTooLarge => ("payload_too_large", InvalidRequest, 413),
+    MissingContentType => ("missing_content_type", InvalidRequest, 415),
+    InvalidContentType => ("invalid_content_type", InvalidRequest, 415),
     MissingAuthorizationHeader => ("missing_authorization_header", Auth, 401),
     InvalidApiKey => ("invalid_api_key", Auth, 403),
     Internal => ("internal", Internal, 500),

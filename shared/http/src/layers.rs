@@ -72,7 +72,7 @@ async fn gate(State(readiness): State<Readiness>, request: Request, next: Next) 
 }
 
 /// Refuses a declared `Content-Length` over the limit before any handler runs, and gives any
-/// other 413 (a streamed body caught by an extractor) the Meilisearch shape.
+/// other 413 (a streamed body caught by an extractor) the Meilisearch shape with the limit.
 async fn limit_body(State(limit): State<usize>, request: Request, next: Next) -> Response {
     let declared = request
         .headers()
@@ -84,11 +84,7 @@ async fn limit_body(State(limit): State<usize>, request: Request, next: Next) ->
         return error_response(&too_large(limit));
     }
     let response = next.run(request).await;
-    let is_json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
-    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
         return error_response(&too_large(limit));
     }
     response

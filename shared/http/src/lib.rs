@@ -6,6 +6,7 @@
 //!   whoever mounts the routers;
 //! - [`metrics`]: request and store-operation metrics in the Prometheus text format;
 //! - [`openapi`]: the OpenAPI document assembled from the handlers' route definitions;
+//! - [`JsonBody`]: the JSON body extractor with Meilisearch's 400/413/415 refusals;
 //! - [`QueryParams`] and [`timefmt`]: query-string and date helpers the handlers share;
 //! - [`startup`]: how a server process starts (logs, config, store, readiness), shared by the
 //!   container's `miroir` and every Lambda function;
@@ -17,6 +18,7 @@
 
 mod auth;
 mod error;
+mod json;
 pub mod lambda;
 mod layers;
 pub mod metrics;
@@ -30,6 +32,7 @@ pub mod timefmt;
 
 pub use auth::{AuthScope, scope_of};
 pub use error::{HttpError, HttpResult, RETRY_AFTER_SECONDS, error_response};
+pub use json::JsonBody;
 pub use layers::apply_layers;
 pub use metrics::Metrics;
 pub use query::QueryParams;

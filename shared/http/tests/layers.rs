@@ -9,10 +9,16 @@ use axum::http::{Request, StatusCode};
 use axum::routing::{get, post};
 use miroir_core::Config;
 use miroir_core::config::Secret;
-use miroir_http::{AppState, apply_layers};
+use miroir_http::{AppState, JsonBody, apply_layers};
 use miroir_store::{DynStore, SCHEMA_VERSION};
 use serde_json::{Value, json};
 use tower::ServiceExt;
+
+/// A typed body.
+#[derive(serde::Deserialize)]
+struct Typed {
+    limit: u32,
+}
 
 /// Routes standing in for the handler crates' (which depend on this crate).
 fn routes() -> Router {
@@ -20,6 +26,14 @@ fn routes() -> Router {
         .route("/health", get(|| async { "up" }))
         .route("/tasks", get(|| async { "tasks" }))
         .route("/echo", post(|body: Bytes| async move { body }))
+        .route(
+            "/json",
+            post(|JsonBody(value): JsonBody<Value>| async move { axum::Json(value) }),
+        )
+        .route(
+            "/typed",
+            post(|JsonBody(value): JsonBody<Typed>| async move { value.limit.to_string() }),
+        )
         .route("/_miroir/ready", get(|| async { "ready" }))
 }
 
@@ -261,4 +275,107 @@ async fn bodies_over_the_limit_get_a_meilisearch_413() {
 
     let request = Request::post("/echo").body(Body::from("small")).unwrap();
     assert_eq!(call(&app, request).await.0, StatusCode::OK);
+}
+
+fn post_json(uri: &str, content_type: Option<&str>, body: impl Into<Body>) -> Request<Body> {
+    let mut request = Request::post(uri);
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    request.body(body.into()).unwrap()
+}
+
+#[tokio::test]
+async fn bad_json_bodies_get_meilisearch_errors() {
+    let mut config = Config::default();
+    config.server.max_body_bytes = 4096;
+    let state = state(store(true).await, config, Duration::from_secs(60)).await;
+    let app = apply_layers(routes(), &state);
+    let json = Some("application/json");
+    let nested = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    let cases: Vec<(Request<Body>, StatusCode, &str)> = vec![
+        (
+            post_json("/json", json, r#"{"a": 1,"#),
+            StatusCode::BAD_REQUEST,
+            "malformed_payload",
+        ),
+        (
+            post_json("/json", json, "not json"),
+            StatusCode::BAD_REQUEST,
+            "malformed_payload",
+        ),
+        (
+            post_json("/json", json, nested),
+            StatusCode::BAD_REQUEST,
+            "malformed_payload",
+        ),
+        (
+            post_json("/typed", json, r#"{"limit": "ten"}"#),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            post_json("/typed", json, r#"{}"#),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            post_json("/json", None, "{}"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "missing_content_type",
+        ),
+        (
+            post_json("/json", Some("text/plain"), "{}"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_content_type",
+        ),
+        (
+            post_json("/json", json, format!("[{}1]", "1,".repeat(3000))),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+    ];
+    for (request, expected_status, expected_code) in cases {
+        let (status, body) = call(&app, request).await;
+        assert_eq!(
+            (status, code(&body)),
+            (expected_status, expected_code),
+            "{body:?}"
+        );
+        let body = body.unwrap();
+        assert_eq!(
+            body["link"],
+            format!("https://docs.meilisearch.com/errors#{expected_code}")
+        );
+        if expected_code == "payload_too_large" {
+            assert!(
+                body["message"].as_str().unwrap().contains("4096 bytes"),
+                "{body}"
+            );
+        }
+    }
+    let (status, body) = call(&app, post_json("/json", json, r#"{"a": [1, {"b": null}]}"#)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body.unwrap(), json!({"a": [1, {"b": null}]}));
+    let (status, _) = call(&app, post_json("/typed", json, r#"{"limit": 10}"#)).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_get_meilisearch_errors() {
+    let state = state(
+        store(true).await,
+        Config::default(),
+        Duration::from_secs(60),
+    )
+    .await;
+    let app = apply_layers(routes(), &state);
+    let (status, body) = call(&app, get_with("/nope", &[])).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    let request = Request::delete("/tasks").body(Body::empty()).unwrap();
+    let (status, body) = call(&app, request).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::METHOD_NOT_ALLOWED, "miroir_method_not_allowed")
+    );
 }

@@ -1,0 +1,78 @@
+//! [`JsonBody`]: the JSON request-body extractor every handler uses, with Meilisearch's errors.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use miroir_core::{ApiError, Code};
+use serde::de::DeserializeOwned;
+
+use crate::error::HttpError;
+
+/// A JSON request body deserialized into `T`.
+///
+/// Refusals have Meilisearch's shape and change nothing: a missing `Content-Type` is 415
+/// `missing_content_type`, another content type 415 `invalid_content_type`, bytes that are not
+/// JSON (or nest deeper than serde_json's recursion limit of 128) 400 `malformed_payload`, JSON of
+/// the wrong shape 400 `bad_request`, and a body over `server.max_body_bytes` 413
+/// `payload_too_large` (see [`crate::apply_layers`]).
+#[derive(Clone, Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T, S> FromRequest<S> for JsonBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = HttpError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(refusal(rejection, content_type.as_deref()).into()),
+        }
+    }
+}
+
+fn refusal(rejection: JsonRejection, content_type: Option<&str>) -> ApiError {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => match content_type {
+            None => ApiError::new(
+                Code::MissingContentType,
+                "A Content-Type header is missing. Accepted values for the Content-Type header \
+                 are: `application/json`",
+            ),
+            Some(given) => ApiError::new(
+                Code::InvalidContentType,
+                format!(
+                    "The Content-Type `{given}` is invalid. Accepted values for the Content-Type \
+                     header are: `application/json`"
+                ),
+            ),
+        },
+        JsonRejection::JsonSyntaxError(error) => ApiError::new(
+            Code::MalformedPayload,
+            format!(
+                "The json payload provided is malformed. `{}`.",
+                source_text(&error)
+            ),
+        ),
+        JsonRejection::JsonDataError(error) => ApiError::new(Code::BadRequest, source_text(&error)),
+        JsonRejection::BytesRejection(_) => ApiError::new(
+            Code::PayloadTooLarge,
+            "The provided payload reached the size limit.",
+        ),
+        other => ApiError::new(Code::BadRequest, other.body_text()),
+    }
+}
+
+/// The serde error behind an axum rejection (its own text adds a generic prefix).
+fn source_text(error: &dyn std::error::Error) -> String {
+    let mut innermost = error;
+    while let Some(source) = innermost.source() {
+        innermost = source;
+    }
+    innermost.to_string()
+}
