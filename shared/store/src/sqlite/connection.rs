@@ -234,8 +234,15 @@ fn refuse_foreign_database(connection: &Connection, path: &Path) -> StoreResult<
         }
         _ => StoreError::from(error),
     };
-    let application_id: i32 = connection
-        .query_row("PRAGMA application_id", [], |row| row.get(0))
+    // One statement, so one read snapshot: another process's migration (which sets the id and
+    // creates the tables in one transaction) is seen entirely or not at all.
+    let (application_id, has_tables): (i32, bool) = connection
+        .query_row(
+            "SELECT (SELECT application_id FROM pragma_application_id()), \
+                    EXISTS (SELECT 1 FROM sqlite_master)",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
         .map_err(not_a_database)?;
     if application_id == SQLITE_APPLICATION_ID {
         return Ok(());
@@ -246,11 +253,6 @@ fn refuse_foreign_database(connection: &Connection, path: &Path) -> StoreResult<
             path.display()
         )));
     }
-    let has_tables: bool = connection
-        .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master)", [], |row| {
-            row.get(0)
-        })
-        .map_err(not_a_database)?;
     if has_tables {
         return Err(StoreError::NotAMiroirStore(format!(
             "{} is a sqlite database with tables but without miroir's application_id",
