@@ -3,19 +3,31 @@
 
 use axum::Router;
 use miroir_http::{AppState, apply_layers};
+use utoipa_axum::router::OpenApiRouter;
+
+/// Every handler crate's route definitions, merged (each route is defined in exactly one).
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(miroir_handler_admin::routes())
+        .merge(miroir_handler_tasks::routes())
+        .merge(miroir_handler_aliases::routes())
+        .merge(miroir_handler_sessions::routes())
+        .merge(miroir_handler_canaries::routes())
+        .merge(miroir_handler_jobs::routes())
+        .merge(miroir_handler_tenants::routes())
+        .merge(miroir_handler_rollover::routes())
+        .merge(miroir_handler_search_ui::routes())
+        .merge(miroir_handler_leases::routes())
+        .merge(miroir_handler_cdc::routes())
+}
 
 /// Every handler's routes, merged, behind the shared layers (applied once, here).
 pub fn app(state: &AppState) -> Router {
-    let routes = Router::new()
-        .merge(miroir_handler_admin::router(state.clone()))
-        .merge(miroir_handler_tasks::router(state.clone()));
-    apply_layers(routes, state)
+    let (routes, _) = routes().split_for_parts();
+    apply_layers(routes.with_state(state.clone()), state)
 }
 
 /// The OpenAPI document of every route `app` serves, from the handlers' own definitions.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let paths = miroir_handler_admin::routes()
-        .merge(miroir_handler_tasks::routes())
-        .into_openapi();
-    miroir_http::openapi::document(paths)
+    miroir_http::openapi::document(routes().into_openapi())
 }

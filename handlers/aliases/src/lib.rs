@@ -1,0 +1,15 @@
+//! `miroir-handler-aliases`: the alias routes under `/_miroir/` (admin key).
+
+use axum::Router;
+use miroir_http::AppState;
+use utoipa_axum::router::OpenApiRouter;
+
+/// The alias routes and their OpenAPI description: the one place they are defined.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+}
+
+/// The alias routes, with `state`. Shared layers are applied by whoever mounts them.
+pub fn router(state: AppState) -> Router {
+    routes().split_for_parts().0.with_state(state)
+}
