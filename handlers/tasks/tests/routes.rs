@@ -1,81 +1,274 @@
-//! The task routes on a migrated in-memory SQLite store, without a server.
+//! The task routes without a server (tower `oneshot`), on a migrated store of each backend.
+//!
+//! Every case is an `async fn(App)` written once; [`route_suite!`] runs the whole list on a fresh
+//! in-memory SQLite store (`sqlite::…`) and on a fresh key prefix of a real Redis (`redis::…`).
+//! Every response body is an insta snapshot in `tests/snapshots/<name>.snap`, shared by both
+//! backends: a body that differs between them fails one of the two runs.
 #![allow(clippy::unwrap_used)]
 
+use std::fmt;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::{Method, Request, StatusCode};
 use miroir_core::Config;
-use miroir_http::AppState;
+use miroir_http::{AppState, apply_layers};
 use miroir_store::{
     DynStore, NewTask, NodeTaskMap, Task, TaskError, TaskKind, TaskStatus, Timestamp,
 };
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tower::ServiceExt;
+
+/// Expands to one `#[tokio::test]` per listed case for each backend: a module per backend, each
+/// test on a fresh, migrated store from that backend's factory.
+macro_rules! route_suite {
+    ($($case:ident),* $(,)?) => {
+        route_suite!(@backend sqlite, crate::sqlite, $($case),*);
+        route_suite!(@backend redis, crate::redis, $($case),*);
+    };
+    (@backend $backend:ident, $factory:path, $($case:ident),*) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    crate::$case(crate::App::new($factory().await).await).await;
+                }
+            )*
+        }
+    };
+}
+
+route_suite!(
+    get_task_in_every_status,
+    get_task_errors,
+    list_of_an_empty_store,
+    list_pages_newest_first,
+    list_pages_oldest_first,
+    list_filters,
+    list_date_windows,
+    list_errors,
+    unsupported_filters_accept_a_wildcard,
+    production_layers_answer_unknown_routes_and_methods,
+    bad_requests_change_nothing,
+);
 
 /// 2024-08-08T17:05:55.791Z
 const T0: i64 = 1_723_136_755_791;
 
-async fn app() -> (Router, DynStore) {
+/// A fresh in-memory SQLite store, migrated.
+async fn sqlite() -> DynStore {
     let store = miroir_store::open("sqlite::memory:").await.unwrap();
     store.migrate().await.unwrap();
-    let state = AppState::start(store.clone(), Config::default(), Duration::from_secs(60)).await;
-    (miroir_handler_tasks::router(state), store)
+    store
 }
 
-async fn get(app: &Router, uri: &str) -> (StatusCode, Value) {
-    let response = app
-        .clone()
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
+/// A fresh key prefix on the shared test Redis, migrated.
+async fn redis() -> DynStore {
+    let server = miroir_test_support::shared_redis();
+    let prefix = miroir_test_support::unique_prefix("tasks-routes");
+    let url = server.store_url(&prefix, Duration::from_secs(2));
+    let store = miroir_store::open(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+/// The routes under test on one store: bare, as the crate exports them, and behind the shared
+/// layers, as production serves them.
+struct App {
+    router: Router,
+    layered: Router,
+    store: DynStore,
+}
+
+/// One answer: its status and JSON body, parsed twice: as a [`Value`] to query, and as [`Wire`]
+/// to snapshot with its keys in the order they were sent.
+#[derive(Debug, PartialEq)]
+struct Reply {
+    status: StatusCode,
+    body: Value,
+    wire: Wire,
+}
+
+/// A JSON value that keeps object keys in the order they came in (a [`Value`] sorts them), so
+/// snapshots show the field order clients see.
+#[derive(Debug, PartialEq)]
+enum Wire {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    String(String),
+    Array(Vec<Wire>),
+    Object(Vec<(String, Wire)>),
+}
+
+impl<'de> Deserialize<'de> for Wire {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(WireVisitor)
+    }
+}
+
+struct WireVisitor;
+
+impl<'de> Visitor<'de> for WireVisitor {
+    type Value = Wire;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("any JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Wire, E> {
+        Ok(Wire::Null)
+    }
+    fn visit_bool<E>(self, value: bool) -> Result<Wire, E> {
+        Ok(Wire::Bool(value))
+    }
+    fn visit_u64<E>(self, value: u64) -> Result<Wire, E> {
+        Ok(Wire::Number(value.into()))
+    }
+    fn visit_i64<E>(self, value: i64) -> Result<Wire, E> {
+        Ok(Wire::Number(value.into()))
+    }
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Wire, E> {
+        serde_json::Number::from_f64(value)
+            .map(Wire::Number)
+            .ok_or_else(|| E::custom("non-finite number"))
+    }
+    fn visit_str<E>(self, value: &str) -> Result<Wire, E> {
+        Ok(Wire::String(value.to_owned()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Wire, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Wire::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Wire, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(entry) = map.next_entry()? {
+            entries.push(entry);
+        }
+        Ok(Wire::Object(entries))
+    }
+}
+
+impl Serialize for Wire {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Null => serializer.serialize_unit(),
+            Self::Bool(value) => serializer.serialize_bool(*value),
+            Self::Number(value) => value.serialize(serializer),
+            Self::String(value) => serializer.serialize_str(value),
+            Self::Array(items) => items.serialize(serializer),
+            Self::Object(entries) => {
+                let mut map = serializer.serialize_map(Some(entries.len()))?;
+                for (key, value) in entries {
+                    map.serialize_entry(key, value)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+impl App {
+    async fn new(store: DynStore) -> Self {
+        let state =
+            AppState::start(store.clone(), Config::default(), Duration::from_secs(60)).await;
+        Self {
+            router: miroir_handler_tasks::router(state.clone()),
+            layered: apply_layers(miroir_handler_tasks::router(state.clone()), &state),
+            store,
+        }
+    }
+
+    /// `GET uri` on the bare router.
+    async fn get(&self, uri: &str) -> Reply {
+        call(&self.router, Method::GET, uri).await
+    }
+
+    /// `GET uri` on the bare router, checked against `status` and snapshot `name`.
+    async fn check(&self, name: &str, uri: &str, status: StatusCode) -> Reply {
+        check(&self.router, name, Method::GET, uri, status).await
+    }
+
+    /// `method uri` behind the production layers, checked against `status` and snapshot `name`.
+    async fn check_layered(
+        &self,
+        name: &str,
+        method: Method,
+        uri: &str,
+        status: StatusCode,
+    ) -> Reply {
+        check(&self.layered, name, method, uri, status).await
+    }
+}
+
+/// `method uri` on `router`; every answer of these routes is JSON.
+async fn call(router: &Router, method: Method, uri: &str) -> Reply {
+    let request = Request::builder()
+        .method(method.clone())
+        .uri(uri)
+        .body(Body::empty())
         .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
     let status = response.status();
     assert_eq!(
         response.headers()["content-type"],
         "application/json",
-        "{uri}"
+        "{method} {uri}"
     );
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
         .await
         .unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap())
-}
-
-async fn create(store: &DynStore, index: &str, kind: TaskKind, enqueued: i64) -> Task {
-    store
-        .create_task(NewTask {
-            index_uid: Some(index.to_owned()),
-            kind,
-            status: TaskStatus::Enqueued,
-            node_tasks: NodeTaskMap::from([("meili-0".to_owned(), 7), ("meili-1".to_owned(), 9)]),
-            details: Some(json!({"receivedDocuments": 10, "indexedDocuments": null})),
-            enqueued_at: Timestamp::from_millis(enqueued),
-        })
-        .await
-        .unwrap()
-}
-
-async fn finish(
-    store: &DynStore,
-    task: &Task,
-    status: TaskStatus,
-    started: i64,
-    finished: i64,
-) -> Task {
-    let mut update = task.to_update();
-    update.status = status;
-    update.started_at = Some(Timestamp::from_millis(started));
-    update.finished_at = Some(Timestamp::from_millis(finished));
-    if status == TaskStatus::Failed {
-        update.error = Some(TaskError {
-            message: "Index `movies` not found.".to_owned(),
-            code: "index_not_found".to_owned(),
-            error_type: "invalid_request".to_owned(),
-            link: "https://docs.meilisearch.com/errors#index_not_found".to_owned(),
-        });
+    Reply {
+        status,
+        body: serde_json::from_slice(&bytes).unwrap(),
+        wire: serde_json::from_slice(&bytes).unwrap(),
     }
-    store.update_task(task.uid, update).await.unwrap()
+}
+
+/// [`call`], asserting `status` and that `{status, body}` matches snapshot `name`.
+async fn check(
+    router: &Router,
+    name: &str,
+    method: Method,
+    uri: &str,
+    status: StatusCode,
+) -> Reply {
+    let reply = call(router, method.clone(), uri).await;
+    assert_eq!(reply.status, status, "{method} {uri}: {}", reply.body);
+    snapshot(
+        name,
+        &format!("{method} {uri}"),
+        &Snapshot {
+            status: reply.status.as_u16(),
+            body: &reply.wire,
+        },
+    );
+    reply
+}
+
+/// What a snapshot holds: the status and the body as sent.
+#[derive(Serialize)]
+struct Snapshot<'a> {
+    status: u16,
+    body: &'a Wire,
+}
+
+/// Asserts that `value` matches `snapshots/<name>.snap`, the same file for every backend.
+fn snapshot(name: &str, request: &str, value: &Snapshot<'_>) {
+    insta::with_settings!({
+        prepend_module_to_snapshot => false,
+        snapshot_path => "snapshots",
+        description => request,
+        omit_expression => true,
+    }, {
+        insta::assert_json_snapshot!(name, value);
+    });
 }
 
 fn uids(body: &Value) -> Vec<u64> {
@@ -87,73 +280,64 @@ fn uids(body: &Value) -> Vec<u64> {
         .collect()
 }
 
-#[tokio::test]
-async fn one_task_has_the_meilisearch_shape() {
-    let (app, store) = app().await;
-    let task = create(&store, "movies", TaskKind::DocumentAdditionOrUpdate, T0).await;
-    let task = finish(&store, &task, TaskStatus::Succeeded, T0 + 4, T0 + 13).await;
-
-    let (status, body) = get(&app, &format!("/tasks/{}", task.uid)).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        body,
-        json!({
-            "uid": task.uid,
-            "batchUid": null,
-            "indexUid": "movies",
-            "status": "succeeded",
-            "type": "documentAdditionOrUpdate",
-            "canceledBy": null,
-            "details": {"receivedDocuments": 10, "indexedDocuments": null},
-            "error": null,
-            "duration": "PT0.009S",
-            "enqueuedAt": "2024-08-08T17:05:55.791Z",
-            "startedAt": "2024-08-08T17:05:55.795Z",
-            "finishedAt": "2024-08-08T17:05:55.804Z",
-            "miroir": {"nodeTasks": {"meili-0": 7, "meili-1": 9}}
+async fn create(store: &DynStore, index: Option<&str>, kind: TaskKind, enqueued: i64) -> Task {
+    store
+        .create_task(NewTask {
+            index_uid: index.map(str::to_owned),
+            kind,
+            status: TaskStatus::Enqueued,
+            node_tasks: NodeTaskMap::from([("meili-0".to_owned(), 7), ("meili-1".to_owned(), 9)]),
+            details: details(kind),
+            enqueued_at: Timestamp::from_millis(enqueued),
         })
-    );
-
-    let pending = create(&store, "books", TaskKind::IndexCreation, T0 + 1000).await;
-    let (_, body) = get(&app, &format!("/tasks/{}", pending.uid)).await;
-    assert_eq!(body["status"], "enqueued");
-    assert_eq!(body["duration"], Value::Null);
-    assert_eq!(body["startedAt"], Value::Null);
-    assert_eq!(body["finishedAt"], Value::Null);
-    assert_eq!(body["enqueuedAt"], "2024-08-08T17:05:56.791Z");
-
-    let failed = create(&store, "movies", TaskKind::SettingsUpdate, T0).await;
-    finish(&store, &failed, TaskStatus::Failed, T0, T0 + 2000).await;
-    let (_, body) = get(&app, &format!("/tasks/{}", failed.uid)).await;
-    assert_eq!(body["error"]["code"], "index_not_found");
-    assert_eq!(body["error"]["type"], "invalid_request");
-    assert_eq!(body["duration"], "PT2S");
+        .await
+        .unwrap()
 }
 
-#[tokio::test]
-async fn unknown_and_malformed_uids() {
-    let (app, _store) = app().await;
-    let (status, body) = get(&app, "/tasks/12345").await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        body,
-        json!({
-            "message": "Task `12345` not found.",
-            "code": "task_not_found",
-            "type": "invalid_request",
-            "link": "https://docs.meilisearch.com/errors#task_not_found"
-        })
-    );
-    for bad in ["abc", "-1", "1.5", "99999999999999999999999"] {
-        let (status, body) = get(&app, &format!("/tasks/{bad}")).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
-        assert_eq!(body["code"], "invalid_task_uids", "{bad}");
-        assert_eq!(body["type"], "invalid_request");
+/// Meilisearch's `details` for a task of `kind`, as a node would report them.
+fn details(kind: TaskKind) -> Option<Value> {
+    match kind {
+        TaskKind::DocumentAdditionOrUpdate => {
+            Some(json!({"receivedDocuments": 10, "indexedDocuments": null}))
+        }
+        TaskKind::DocumentDeletion => {
+            Some(json!({"providedIds": 2, "deletedDocuments": null, "originalFilter": null}))
+        }
+        TaskKind::SettingsUpdate => Some(json!({"searchableAttributes": ["title", "overview"]})),
+        TaskKind::IndexCreation => Some(json!({"primaryKey": "id"})),
+        _ => None,
     }
 }
 
-/// Seeds 7 tasks: uids 1..=7, enqueued one second apart; odd uids on `movies`, even on `books`;
-/// 1-3 succeeded, 4 failed, 5-7 enqueued; 2 and 4 are settings updates.
+/// Moves `task` to `status`, started at `started` and, for a terminal status, finished at
+/// `finished`; a failed task gets Meilisearch's `index_not_found` error.
+async fn advance(
+    store: &DynStore,
+    task: &Task,
+    status: TaskStatus,
+    started: i64,
+    finished: i64,
+) -> Task {
+    let mut update = task.to_update();
+    update.status = status;
+    update.started_at = Some(Timestamp::from_millis(started));
+    if status.is_terminal() {
+        update.finished_at = Some(Timestamp::from_millis(finished));
+    }
+    if status == TaskStatus::Failed {
+        update.error = Some(TaskError {
+            message: "Index `movies` not found.".to_owned(),
+            code: "index_not_found".to_owned(),
+            error_type: "invalid_request".to_owned(),
+            link: "https://docs.meilisearch.com/errors#index_not_found".to_owned(),
+        });
+    }
+    store.update_task(task.uid, update).await.unwrap()
+}
+
+/// Seeds 7 tasks: uids 1..=7, enqueued one second apart from [`T0`]; odd uids on `movies`, even
+/// on `books`; 1-3 succeeded, 4 failed (each started 100 ms and finished 200 ms after being
+/// enqueued), 5-7 enqueued; 2 and 4 are settings updates.
 async fn seed(store: &DynStore) -> Vec<Task> {
     let mut tasks = Vec::new();
     for n in 0..7_i64 {
@@ -164,145 +348,438 @@ async fn seed(store: &DynStore) -> Vec<Task> {
             TaskKind::DocumentAdditionOrUpdate
         };
         let at = T0 + n * 1000;
-        let task = create(store, index, kind, at).await;
+        let task = create(store, Some(index), kind, at).await;
         let task = match n {
-            0..=2 => finish(store, &task, TaskStatus::Succeeded, at + 100, at + 200).await,
-            3 => finish(store, &task, TaskStatus::Failed, at + 100, at + 200).await,
+            0..=2 => advance(store, &task, TaskStatus::Succeeded, at + 100, at + 200).await,
+            3 => advance(store, &task, TaskStatus::Failed, at + 100, at + 200).await,
             _ => task,
         };
         tasks.push(task);
     }
+    let uids: Vec<u64> = tasks.iter().map(|task| task.uid).collect();
+    assert_eq!(
+        uids,
+        [1, 2, 3, 4, 5, 6, 7],
+        "a fresh store allocates uids from 1"
+    );
     tasks
 }
 
-#[tokio::test]
-async fn listing_filters_and_pages() {
-    let (app, store) = app().await;
-    let tasks = seed(&store).await;
-    let all: Vec<u64> = tasks.iter().rev().map(|task| task.uid).collect();
-    assert_eq!(
-        all,
-        [7, 6, 5, 4, 3, 2, 1],
-        "a fresh store allocates uids from 1"
-    );
+async fn get_task_in_every_status(app: App) {
+    let store = &app.store;
+    let enqueued = create(store, Some("books"), TaskKind::IndexCreation, T0 + 1000).await;
+    let processing = create(
+        store,
+        Some("movies"),
+        TaskKind::DocumentAdditionOrUpdate,
+        T0,
+    )
+    .await;
+    advance(store, &processing, TaskStatus::Processing, T0 + 4, 0).await;
+    let succeeded = create(
+        store,
+        Some("movies"),
+        TaskKind::DocumentAdditionOrUpdate,
+        T0,
+    )
+    .await;
+    advance(store, &succeeded, TaskStatus::Succeeded, T0 + 4, T0 + 13).await;
+    let failed = create(store, Some("movies"), TaskKind::SettingsUpdate, T0).await;
+    advance(store, &failed, TaskStatus::Failed, T0, T0 + 2000).await;
+    let canceled = create(store, Some("movies"), TaskKind::DocumentDeletion, T0).await;
+    // A global task (no index) that canceled the one above.
+    let cancelation = store
+        .create_task(NewTask {
+            index_uid: None,
+            kind: TaskKind::TaskCancelation,
+            status: TaskStatus::Enqueued,
+            node_tasks: NodeTaskMap::from([("meili-0".to_owned(), 8)]),
+            details: Some(
+                json!({"matchedTasks": 1, "canceledTasks": 1, "originalFilter": "?uids=5"}),
+            ),
+            enqueued_at: Timestamp::from_millis(T0 + 500),
+        })
+        .await
+        .unwrap();
+    advance(
+        store,
+        &cancelation,
+        TaskStatus::Succeeded,
+        T0 + 600,
+        T0 + 750,
+    )
+    .await;
+    let mut update = canceled.to_update();
+    update.status = TaskStatus::Canceled;
+    update.canceled_by = Some(cancelation.uid);
+    update.finished_at = Some(Timestamp::from_millis(T0 + 750));
+    store.update_task(canceled.uid, update).await.unwrap();
+    // A task without details: the field is absent, as in Meilisearch.
+    let bare = store
+        .create_task(NewTask {
+            index_uid: None,
+            kind: TaskKind::DumpCreation,
+            status: TaskStatus::Enqueued,
+            node_tasks: NodeTaskMap::new(),
+            details: None,
+            enqueued_at: Timestamp::from_millis(T0 + 2000),
+        })
+        .await
+        .unwrap();
 
-    let (status, body) = get(&app, "/tasks").await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(uids(&body), all);
-    assert_eq!(
-        (body["total"].clone(), body["limit"].clone()),
-        (json!(7), json!(20))
-    );
-    assert_eq!(body["from"], json!(all[0]));
-    assert_eq!(body["next"], Value::Null);
-    assert_eq!(body["results"][0]["miroir"]["nodeTasks"]["meili-1"], 9);
-
-    // `next` walks every page, newest first, then oldest first with `reverse`.
-    for (reverse, expected) in [
-        (false, all.clone()),
-        (true, all.iter().rev().copied().collect()),
+    for (name, task) in [
+        ("get_task_enqueued", &enqueued),
+        ("get_task_processing", &processing),
+        ("get_task_succeeded", &succeeded),
+        ("get_task_failed", &failed),
+        ("get_task_canceled", &canceled),
+        ("get_task_global_cancelation", &cancelation),
+        ("get_task_without_details", &bare),
     ] {
-        let mut seen = Vec::new();
-        let mut uri = format!("/tasks?limit=3&reverse={reverse}");
-        loop {
-            let (status, body) = get(&app, &uri).await;
-            assert_eq!(status, StatusCode::OK, "{uri}");
-            assert_eq!(body["total"], 7);
-            assert_eq!(body["limit"], 3);
-            assert_eq!(body["from"], json!(uids(&body)[0]));
-            seen.extend(uids(&body));
-            match body["next"].as_u64() {
-                Some(next) => uri = format!("/tasks?limit=3&reverse={reverse}&from={next}"),
-                None => break,
-            }
-        }
-        assert_eq!(seen, expected, "reverse={reverse}");
+        let reply = app
+            .check(name, &format!("/tasks/{}", task.uid), StatusCode::OK)
+            .await;
+        assert_eq!(reply.body["uid"], task.uid, "{name}");
     }
-
-    let cases: &[(&str, Vec<u64>)] = &[
-        ("statuses=succeeded", vec![3, 2, 1]),
-        ("statuses=failed,enqueued", vec![7, 6, 5, 4]),
-        ("statuses=*", all.clone()),
-        ("types=settingsUpdate", vec![4, 2]),
-        ("indexUids=books", vec![6, 4, 2]),
-        ("indexUids=books&statuses=enqueued", vec![6]),
-        ("indexUids=nothing", vec![]),
-        ("uids=1,3,5,100", vec![5, 3, 1]),
-        ("uids=*&types=*&indexUids=*", all.clone()),
-        ("afterEnqueuedAt=2024-08-08T17:05:57.791Z", vec![7, 6, 5, 4]),
-        ("beforeEnqueuedAt=2024-08-08T17:05:57.791Z", vec![2, 1]),
-        (
-            "afterEnqueuedAt=2024-08-08T17:05:56Z&beforeEnqueuedAt=2024-08-08T19:05:58%2B02:00",
-            vec![3, 2],
-        ),
-        ("afterStartedAt=2024-08-08T17:05:56Z", vec![4, 3, 2]),
-        ("beforeFinishedAt=2024-08-08T17:05:56.5Z", vec![1]),
-        ("beforeFinishedAt=2024-08-08T17:05:57Z", vec![2, 1]),
-        ("afterFinishedAt=2000-01-01T00:00:00Z", vec![4, 3, 2, 1]),
-        ("from=5", vec![5, 4, 3, 2, 1]),
-        ("from=5&reverse=true&limit=2", vec![5, 6]),
-        ("limit=0", vec![]),
-    ];
-    for (query, expected) in cases {
-        let (status, body) = get(&app, &format!("/tasks?{query}")).await;
-        assert_eq!(status, StatusCode::OK, "{query}: {body}");
-        assert_eq!(&uids(&body), expected, "{query}");
-    }
-    let (_, body) = get(&app, "/tasks?limit=0").await;
-    assert_eq!(body["total"], 7);
 }
 
-#[tokio::test]
-async fn every_invalid_parameter_has_its_code() {
-    let (app, store) = app().await;
-    seed(&store).await;
-    let cases = [
-        ("uids=abc", "invalid_task_uids"),
-        ("uids=1,,2", "invalid_task_uids"),
-        ("uids=-3", "invalid_task_uids"),
-        ("statuses=done", "invalid_task_statuses"),
-        ("types=documentAddition", "invalid_task_types"),
-        ("indexUids=bad%20name", "invalid_task_index_uids"),
-        ("limit=ten", "invalid_task_limit"),
-        ("limit=-1", "invalid_task_limit"),
-        ("from=x", "invalid_task_from"),
-        ("reverse=maybe", "invalid_task_reverse"),
-        ("beforeEnqueuedAt=yesterday", "invalid_task_date"),
-        ("afterEnqueuedAt=2024-13-01T00:00:00Z", "invalid_task_date"),
-        ("beforeStartedAt=1723136755", "invalid_task_date"),
-        ("afterStartedAt=x", "invalid_task_date"),
-        ("beforeFinishedAt=x", "invalid_task_date"),
-        ("afterFinishedAt=x", "invalid_task_date"),
-        ("batchUids=1", "bad_request"),
-        ("canceledBy=3", "bad_request"),
-        ("offset=3", "bad_request"),
+async fn get_task_errors(app: App) {
+    seed(&app.store).await;
+    app.check("get_task_not_found", "/tasks/12345", StatusCode::NOT_FOUND)
+        .await;
+    for (name, bad) in [
+        ("get_task_uid_not_a_number", "abc"),
+        ("get_task_uid_negative", "-1"),
+        ("get_task_uid_fraction", "1.5"),
+        ("get_task_uid_overflow", "99999999999999999999999"),
+    ] {
+        let reply = app
+            .check(name, &format!("/tasks/{bad}"), StatusCode::BAD_REQUEST)
+            .await;
+        assert_eq!(reply.body["code"], "invalid_task_uids", "{bad}");
+    }
+}
+
+async fn list_of_an_empty_store(app: App) {
+    app.check("list_empty_store", "/tasks", StatusCode::OK)
+        .await;
+    app.check(
+        "list_empty_store_reverse",
+        "/tasks?reverse=true&limit=3",
+        StatusCode::OK,
+    )
+    .await;
+}
+
+/// Walks every page of `/tasks?limit=3&reverse={reverse}` by `next`, checking each page, and
+/// returns the uids seen in order.
+async fn walk(app: &App, reverse: bool) -> Vec<u64> {
+    let mut seen = Vec::new();
+    let mut uri = format!("/tasks?limit=3&reverse={reverse}");
+    loop {
+        let reply = app.get(&uri).await;
+        assert_eq!(reply.status, StatusCode::OK, "{uri}");
+        let body = reply.body;
+        assert_eq!(body["total"], 7);
+        assert_eq!(body["limit"], 3);
+        assert_eq!(body["from"], json!(uids(&body)[0]));
+        seen.extend(uids(&body));
+        match body["next"].as_u64() {
+            Some(next) => uri = format!("/tasks?limit=3&reverse={reverse}&from={next}"),
+            None => break,
+        }
+    }
+    seen
+}
+
+async fn list_pages_newest_first(app: App) {
+    seed(&app.store).await;
+    let all = app.check("list_all", "/tasks", StatusCode::OK).await;
+    assert_eq!(uids(&all.body), [7, 6, 5, 4, 3, 2, 1]);
+    let first = app
+        .check("list_page_with_next", "/tasks?limit=3", StatusCode::OK)
+        .await;
+    assert_eq!(first.body["next"], 4);
+    app.check("list_last_page", "/tasks?limit=3&from=3", StatusCode::OK)
+        .await;
+    app.check("list_from", "/tasks?from=5", StatusCode::OK)
+        .await;
+    let zero = app
+        .check("list_limit_zero", "/tasks?limit=0", StatusCode::OK)
+        .await;
+    assert_eq!(zero.body["total"], 7);
+    assert_eq!(walk(&app, false).await, [7, 6, 5, 4, 3, 2, 1]);
+    for wildcards in ["statuses=*", "uids=*&types=*&indexUids=*"] {
+        let reply = app.get(&format!("/tasks?{wildcards}")).await;
+        assert_eq!(reply, all, "{wildcards}");
+    }
+}
+
+async fn list_pages_oldest_first(app: App) {
+    seed(&app.store).await;
+    let first = app
+        .check(
+            "list_reverse",
+            "/tasks?reverse=true&limit=3",
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(uids(&first.body), [1, 2, 3]);
+    app.check(
+        "list_reverse_from",
+        "/tasks?from=5&reverse=true&limit=2",
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(walk(&app, true).await, [1, 2, 3, 4, 5, 6, 7]);
+}
+
+async fn list_filters(app: App) {
+    seed(&app.store).await;
+    let cases: &[(&str, &str, &[u64])] = &[
+        ("list_filter_uids", "uids=1,3,5,100", &[5, 3, 1]),
+        ("list_filter_status", "statuses=succeeded", &[3, 2, 1]),
+        (
+            "list_filter_statuses",
+            "statuses=failed,enqueued",
+            &[7, 6, 5, 4],
+        ),
+        ("list_filter_types", "types=settingsUpdate", &[4, 2]),
+        ("list_filter_index_uids", "indexUids=books", &[6, 4, 2]),
+        (
+            "list_filter_index_uids_and_statuses",
+            "indexUids=books&statuses=enqueued",
+            &[6],
+        ),
+        ("list_filter_no_match", "indexUids=nothing", &[]),
     ];
-    for (query, code) in cases {
-        let (status, body) = get(&app, &format!("/tasks?{query}")).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
-        assert_eq!(body["code"], code, "{query}: {body}");
-        assert_eq!(body["type"], "invalid_request");
+    for (name, query, expected) in cases {
+        let reply = app
+            .check(name, &format!("/tasks?{query}"), StatusCode::OK)
+            .await;
+        assert_eq!(&uids(&reply.body), expected, "{query}");
+    }
+}
+
+async fn list_date_windows(app: App) {
+    seed(&app.store).await;
+    let cases: &[(&str, &str, &[u64])] = &[
+        (
+            "list_filter_after_enqueued_at",
+            "afterEnqueuedAt=2024-08-08T17:05:57.791Z",
+            &[7, 6, 5, 4],
+        ),
+        (
+            "list_filter_before_enqueued_at",
+            "beforeEnqueuedAt=2024-08-08T17:05:57.791Z",
+            &[2, 1],
+        ),
+        (
+            "list_filter_enqueued_window",
+            "afterEnqueuedAt=2024-08-08T17:05:56Z&beforeEnqueuedAt=2024-08-08T19:05:58%2B02:00",
+            &[3, 2],
+        ),
+        (
+            "list_filter_after_started_at",
+            "afterStartedAt=2024-08-08T17:05:56Z",
+            &[4, 3, 2],
+        ),
+        (
+            "list_filter_before_started_at",
+            "beforeStartedAt=2024-08-08T17:05:57Z",
+            &[2, 1],
+        ),
+        (
+            "list_filter_after_finished_at",
+            "afterFinishedAt=2024-08-08T17:05:57Z",
+            &[4, 3],
+        ),
+        (
+            "list_filter_before_finished_at",
+            "beforeFinishedAt=2024-08-08T17:05:56.5Z",
+            &[1],
+        ),
+    ];
+    for (name, query, expected) in cases {
+        let reply = app
+            .check(name, &format!("/tasks?{query}"), StatusCode::OK)
+            .await;
+        assert_eq!(&uids(&reply.body), expected, "{query}");
+    }
+    // Unfinished tasks are outside every finish window.
+    let reply = app.get("/tasks?afterFinishedAt=2000-01-01T00:00:00Z").await;
+    assert_eq!(uids(&reply.body), [4, 3, 2, 1]);
+    let reply = app
+        .get("/tasks?beforeFinishedAt=2024-08-08T17:05:57Z")
+        .await;
+    assert_eq!(uids(&reply.body), [2, 1]);
+}
+
+/// Every refused `GET /tasks` query: (snapshot, query, code).
+const BAD_QUERIES: &[(&str, &str, &str)] = &[
+    ("list_error_unknown_parameter", "offset=3", "bad_request"),
+    ("list_error_uids", "uids=abc", "invalid_task_uids"),
+    (
+        "list_error_uids_empty_item",
+        "uids=1,,2",
+        "invalid_task_uids",
+    ),
+    ("list_error_uids_negative", "uids=-3", "invalid_task_uids"),
+    (
+        "list_error_statuses",
+        "statuses=done",
+        "invalid_task_statuses",
+    ),
+    (
+        "list_error_types",
+        "types=documentAddition",
+        "invalid_task_types",
+    ),
+    (
+        "list_error_index_uids",
+        "indexUids=bad%20name",
+        "invalid_task_index_uids",
+    ),
+    ("list_error_limit", "limit=ten", "invalid_task_limit"),
+    (
+        "list_error_limit_negative",
+        "limit=-1",
+        "invalid_task_limit",
+    ),
+    ("list_error_from", "from=x", "invalid_task_from"),
+    (
+        "list_error_reverse",
+        "reverse=maybe",
+        "invalid_task_reverse",
+    ),
+    (
+        "list_error_before_enqueued_at",
+        "beforeEnqueuedAt=yesterday",
+        "invalid_task_date",
+    ),
+    (
+        "list_error_after_enqueued_at",
+        "afterEnqueuedAt=2024-13-01T00:00:00Z",
+        "invalid_task_date",
+    ),
+    (
+        "list_error_before_started_at",
+        "beforeStartedAt=1723136755",
+        "invalid_task_date",
+    ),
+    (
+        "list_error_after_started_at",
+        "afterStartedAt=x",
+        "invalid_task_date",
+    ),
+    (
+        "list_error_before_finished_at",
+        "beforeFinishedAt=x",
+        "invalid_task_date",
+    ),
+    (
+        "list_error_after_finished_at",
+        "afterFinishedAt=x",
+        "invalid_task_date",
+    ),
+    (
+        "list_error_batch_uids_unsupported",
+        "batchUids=1",
+        "bad_request",
+    ),
+    (
+        "list_error_canceled_by_unsupported",
+        "canceledBy=3",
+        "bad_request",
+    ),
+];
+
+async fn list_errors(app: App) {
+    seed(&app.store).await;
+    for (name, query, code) in BAD_QUERIES {
+        let reply = app
+            .check(name, &format!("/tasks?{query}"), StatusCode::BAD_REQUEST)
+            .await;
+        assert_eq!(reply.body["code"], *code, "{query}");
+        assert_eq!(reply.body["type"], "invalid_request", "{query}");
         assert_eq!(
-            body["link"],
-            format!("https://docs.meilisearch.com/errors#{code}")
+            reply.body["link"],
+            format!("https://docs.meilisearch.com/errors#{code}"),
+            "{query}"
         );
     }
-    let (_, body) = get(&app, "/tasks?offset=3").await;
-    let message = body["message"].as_str().unwrap();
-    assert!(
-        message.starts_with("Unknown parameter `offset`: expected one of `uids`"),
-        "{message}"
-    );
-    let (_, body) = get(&app, "/tasks?statuses=done").await;
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("`done` is not a valid task status")
-    );
+}
+
+async fn unsupported_filters_accept_a_wildcard(app: App) {
+    seed(&app.store).await;
     // `*` for the unsupported filters means "all" and is accepted.
-    assert_eq!(
-        get(&app, "/tasks?batchUids=*&canceledBy=*").await.0,
-        StatusCode::OK
-    );
+    let reply = app.get("/tasks?batchUids=*&canceledBy=*").await;
+    assert_eq!(reply, app.get("/tasks").await);
+    assert_eq!(reply.status, StatusCode::OK);
+}
+
+async fn production_layers_answer_unknown_routes_and_methods(app: App) {
+    seed(&app.store).await;
+    // The layers change nothing about the task routes' own answers.
+    for uri in [
+        "/tasks/3",
+        "/tasks?limit=2",
+        "/tasks/abc",
+        "/tasks/99",
+        "/tasks?offset=1",
+    ] {
+        assert_eq!(
+            call(&app.layered, Method::GET, uri).await,
+            app.get(uri).await,
+            "{uri}"
+        );
+    }
+    app.check_layered(
+        "layered_unknown_route",
+        Method::GET,
+        "/indexes/movies/tasks",
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    app.check_layered(
+        "layered_post_tasks",
+        Method::POST,
+        "/tasks",
+        StatusCode::METHOD_NOT_ALLOWED,
+    )
+    .await;
+    app.check_layered(
+        "layered_delete_task",
+        Method::DELETE,
+        "/tasks/1",
+        StatusCode::METHOD_NOT_ALLOWED,
+    )
+    .await;
+}
+
+async fn bad_requests_change_nothing(app: App) {
+    seed(&app.store).await;
+    let count = app.store.count_tasks().await.unwrap();
+    let before = app.get("/tasks").await;
+    for (_, query, _) in BAD_QUERIES {
+        assert_eq!(
+            app.get(&format!("/tasks?{query}")).await.status,
+            StatusCode::BAD_REQUEST
+        );
+    }
+    for uri in ["/tasks/abc", "/tasks/-1", "/tasks/12345"] {
+        assert!(app.get(uri).await.status.is_client_error(), "{uri}");
+    }
+    for (method, uri) in [
+        (Method::POST, "/tasks"),
+        (Method::DELETE, "/tasks"),
+        (Method::DELETE, "/tasks/1"),
+        (Method::POST, "/tasks/cancel?uids=5"),
+        (Method::PATCH, "/tasks/5"),
+    ] {
+        let reply = call(&app.layered, method.clone(), uri).await;
+        assert!(reply.status.is_client_error(), "{method} {uri}");
+    }
+    assert_eq!(app.store.count_tasks().await.unwrap(), count);
+    assert_eq!(app.get("/tasks").await, before);
 }
