@@ -52,6 +52,9 @@ pub trait CdcStore {
     /// Every cursor of a sink, ordered by index uid.
     async fn list_cdc_cursors(&self, sink_name: &str) -> StoreResult<Vec<CdcCursor>>;
 
+    /// Every cursor of every sink, ordered by sink name, then index uid.
+    async fn list_all_cdc_cursors(&self) -> StoreResult<Vec<CdcCursor>>;
+
     /// Appends events to the sink's FIFO overflow buffer, all or nothing: if the buffer would
     /// exceed `max_bytes`, nothing is appended and `false` is returned.
     async fn push_cdc_overflow(

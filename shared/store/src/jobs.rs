@@ -95,15 +95,64 @@ pub struct NewJob {
     pub max_attempts: u32,
 }
 
+/// Jobs [`JobStore::list_jobs`] examines in one call when it filters by type (or `limit`, when
+/// larger): the bound on one call's work, whatever the size of the table.
+pub const JOB_LIST_SCAN: u64 = 1000;
+
 /// Filter and paging of [`JobStore::list_jobs`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JobQuery {
     /// Only jobs in this state.
     pub state: Option<JobState>,
-    /// Rows to skip (oldest first order).
-    pub offset: u64,
-    /// Page size.
+    /// Only jobs of this type.
+    pub kind: Option<JobKind>,
+    /// Start at this job (included), in enqueue order, whatever its state or type: the `next`
+    /// of the previous page. `None` starts at the oldest job.
+    pub from: Option<String>,
+    /// Most jobs returned.
     pub limit: u64,
+}
+
+impl JobQuery {
+    /// How many jobs of the index (the state's, or every job) one call examines: `limit`, or
+    /// at least [`JOB_LIST_SCAN`] with a type filter (never more than `u32::MAX`).
+    pub(crate) fn examined(&self) -> u64 {
+        let limit = self.limit.min(u64::from(u32::MAX));
+        match self.kind {
+            Some(_) => limit.max(JOB_LIST_SCAN),
+            None => limit,
+        }
+    }
+
+    /// Builds a page from the jobs of the index starting at `from`, in order (at most
+    /// [`JobQuery::examined`] + 1 of them): the first `limit` that match, and the id of the
+    /// first job not examined as `next`. The Redis script `job_list.lua` does the same.
+    #[cfg(feature = "sqlite")]
+    pub(crate) fn page(&self, candidates: Vec<Job>) -> JobPage {
+        let examined = usize::try_from(self.examined()).unwrap_or(usize::MAX);
+        let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);
+        let mut page = JobPage::default();
+        for (position, job) in candidates.into_iter().enumerate() {
+            if page.jobs.len() == limit || position == examined {
+                page.next = Some(job.id);
+                break;
+            }
+            if self.kind.is_none_or(|kind| kind == job.kind) {
+                page.jobs.push(job);
+            }
+        }
+        page
+    }
+}
+
+/// One page of [`JobStore::list_jobs`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct JobPage {
+    /// The matching jobs, in enqueue order.
+    pub jobs: Vec<Job>,
+    /// Where the next page starts (pass it as [`JobQuery::from`]); `None` once every job of the
+    /// index has been examined.
+    pub next: Option<String>,
 }
 
 /// The job queue.
@@ -115,8 +164,14 @@ pub trait JobStore {
     /// The job, or `None`.
     async fn get_job(&self, id: &str) -> StoreResult<Option<Job>>;
 
-    /// Jobs in enqueue order, optionally of one state.
-    async fn list_jobs(&self, query: &JobQuery) -> StoreResult<Vec<Job>>;
+    /// Jobs in enqueue order, of `query.state` and `query.kind` when given, from the job
+    /// `query.from` on (`NotFound` if it does not exist). One call examines at most
+    /// `query.limit` jobs of the state's index (of every job without a state), or
+    /// `max(limit, JOB_LIST_SCAN)` with a type filter, so its cost does not grow with the table;
+    /// a page filtered by type can therefore hold fewer than `limit` jobs while `next` is set.
+    /// Paging by `next` visits every matching job once, in order (jobs enqueued meanwhile
+    /// come last).
+    async fn list_jobs(&self, query: &JobQuery) -> StoreResult<JobPage>;
 
     /// Claims the oldest queued job whose `run_after` has passed: state in progress, claimed by
     /// `worker` until now + `lease`, attempts + 1. Among racing callers each job goes to exactly
@@ -159,6 +214,8 @@ pub trait JobStore {
     /// Puts a failed job back in the queue with its attempts reset. `Conflict` unless failed.
     async fn retry_job(&self, id: &str) -> StoreResult<Job>;
 
-    /// Queued jobs per kind (kinds with none are absent).
+    /// Queued jobs per kind (kinds with none are absent). Read at every metrics scrape: Redis
+    /// reads one counter hash kept by the job scripts (O(types)); SQLite counts the queued rows
+    /// through the partial index of queued jobs (O(queued jobs), never the whole table).
     async fn job_queue_depth(&self) -> StoreResult<BTreeMap<JobKind, u64>>;
 }

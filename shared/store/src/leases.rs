@@ -55,6 +55,10 @@ pub trait LeaseStore {
     /// The current unexpired lease of `scope`.
     async fn get_lease(&self, scope: &str) -> StoreResult<Option<Lease>>;
 
+    /// Every lease held now, ordered by scope: released and expired leases are never listed,
+    /// whether or not anything has cleaned them up yet.
+    async fn list_leases(&self) -> StoreResult<Vec<Lease>>;
+
     /// `Fenced` if a token newer than `token` has been issued for `scope`; `Ok` otherwise.
     async fn check_fencing_token(&self, scope: &str, token: u64) -> StoreResult<()>;
 }

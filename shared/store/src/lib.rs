@@ -50,7 +50,7 @@ pub use canaries::{Canary, CanaryRun, CanaryRunStatus, CanaryStore};
 pub use cdc::{CdcCursor, CdcOverflowStats, CdcStore};
 pub use error::{StoreError, StoreResult};
 pub use idempotency::{IdempotencyInsert, IdempotencyRecord, IdempotencyStore};
-pub use jobs::{Job, JobKind, JobQuery, JobState, JobStore, NewJob};
+pub use jobs::{JOB_LIST_SCAN, Job, JobKind, JobPage, JobQuery, JobState, JobStore, NewJob};
 pub use leases::{Lease, LeaseStore};
 pub use maintenance::{MaintenanceStore, PruneReport};
 pub use node_settings::{NodeSettingsStore, NodeSettingsVersion};

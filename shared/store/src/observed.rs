@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use crate::{
     AdminSession, AdminSessionStore, Alias, AliasStore, AliasTarget, Backend, BackoffPolicy,
     Canary, CanaryRun, CanaryStore, CdcCursor, CdcOverflowStats, CdcStore, DynStore,
-    IdempotencyInsert, IdempotencyRecord, IdempotencyStore, Job, JobKind, JobQuery, JobStore,
-    Lease, LeaseStore, LoginBackoff, MaintenanceStore, MigrationReport, NewJob, NewTask,
+    IdempotencyInsert, IdempotencyRecord, IdempotencyStore, Job, JobKind, JobPage, JobQuery,
+    JobStore, Lease, LeaseStore, LoginBackoff, MaintenanceStore, MigrationReport, NewJob, NewTask,
     NodeSettingsStore, NodeSettingsVersion, PruneReport, RateLimitBucket, RateLimitHit,
     RateLimitStore, RevocationStream, RolloverPolicy, RolloverStore, SchemaStore,
     ScopedKeyObservation, ScopedKeyState, SearchUiConfig, SearchUiStore, Session, SessionStore,
@@ -210,7 +210,7 @@ observed_traits! {
     JobStore {
         async fn enqueue_job(&self, job: NewJob) -> StoreResult<Job>;
         async fn get_job(&self, id: &str) -> StoreResult<Option<Job>>;
-        async fn list_jobs(&self, query: &JobQuery) -> StoreResult<Vec<Job>>;
+        async fn list_jobs(&self, query: &JobQuery) -> StoreResult<JobPage>;
         async fn claim_next_job(&self, worker: &str, lease: Duration) -> StoreResult<Option<Job>>;
         async fn heartbeat_job(
             &self,
@@ -252,6 +252,7 @@ observed_traits! {
         ) -> StoreResult<Lease>;
         async fn release_lease(&self, scope: &str, holder: &str, token: u64) -> StoreResult<bool>;
         async fn get_lease(&self, scope: &str) -> StoreResult<Option<Lease>>;
+        async fn list_leases(&self) -> StoreResult<Vec<Lease>>;
         async fn check_fencing_token(&self, scope: &str, token: u64) -> StoreResult<()>;
     }
     CanaryStore {
@@ -281,6 +282,7 @@ observed_traits! {
             now: Timestamp,
         ) -> StoreResult<CdcCursor>;
         async fn list_cdc_cursors(&self, sink_name: &str) -> StoreResult<Vec<CdcCursor>>;
+        async fn list_all_cdc_cursors(&self) -> StoreResult<Vec<CdcCursor>>;
         async fn push_cdc_overflow(
             &self,
             sink_name: &str,
@@ -291,9 +293,11 @@ observed_traits! {
         async fn cdc_overflow_stats(&self, sink_name: &str) -> StoreResult<CdcOverflowStats>;
     }
     TenantStore {
-        async fn put_tenant(&self, mapping: TenantMapping) -> StoreResult<()>;
+        async fn put_tenant(&self, mapping: TenantMapping) -> StoreResult<Option<TenantMapping>>;
         async fn get_tenant(&self, api_key_hash: &[u8; 32]) -> StoreResult<Option<TenantMapping>>;
+        async fn get_tenant_by_id(&self, tenant_id: &str) -> StoreResult<Option<TenantMapping>>;
         async fn delete_tenant(&self, api_key_hash: &[u8; 32]) -> StoreResult<bool>;
+        async fn delete_tenant_by_id(&self, tenant_id: &str) -> StoreResult<bool>;
     }
     RolloverStore {
         async fn upsert_rollover_policy(&self, policy: RolloverPolicy) -> StoreResult<()>;

@@ -1,5 +1,6 @@
 //! CDC: per sink, a hash of cursors (index uid → `"<seq> <updated_at>"`), and an overflow list
-//! with its byte counter, all in the sink's own hash-tag slot.
+//! with its byte counter, all in the sink's own hash-tag slot; plus a set of the sinks that have
+//! cursors, for listing every cursor.
 
 use std::collections::BTreeMap;
 
@@ -53,6 +54,18 @@ impl CdcStore for RedisStore {
         new_seq: u64,
         now: Timestamp,
     ) -> StoreResult<CdcCursor> {
+        if expected.is_none() {
+            // The sink's first cursor: register the sink for `list_all_cdc_cursors` before the
+            // cursor can exist. The registry lives outside the sink's slot, so this is its own
+            // (idempotent) command; a refused advance leaves at worst a sink without cursors.
+            let _: i64 = self
+                .query(
+                    redis::cmd("SADD")
+                        .arg(self.keys().cdc_sinks())
+                        .arg(sink_name),
+                )
+                .await?;
+        }
         let mut invocation = ADVANCE.key(self.keys().cdc_cursors(sink_name));
         invocation
             .arg(index_uid)
@@ -71,6 +84,30 @@ impl CdcStore for RedisStore {
             .into_iter()
             .map(|(index_uid, raw)| decode(sink_name, index_uid, &raw))
             .collect()
+    }
+
+    async fn list_all_cdc_cursors(&self) -> StoreResult<Vec<CdcCursor>> {
+        let mut sinks: Vec<String> = self
+            .query(redis::cmd("SMEMBERS").arg(self.keys().cdc_sinks()))
+            .await?;
+        if sinks.is_empty() {
+            return Ok(Vec::new());
+        }
+        sinks.sort();
+        let mut pipeline = redis::pipe();
+        for sink_name in &sinks {
+            pipeline
+                .cmd("HGETALL")
+                .arg(self.keys().cdc_cursors(sink_name));
+        }
+        let per_sink: Vec<BTreeMap<String, String>> = self.query_pipeline(&pipeline).await?;
+        let mut cursors = Vec::new();
+        for (sink_name, stored) in sinks.iter().zip(per_sink) {
+            for (index_uid, raw) in stored {
+                cursors.push(decode(sink_name, index_uid, &raw)?);
+            }
+        }
+        Ok(cursors)
     }
 
     async fn push_cdc_overflow(

@@ -12,7 +12,7 @@ use redis::{ScriptInvocation, Value};
 use super::RedisStore;
 use super::codec::{self, Fields, Row};
 use crate::error::{StoreError, StoreResult};
-use crate::jobs::{Job, JobKind, JobQuery, JobState, JobStore, NewJob};
+use crate::jobs::{Job, JobKind, JobPage, JobQuery, JobState, JobStore, NewJob};
 use crate::time::ttl_millis;
 
 const TABLE: &str = "jobs";
@@ -126,27 +126,41 @@ impl JobStore for RedisStore {
         row.as_ref().map(decode).transpose()
     }
 
-    async fn list_jobs(&self, query: &JobQuery) -> StoreResult<Vec<Job>> {
-        if query.limit == 0 {
-            return Ok(Vec::new());
-        }
+    async fn list_jobs(&self, query: &JobQuery) -> StoreResult<JobPage> {
         let keys = self.keys();
         let index = match query.state {
             Some(state) => keys.jobs_by_state(state),
             None => keys.jobs_all(),
         };
-        let first = i64::try_from(query.offset).unwrap_or(i64::MAX);
-        let last = first.saturating_add(i64::try_from(query.limit).unwrap_or(i64::MAX) - 1);
         let mut invocation = LIST.key(index);
-        invocation.arg(keys.job_prefix()).arg(first).arg(last);
-        let hashes: Value = self.eval(&invocation).await?;
-        let mut jobs = Vec::new();
+        if let Some(from) = &query.from {
+            invocation.key(keys.job(from));
+        }
+        invocation
+            .arg(keys.job_prefix())
+            .arg(query.examined())
+            .arg(query.limit.min(query.examined()))
+            .arg(query.kind.map_or("", JobKind::as_str))
+            .arg(query.from.as_deref().unwrap_or_default());
+        let reply: Value = self.eval(&invocation).await?;
+        let mut reply = codec::array(TABLE, reply)?.into_iter();
+        let (Some(next), Some(hashes), None) = (reply.next(), reply.next(), reply.next()) else {
+            return Err(StoreError::corrupt(
+                TABLE,
+                "job list reply is not {next, jobs}",
+            ));
+        };
+        let next = codec::text(TABLE, next)?;
+        let mut page = JobPage {
+            jobs: Vec::new(),
+            next: (!next.is_empty()).then_some(next),
+        };
         for hash in codec::array(TABLE, hashes)? {
             if let Some(row) = Row::decode(TABLE, hash)? {
-                jobs.push(decode(&row)?);
+                page.jobs.push(decode(&row)?);
             }
         }
-        Ok(jobs)
+        Ok(page)
     }
 
     async fn claim_next_job(&self, worker: &str, lease: Duration) -> StoreResult<Option<Job>> {
@@ -256,12 +270,12 @@ mod tests {
         let keys = store.keys();
         let jobs = store
             .list_jobs(&JobQuery {
-                state: None,
-                offset: 0,
                 limit: 10_000,
+                ..JobQuery::default()
             })
             .await
-            .expect("list");
+            .expect("list")
+            .jobs;
         for state in STATES {
             let expected: Vec<&str> = jobs
                 .iter()

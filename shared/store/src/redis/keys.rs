@@ -33,13 +33,16 @@
 //! | `P:{jobs}:depth` | hash | job type → queued jobs of that type |
 //! | `P:{lease}:held:<scope>` | hash | `holder token expires_at`, `PEXPIRE` ttl |
 //! | `P:{lease}:token:<scope>` | string | newest fencing token of the scope (never expires) |
+//! | `P:{lease}:_index` | set | scopes acquired and not released since (listing skips and drops those whose lease expired) |
 //! | `P:{canaries}:canary:<id>` | hash | canary definition (`query`, `assertions` JSON) |
 //! | `P:{canaries}:runs:<id>` | zset | runs as JSON (`failed_assertions` wrapped in a one-element array), score = `ran_at` ms |
 //! | `P:{canaries}:_index` | set | canary ids |
 //! | `P:cdc:{<sink>}:cursors` | hash | index uid → `"<last_event_seq> <updated_at>"` |
+//! | `P:{cdc}:_index` | set | sink names with cursors (added before a sink's first cursor is written) |
 //! | `P:cdc:{<sink>}:overflow` | list | buffered events, oldest first |
 //! | `P:cdc:{<sink>}:overflow_bytes` | string | total bytes of the buffered events |
 //! | `P:tenant_map:<sha256 hex>` | hash | `api_key_hash tenant_id` and optional `group_id` |
+//! | `P:tenant_by_id:<tenant_id>` | string | the tenant's one key hash (sha256 hex) |
 //! | `P:{rollover}:policy:<name>` | hash | rollover policy (`triggers`, `retention`, `template` JSON) |
 //! | `P:{rollover}:_index` | set | policy names |
 //! | `P:{search_ui}:config:<index_uid>` | hash | search-UI config (`config` JSON) |
@@ -51,8 +54,8 @@
 //! | `P:ratelimit:<bucket>:<ip>` | string | fixed-window hit counter, `PEXPIRE` window |
 //! | `P:ratelimit:adminlogin:backoff:<ip>` | hash | `failed_count next_allowed_at`, `PEXPIRE` cap |
 //!
-//! User-supplied segments of untagged keys (session, idempotency and admin session ids, rate
-//! limit sources) and segments followed by more of the key (`<sink>`, `<pod>`) are escaped with
+//! User-supplied segments of untagged keys (session, idempotency and admin session ids, tenant
+//! ids, rate limit sources) and segments followed by more of the key (`<sink>`, `<pod>`) are escaped with
 //! [`escape`] (`%` → `%25`, `:` → `%3A`, `{` → `%7B`, `}` → `%7D`), so no `:` can make two keys
 //! collide and no brace can create or move a hash tag. The last segment of a key whose family
 //! already carries its hash tag (`P:{tasks}:index:<index_uid>`, `P:{aliases}:alias:<name>`,
@@ -61,10 +64,12 @@
 //!
 //! Scripts declare the keys they touch in `KEYS`, except keys they discover while running, which
 //! they build from a prefix passed in `ARGV`: job hashes found in the queue or claim set (claim,
-//! reclaim, list) stay in the `{jobs}` slot; task hashes (`P:tasks:<uid>`, the uid allocated by
-//! the create script, read back by prune) are outside the `{tasks}` slot, so the tasks keyspace
-//! needs a single Redis node (or a cluster-aware redesign); the other tables' scripts each stay
-//! within one slot.
+//! reclaim, list) and lease hashes found in the lease index (list) stay in their table's slot;
+//! task hashes (`P:tasks:<uid>`, the uid allocated by the create script, read back by prune) are
+//! outside the `{tasks}` slot, and a tenant's mapping hash and id string (each found through the
+//! other by the tenant scripts) are in different slots, so the tasks and tenants keyspaces need a
+//! single Redis node (or a cluster-aware redesign); the other tables' scripts each stay within
+//! one slot.
 
 use crate::jobs::JobState;
 use crate::rate_limits::RateLimitBucket;
@@ -250,6 +255,15 @@ impl Keys {
         self.key(format_args!("{{lease}}:token:{scope}"))
     }
 
+    /// `P:{lease}:held:` — the list script appends the scopes it reads from the index.
+    pub(super) fn lease_prefix(&self) -> String {
+        self.key(format_args!("{{lease}}:held:"))
+    }
+
+    pub(super) fn lease_index(&self) -> String {
+        self.key(format_args!("{{lease}}:_index"))
+    }
+
     // Canaries.
 
     pub(super) fn canary(&self, id: &str) -> String {
@@ -270,6 +284,10 @@ impl Keys {
         self.key(format_args!("cdc:{{{}}}:cursors", escape(sink_name)))
     }
 
+    pub(super) fn cdc_sinks(&self) -> String {
+        self.key(format_args!("{{cdc}}:_index"))
+    }
+
     pub(super) fn cdc_overflow(&self, sink_name: &str) -> String {
         self.key(format_args!("cdc:{{{}}}:overflow", escape(sink_name)))
     }
@@ -282,6 +300,20 @@ impl Keys {
 
     pub(super) fn tenant(&self, api_key_hash: &[u8; 32]) -> String {
         self.key(format_args!("tenant_map:{}", hex::encode(api_key_hash)))
+    }
+
+    /// `P:tenant_map:` — the tenant scripts append the key hash (hex) they read.
+    pub(super) fn tenant_prefix(&self) -> String {
+        self.key(format_args!("tenant_map:"))
+    }
+
+    pub(super) fn tenant_by_id(&self, tenant_id: &str) -> String {
+        self.key(format_args!("tenant_by_id:{}", escape(tenant_id)))
+    }
+
+    /// `P:tenant_by_id:` — the delete script appends the escaped tenant id it reads.
+    pub(super) fn tenant_by_id_prefix(&self) -> String {
+        self.key(format_args!("tenant_by_id:"))
     }
 
     // Rollover policies.

@@ -1,5 +1,6 @@
 //! Leases: per scope an expiring hash (`holder token expires_at`, `PEXPIRE` ttl) and a persistent
-//! token counter, both in the `{lease}` slot. Expiry is judged by the Redis server clock.
+//! token counter, plus a set of the scopes that may hold a lease (for listing), all in the
+//! `{lease}` slot. Expiry is judged by the Redis server clock.
 
 use std::time::Duration;
 
@@ -7,7 +8,7 @@ use async_trait::async_trait;
 use redis::Value;
 
 use super::RedisStore;
-use super::codec::Row;
+use super::codec::{self, Row};
 use crate::error::{StoreError, StoreResult};
 use crate::leases::{Lease, LeaseStore};
 use crate::time::{Timestamp, ttl_millis};
@@ -17,6 +18,7 @@ const TABLE: &str = "leader_lease";
 lua_script!(ACQUIRE = "lease_acquire.lua");
 lua_script!(RENEW = "lease_renew.lua");
 lua_script!(RELEASE = "lease_release.lua");
+lua_script!(LIST = "lease_list.lua");
 
 fn decode(scope: &str, row: &Row) -> StoreResult<Lease> {
     Ok(Lease {
@@ -39,8 +41,10 @@ impl LeaseStore for RedisStore {
         let mut invocation = ACQUIRE.key(keys.lease(scope));
         invocation
             .key(keys.lease_token(scope))
+            .key(keys.lease_index())
             .arg(holder)
-            .arg(ttl_millis(ttl));
+            .arg(ttl_millis(ttl))
+            .arg(scope);
         let held: Value = self.eval(&invocation).await?;
         Row::decode(TABLE, held)?
             .map(|row| decode(scope, &row))
@@ -70,8 +74,13 @@ impl LeaseStore for RedisStore {
     }
 
     async fn release_lease(&self, scope: &str, holder: &str, token: u64) -> StoreResult<bool> {
-        let mut invocation = RELEASE.key(self.keys().lease(scope));
-        invocation.arg(holder).arg(token);
+        let keys = self.keys();
+        let mut invocation = RELEASE.key(keys.lease(scope));
+        invocation
+            .key(keys.lease_index())
+            .arg(holder)
+            .arg(token)
+            .arg(scope);
         let released: i64 = self.eval(&invocation).await?;
         Ok(released == 1)
     }
@@ -79,6 +88,22 @@ impl LeaseStore for RedisStore {
     async fn get_lease(&self, scope: &str) -> StoreResult<Option<Lease>> {
         let row = self.row(TABLE, &self.keys().lease(scope)).await?;
         row.map(|row| decode(scope, &row)).transpose()
+    }
+
+    async fn list_leases(&self) -> StoreResult<Vec<Lease>> {
+        let keys = self.keys();
+        let mut invocation = LIST.key(keys.lease_index());
+        invocation.arg(keys.lease_prefix());
+        let pairs: Vec<Value> = self.eval(&invocation).await?;
+        let mut leases = Vec::with_capacity(pairs.len() / 2);
+        let mut pairs = pairs.into_iter();
+        while let (Some(scope), Some(held)) = (pairs.next(), pairs.next()) {
+            let scope = codec::text(TABLE, scope)?;
+            let row = Row::decode_present(TABLE, held)?;
+            leases.push(decode(&scope, &row)?);
+        }
+        leases.sort_by(|left, right| left.scope.cmp(&right.scope));
+        Ok(leases)
     }
 
     async fn check_fencing_token(&self, scope: &str, token: u64) -> StoreResult<()> {

@@ -1,14 +1,24 @@
-//! Tenant mappings: one hash per API key hash (hex in the key name).
+//! Tenant mappings: one hash per API key hash (hex in the key name), and per tenant id a string
+//! holding its one key hash (hex), kept in step by the scripts.
+//!
+//! The two keys of a tenant are in different slots (the per-request lookup is by key hash, the
+//! operator API's by tenant id), so the re-keying and deleting scripts, like the task scripts,
+//! need a single Redis node.
 
 use async_trait::async_trait;
+use redis::Value;
 
 use super::RedisStore;
 use super::codec::{Fields, Row};
-use super::rows::Expiry;
 use crate::error::StoreResult;
 use crate::tenants::{TenantMapping, TenantStore};
 
 const TABLE: &str = "tenant_map";
+
+lua_script!(PUT = "tenant_put.lua");
+lua_script!(GET_BY_ID = "tenant_get_by_id.lua");
+lua_script!(DELETE = "tenant_delete.lua");
+lua_script!(DELETE_BY_ID = "tenant_delete_by_id.lua");
 
 fn decode(row: &Row) -> StoreResult<TenantMapping> {
     Ok(TenantMapping {
@@ -18,15 +28,27 @@ fn decode(row: &Row) -> StoreResult<TenantMapping> {
     })
 }
 
+fn decode_optional(value: Value) -> StoreResult<Option<TenantMapping>> {
+    Row::decode(TABLE, value)?.as_ref().map(decode).transpose()
+}
+
 #[async_trait]
 impl TenantStore for RedisStore {
-    async fn put_tenant(&self, mapping: TenantMapping) -> StoreResult<()> {
+    async fn put_tenant(&self, mapping: TenantMapping) -> StoreResult<Option<TenantMapping>> {
+        let keys = self.keys();
         let fields = Fields::new()
             .hex("api_key_hash", &mapping.api_key_hash)
             .text("tenant_id", mapping.tenant_id.as_str())
             .optional("group_id", mapping.group_id, Fields::display);
-        let key = self.keys().tenant(&mapping.api_key_hash);
-        self.put_row(&key, &fields, Expiry::Never, None).await
+        let mut invocation = PUT.key(keys.tenant(&mapping.api_key_hash));
+        invocation
+            .key(keys.tenant_by_id(&mapping.tenant_id))
+            .arg(keys.tenant_prefix())
+            .arg(hex::encode(mapping.api_key_hash))
+            .arg(mapping.tenant_id.as_str())
+            .arg(fields.script_args());
+        let previous: Value = self.eval(&invocation).await?;
+        decode_optional(previous)
     }
 
     async fn get_tenant(&self, api_key_hash: &[u8; 32]) -> StoreResult<Option<TenantMapping>> {
@@ -34,7 +56,29 @@ impl TenantStore for RedisStore {
         row.as_ref().map(decode).transpose()
     }
 
+    async fn get_tenant_by_id(&self, tenant_id: &str) -> StoreResult<Option<TenantMapping>> {
+        let keys = self.keys();
+        let mut invocation = GET_BY_ID.key(keys.tenant_by_id(tenant_id));
+        invocation.arg(keys.tenant_prefix()).arg(tenant_id);
+        let row: Value = self.eval(&invocation).await?;
+        decode_optional(row)
+    }
+
     async fn delete_tenant(&self, api_key_hash: &[u8; 32]) -> StoreResult<bool> {
-        self.delete_key(&self.keys().tenant(api_key_hash)).await
+        let keys = self.keys();
+        let mut invocation = DELETE.key(keys.tenant(api_key_hash));
+        invocation
+            .arg(keys.tenant_by_id_prefix())
+            .arg(hex::encode(api_key_hash));
+        let deleted: i64 = self.eval(&invocation).await?;
+        Ok(deleted == 1)
+    }
+
+    async fn delete_tenant_by_id(&self, tenant_id: &str) -> StoreResult<bool> {
+        let keys = self.keys();
+        let mut invocation = DELETE_BY_ID.key(keys.tenant_by_id(tenant_id));
+        invocation.arg(keys.tenant_prefix()).arg(tenant_id);
+        let deleted: i64 = self.eval(&invocation).await?;
+        Ok(deleted == 1)
     }
 }

@@ -142,6 +142,18 @@ impl CdcStore for SqliteStore {
         .await
     }
 
+    async fn list_all_cdc_cursors(&self) -> StoreResult<Vec<CdcCursor>> {
+        self.read(move |connection| {
+            let mut statement = connection.prepare_cached(concat!(
+                "SELECT ",
+                cursor_columns!(),
+                " FROM cdc_cursors ORDER BY sink_name, index_uid"
+            ))?;
+            query_all(&mut statement, [], decode_cursor)
+        })
+        .await
+    }
+
     async fn push_cdc_overflow(
         &self,
         sink_name: &str,

@@ -18,7 +18,7 @@ use rusqlite::{Connection, Row};
 use super::SqliteStore;
 use super::rows::{Columns, expiry, query_all, query_optional, saturating_i64, to_json};
 use crate::error::{StoreError, StoreResult};
-use crate::jobs::{Job, JobKind, JobQuery, JobStore, NewJob};
+use crate::jobs::{Job, JobKind, JobPage, JobQuery, JobStore, NewJob};
 use crate::time::Timestamp;
 
 macro_rules! job_columns {
@@ -115,32 +115,49 @@ impl JobStore for SqliteStore {
         self.read(move |connection| get_job(connection, &id)).await
     }
 
-    async fn list_jobs(&self, query: &JobQuery) -> StoreResult<Vec<Job>> {
+    /// Walks the `jobs_state` index (or the rowid) from the `from` job's seq: one range seek,
+    /// then at most `examined + 1` rows.
+    async fn list_jobs(&self, query: &JobQuery) -> StoreResult<JobPage> {
         let query = query.clone();
         self.read(move |connection| {
-            let (limit, offset) = (saturating_i64(query.limit), saturating_i64(query.offset));
-            match query.state {
+            let first_seq: i64 = match &query.from {
+                None => 0,
+                Some(id) => {
+                    let mut statement =
+                        connection.prepare_cached("SELECT seq FROM jobs WHERE id = ?1")?;
+                    query_optional(&mut statement, [id], |row| Columns::new("jobs", row).i64(0))?
+                        .ok_or_else(|| StoreError::not_found(format!("job `{id}`")))?
+                }
+            };
+            let fetched = saturating_i64(query.examined() + 1);
+            let candidates = match query.state {
                 Some(state) => {
                     let mut statement = connection.prepare_cached(concat!(
                         "SELECT ",
                         job_columns!(),
-                        " FROM jobs WHERE state = ?1 ORDER BY seq LIMIT ?2 OFFSET ?3"
+                        " FROM jobs INDEXED BY jobs_state WHERE state = ?1 AND seq >= ?2 \
+                         ORDER BY seq LIMIT ?3"
                     ))?;
                     query_all(
                         &mut statement,
-                        rusqlite::params![state.as_str(), limit, offset],
+                        rusqlite::params![state.as_str(), first_seq, fetched],
                         decode_job,
-                    )
+                    )?
                 }
                 None => {
                     let mut statement = connection.prepare_cached(concat!(
                         "SELECT ",
                         job_columns!(),
-                        " FROM jobs ORDER BY seq LIMIT ?1 OFFSET ?2"
+                        " FROM jobs WHERE seq >= ?1 ORDER BY seq LIMIT ?2"
                     ))?;
-                    query_all(&mut statement, rusqlite::params![limit, offset], decode_job)
+                    query_all(
+                        &mut statement,
+                        rusqlite::params![first_seq, fetched],
+                        decode_job,
+                    )?
                 }
-            }
+            };
+            Ok(query.page(candidates))
         })
         .await
     }

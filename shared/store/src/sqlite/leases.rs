@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use rusqlite::Row;
 
 use super::SqliteStore;
-use super::rows::{Columns, expiry, query_optional, u64_to_sql};
+use super::rows::{Columns, expiry, query_all, query_optional, u64_to_sql};
 use crate::error::{StoreError, StoreResult};
 use crate::leases::{Lease, LeaseStore};
 use crate::time::Timestamp;
@@ -160,6 +160,26 @@ impl LeaseStore for SqliteStore {
                 get_lease_row(connection, &scope)?
                     .and_then(|row| row.live(scope, Timestamp::now())),
             )
+        })
+        .await
+    }
+
+    /// Released rows have a NULL holder; expired ones are filtered by `expires_at`.
+    async fn list_leases(&self) -> StoreResult<Vec<Lease>> {
+        self.read(move |connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT scope, holder, token, expires_at FROM leader_lease \
+                 WHERE holder IS NOT NULL AND expires_at > ?1 ORDER BY scope",
+            )?;
+            query_all(&mut statement, [Timestamp::now().as_millis()], |row| {
+                let columns = Columns::new("leader_lease", row);
+                Ok(Lease {
+                    scope: columns.string(0)?,
+                    holder: columns.string(1)?,
+                    token: columns.u64(2)?,
+                    expires_at: columns.timestamp(3)?,
+                })
+            })
         })
         .await
     }

@@ -123,3 +123,56 @@ pub async fn overflow_is_fifo_and_bounded(store: &TestStore) {
         CdcOverflowStats::default()
     );
 }
+
+pub async fn list_all_cursors_orders_by_sink_then_index(store: &TestStore) {
+    assert_eq!(store.list_all_cdc_cursors().await.unwrap(), []);
+    let now = Timestamp::from_millis(1_723_136_755_791);
+    for (sink, index, seq) in [
+        ("webhook:main", "movies", 3),
+        ("kafka", "movies", 7),
+        ("webhook:main", "books", 9),
+        ("kafka", "books", 1),
+        ("nats", "logs", u64::MAX),
+    ] {
+        store
+            .advance_cdc_cursor(sink, index, None, seq, now)
+            .await
+            .unwrap();
+    }
+    store
+        .advance_cdc_cursor("kafka", "books", Some(1), 2, now)
+        .await
+        .unwrap();
+    // A refused first advance registers nothing visible.
+    assert!(
+        store
+            .advance_cdc_cursor("kafka", "books", None, 5, now)
+            .await
+            .is_err()
+    );
+    let listed: Vec<(String, String, u64)> = store
+        .list_all_cdc_cursors()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|cursor| {
+            assert_eq!(cursor.updated_at, now);
+            (cursor.sink_name, cursor.index_uid, cursor.last_event_seq)
+        })
+        .collect();
+    let expected: Vec<(String, String, u64)> = [
+        ("kafka", "books", 2),
+        ("kafka", "movies", 7),
+        ("nats", "logs", u64::MAX),
+        ("webhook:main", "books", 9),
+        ("webhook:main", "movies", 3),
+    ]
+    .into_iter()
+    .map(|(sink, index, seq)| (sink.to_owned(), index.to_owned(), seq))
+    .collect();
+    assert_eq!(listed, expected);
+    let mut per_sink = store.list_cdc_cursors("kafka").await.unwrap();
+    per_sink.extend(store.list_cdc_cursors("nats").await.unwrap());
+    per_sink.extend(store.list_cdc_cursors("webhook:main").await.unwrap());
+    assert_eq!(store.list_all_cdc_cursors().await.unwrap(), per_sink);
+}

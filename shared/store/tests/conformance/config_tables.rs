@@ -111,6 +111,116 @@ pub async fn tenants_round_trip_by_hash(store: &TestStore) {
     assert!(!store.delete_tenant(&[0xAB; 32]).await.unwrap());
 }
 
+pub async fn a_tenant_has_one_key_and_rekeying_is_atomic(store: &TestStore) {
+    let mapping = |hash: u8, tenant: &str, group: Option<u32>| TenantMapping {
+        api_key_hash: [hash; 32],
+        tenant_id: tenant.into(),
+        group_id: group,
+    };
+    assert_eq!(store.get_tenant_by_id("acme").await.unwrap(), None);
+    assert_eq!(
+        store.put_tenant(mapping(1, "acme", Some(1))).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.put_tenant(mapping(2, "globex", None)).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.get_tenant_by_id("acme").await.unwrap(),
+        Some(mapping(1, "acme", Some(1)))
+    );
+    // Same key, new group: an update that returns what it replaced.
+    assert_eq!(
+        store.put_tenant(mapping(1, "acme", None)).await.unwrap(),
+        Some(mapping(1, "acme", Some(1)))
+    );
+    // A new key replaces the old one, which stops resolving.
+    assert_eq!(
+        store.put_tenant(mapping(3, "acme", Some(0))).await.unwrap(),
+        Some(mapping(1, "acme", None))
+    );
+    assert_eq!(store.get_tenant(&[1; 32]).await.unwrap(), None);
+    assert_eq!(
+        store.get_tenant(&[3; 32]).await.unwrap(),
+        Some(mapping(3, "acme", Some(0)))
+    );
+    assert_eq!(
+        store.get_tenant_by_id("acme").await.unwrap(),
+        Some(mapping(3, "acme", Some(0)))
+    );
+    // Another tenant's key is refused and nothing changes.
+    let stolen = store.put_tenant(mapping(2, "acme", None)).await;
+    assert!(matches!(stolen, Err(StoreError::Conflict(_))), "{stolen:?}");
+    assert_eq!(
+        store.get_tenant(&[2; 32]).await.unwrap(),
+        Some(mapping(2, "globex", None))
+    );
+    assert_eq!(
+        store.get_tenant_by_id("acme").await.unwrap(),
+        Some(mapping(3, "acme", Some(0)))
+    );
+    // Deleting by id unmaps the key; deleting by key hash forgets the id.
+    assert!(store.delete_tenant_by_id("acme").await.unwrap());
+    assert!(!store.delete_tenant_by_id("acme").await.unwrap());
+    assert_eq!(store.get_tenant(&[3; 32]).await.unwrap(), None);
+    assert_eq!(store.get_tenant_by_id("acme").await.unwrap(), None);
+    assert!(store.delete_tenant(&[2; 32]).await.unwrap());
+    assert_eq!(store.get_tenant_by_id("globex").await.unwrap(), None);
+    assert!(!store.delete_tenant_by_id("globex").await.unwrap());
+    // The freed key can go to another tenant; ids with separators stay distinct.
+    assert_eq!(
+        store.put_tenant(mapping(3, "a:b{c}", None)).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .put_tenant(mapping(4, "a%3Ab{c}", None))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.get_tenant_by_id("a:b{c}").await.unwrap(),
+        Some(mapping(3, "a:b{c}", None))
+    );
+    assert!(store.delete_tenant(&[3; 32]).await.unwrap());
+    assert_eq!(store.get_tenant_by_id("a:b{c}").await.unwrap(), None);
+    assert_eq!(
+        store.get_tenant_by_id("a%3Ab{c}").await.unwrap(),
+        Some(mapping(4, "a%3Ab{c}", None))
+    );
+}
+
+pub async fn racing_rekeys_leave_one_key_per_tenant(store: &TestStore) {
+    for round in 0..4u8 {
+        let tenant = format!("tenant-{round}");
+        let handles: Vec<_> = (0..6u8)
+            .map(|n| {
+                let store = store.store.clone();
+                let mapping = TenantMapping {
+                    api_key_hash: [round * 16 + n + 1; 32],
+                    tenant_id: tenant.clone(),
+                    group_id: Some(u32::from(n)),
+                };
+                tokio::spawn(async move { store.put_tenant(mapping).await.unwrap() })
+            })
+            .collect();
+        for handle in handles {
+            handle.await.unwrap();
+        }
+        let mut mapped = Vec::new();
+        for n in 0..6u8 {
+            mapped.extend(store.get_tenant(&[round * 16 + n + 1; 32]).await.unwrap());
+        }
+        assert_eq!(mapped.len(), 1, "round {round}: {mapped:?}");
+        assert_eq!(
+            store.get_tenant_by_id(&tenant).await.unwrap(),
+            Some(mapped[0].clone())
+        );
+    }
+}
+
 pub async fn rollover_policies_crud(store: &TestStore) {
     let policy = RolloverPolicy {
         name: "logs".into(),

@@ -268,6 +268,10 @@ pub async fn verify_every_table(store: &DynStore, seeded: &Seeded) {
     let lease = store.get_lease("leader").await.unwrap().unwrap();
     assert_eq!(lease.holder, "pod-a");
     assert_eq!(
+        store.list_leases().await.unwrap(),
+        std::slice::from_ref(&lease)
+    );
+    assert_eq!(
         store
             .acquire_lease("leader", "pod-b", Duration::from_secs(1))
             .await
@@ -286,9 +290,19 @@ pub async fn verify_every_table(store: &DynStore, seeded: &Seeded) {
         99
     );
     assert_eq!(store.cdc_overflow_stats("kafka").await.unwrap().events, 2);
+    assert_eq!(store.list_all_cdc_cursors().await.unwrap().len(), 1);
     assert_eq!(
         store.get_tenant(&[9; 32]).await.unwrap().unwrap().tenant_id,
         "acme"
+    );
+    assert_eq!(
+        store
+            .get_tenant_by_id("acme")
+            .await
+            .unwrap()
+            .unwrap()
+            .api_key_hash,
+        [9; 32]
     );
     assert!(store.get_rollover_policy("logs").await.unwrap().is_some());
     assert_eq!(

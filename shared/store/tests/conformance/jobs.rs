@@ -347,49 +347,202 @@ pub async fn list_and_queue_depth(store: &TestStore) {
             (JobKind::ReshardBackfill, 1)
         ])
     );
-    let all: Vec<String> = store
+    let ids_of = |page: miroir_store::JobPage| -> Vec<String> {
+        page.jobs.into_iter().map(|job| job.id).collect()
+    };
+    let all = store
         .list_jobs(&JobQuery {
             limit: 10,
             ..JobQuery::default()
         })
         .await
-        .unwrap()
-        .into_iter()
-        .map(|job| job.id)
-        .collect();
-    assert_eq!(all, ids, "enqueue order");
-    let page: Vec<String> = store
+        .unwrap();
+    assert_eq!(all.next, None, "every job examined");
+    assert_eq!(ids_of(all), ids, "enqueue order");
+    let first = store
         .list_jobs(&JobQuery {
-            offset: 1,
             limit: 2,
             ..JobQuery::default()
         })
         .await
-        .unwrap()
-        .into_iter()
-        .map(|job| job.id)
-        .collect();
-    assert_eq!(page, ids[1..3]);
-    let queued: Vec<String> = store
+        .unwrap();
+    assert_eq!(first.next.as_deref(), Some(ids[2].as_str()));
+    assert_eq!(ids_of(first), ids[..2]);
+    let page = store
         .list_jobs(&JobQuery {
-            state: Some(JobState::Queued),
-            offset: 0,
-            limit: 10,
-        })
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|job| job.id)
-        .collect();
-    assert_eq!(queued, ids[1..]);
-    let in_progress = store
-        .list_jobs(&JobQuery {
-            state: Some(JobState::InProgress),
-            offset: 0,
-            limit: 10,
+            from: Some(ids[1].clone()),
+            limit: 2,
+            ..JobQuery::default()
         })
         .await
         .unwrap();
+    assert_eq!(page.next.as_deref(), Some(ids[3].as_str()));
+    assert_eq!(ids_of(page), ids[1..3]);
+    let queued = store
+        .list_jobs(&JobQuery {
+            state: Some(JobState::Queued),
+            limit: 10,
+            ..JobQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids_of(queued), ids[1..]);
+    let in_progress = store
+        .list_jobs(&JobQuery {
+            state: Some(JobState::InProgress),
+            limit: 10,
+            ..JobQuery::default()
+        })
+        .await
+        .unwrap()
+        .jobs;
     assert_eq!(in_progress.len(), 1);
     assert_eq!(in_progress[0].id, ids[0]);
+}
+
+pub async fn list_filters_by_type_and_pages_from_a_job(store: &TestStore) {
+    let list = |query: JobQuery| async move {
+        let page = store.list_jobs(&query).await.unwrap();
+        let ids: Vec<String> = page.jobs.into_iter().map(|job| job.id).collect();
+        (ids, page.next)
+    };
+    // Enqueue order: R0 D1 R2 D3 R4 D5 (R = reindex, D = dump import); R0 then fails for good,
+    // D1 is in progress.
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        let kind = if n % 2 == 0 {
+            JobKind::Reindex
+        } else {
+            JobKind::DumpImport
+        };
+        let max_attempts = if n == 0 { 1 } else { 3 };
+        ids.push(
+            store
+                .enqueue_job(job(kind, n, max_attempts))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    store.claim_next_job("pod-a", LEASE).await.unwrap().unwrap();
+    store
+        .fail_job(&ids[0], "pod-a", "boom", Duration::ZERO)
+        .await
+        .unwrap();
+    store.claim_next_job("pod-a", LEASE).await.unwrap().unwrap();
+    let reindex = |limit, from: Option<&String>| JobQuery {
+        kind: Some(JobKind::Reindex),
+        from: from.cloned(),
+        limit,
+        ..JobQuery::default()
+    };
+    assert_eq!(
+        list(reindex(10, None)).await,
+        (vec![ids[0].clone(), ids[2].clone(), ids[4].clone()], None)
+    );
+    // A full page stops at the next match's position; the next page starts there.
+    assert_eq!(
+        list(reindex(2, None)).await,
+        (vec![ids[0].clone(), ids[2].clone()], Some(ids[3].clone()))
+    );
+    assert_eq!(
+        list(reindex(2, Some(&ids[3]))).await,
+        (vec![ids[4].clone()], None)
+    );
+    let queued_dumps = JobQuery {
+        state: Some(JobState::Queued),
+        kind: Some(JobKind::DumpImport),
+        limit: 10,
+        ..JobQuery::default()
+    };
+    assert_eq!(
+        list(queued_dumps.clone()).await,
+        (vec![ids[3].clone(), ids[5].clone()], None)
+    );
+    // `from` is a position in enqueue order, even for a job outside the filter.
+    assert_eq!(
+        list(JobQuery {
+            from: Some(ids[4].clone()),
+            ..queued_dumps.clone()
+        })
+        .await,
+        (vec![ids[5].clone()], None)
+    );
+    let failed_reindex = JobQuery {
+        state: Some(JobState::Failed),
+        kind: Some(JobKind::Reindex),
+        limit: 10,
+        ..JobQuery::default()
+    };
+    assert_eq!(list(failed_reindex).await, (vec![ids[0].clone()], None));
+    let none = JobQuery {
+        state: Some(JobState::Completed),
+        limit: 10,
+        ..JobQuery::default()
+    };
+    assert_eq!(list(none).await, (vec![], None));
+    // Limit 0 examines nothing and says where to resume.
+    assert_eq!(
+        list(reindex(0, Some(&ids[1]))).await,
+        (vec![], Some(ids[1].clone()))
+    );
+    let missing = store
+        .list_jobs(&JobQuery {
+            from: Some("no-such-job".to_owned()),
+            limit: 10,
+            ..JobQuery::default()
+        })
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "{missing:?}"
+    );
+}
+
+/// A type filter examines at most `JOB_LIST_SCAN` jobs per call: past that many jobs of other
+/// types, the page is empty and `next` says where to resume.
+pub async fn type_filter_examines_a_bounded_number_of_jobs(store: &TestStore) {
+    let scan = usize::try_from(miroir_store::JOB_LIST_SCAN).unwrap();
+    let mut handles = Vec::new();
+    for n in 0..scan + 1 {
+        let store = store.store.clone();
+        handles.push(tokio::spawn(async move {
+            store
+                .enqueue_job(job(JobKind::DumpImport, n as u64, 1))
+                .await
+                .unwrap()
+        }));
+    }
+    for handle in handles {
+        handle.await.unwrap();
+    }
+    let reindex = store
+        .enqueue_job(job(JobKind::Reindex, 0, 1))
+        .await
+        .unwrap();
+    let all = store
+        .list_jobs(&JobQuery {
+            limit: 2 * miroir_store::JOB_LIST_SCAN,
+            ..JobQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.jobs.len(), scan + 2);
+    let query = JobQuery {
+        kind: Some(JobKind::Reindex),
+        limit: 5,
+        ..JobQuery::default()
+    };
+    let first = store.list_jobs(&query).await.unwrap();
+    assert!(first.jobs.is_empty());
+    assert_eq!(first.next.as_ref(), Some(&all.jobs[scan].id));
+    let second = store
+        .list_jobs(&JobQuery {
+            from: first.next,
+            ..query
+        })
+        .await
+        .unwrap();
+    assert_eq!(second.jobs, vec![reindex]);
+    assert_eq!(second.next, None);
 }

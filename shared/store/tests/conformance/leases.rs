@@ -179,3 +179,77 @@ pub async fn expired_lease_can_be_taken_over_and_old_token_is_fenced(store: &Tes
     );
     assert_eq!(store.get_lease("leader").await.unwrap(), Some(new));
 }
+
+pub async fn list_shows_only_held_leases_by_scope(store: &TestStore) {
+    assert_eq!(store.list_leases().await.unwrap(), []);
+    let short = store
+        .acquire_lease(
+            "settings_broadcast:movies",
+            "pod-c",
+            Duration::from_millis(200),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let reshard = store
+        .acquire_lease("reshard:movies", "pod-a", TTL)
+        .await
+        .unwrap()
+        .unwrap();
+    let flip = store
+        .acquire_lease("alias_flip:products", "pod-b", TTL)
+        .await
+        .unwrap()
+        .unwrap();
+    let released = store
+        .acquire_lease("ilm", "pod-a", TTL)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        store
+            .release_lease("ilm", "pod-a", released.token)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.list_leases().await.unwrap(),
+        [flip.clone(), reshard.clone(), short.clone()],
+        "ordered by scope, released leases left out"
+    );
+    // A renewal shows in the list; a re-acquisition by the holder keeps one entry.
+    let renewed = store
+        .renew_lease("reshard:movies", "pod-a", reshard.token, TTL * 2)
+        .await
+        .unwrap();
+    store
+        .acquire_lease("alias_flip:products", "pod-b", TTL)
+        .await
+        .unwrap()
+        .unwrap();
+    let listed = store.list_leases().await.unwrap();
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    assert_eq!(listed[1], renewed);
+    sleep_ms(350).await;
+    let scopes: Vec<String> = store
+        .list_leases()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|lease| lease.scope)
+        .collect();
+    assert_eq!(
+        scopes,
+        ["alias_flip:products", "reshard:movies"],
+        "expired leases are not listed"
+    );
+    // An expired scope taken again is listed again, with a new token.
+    let again = store
+        .acquire_lease("settings_broadcast:movies", "pod-d", TTL)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(again.token > short.token);
+    assert_eq!(store.list_leases().await.unwrap()[2], again);
+    assert_eq!(store.list_leases().await.unwrap().len(), 3);
+}

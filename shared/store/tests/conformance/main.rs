@@ -48,14 +48,15 @@ macro_rules! conformance_suite {
             jobs {
                 enqueue_and_get, claim_takes_oldest_ready_job, concurrent_claims_take_each_job_once,
                 heartbeat_complete_and_fail_require_the_claimant, fail_retries_until_max_attempts, reclaim_returns_expired_claims_with_progress,
-                retry_requeues_failed_job, list_and_queue_depth
+                retry_requeues_failed_job, list_and_queue_depth, list_filters_by_type_and_pages_from_a_job,
+                type_filter_examines_a_bounded_number_of_jobs
             }
             leases {
                 acquire_renew_release, tokens_increase_on_every_new_acquisition, racing_acquirers_have_one_winner,
-                expired_lease_can_be_taken_over_and_old_token_is_fenced
+                expired_lease_can_be_taken_over_and_old_token_is_fenced, list_shows_only_held_leases_by_scope
             }
             canaries { canary_crud_deletes_runs, runs_are_trimmed_to_the_bound_in_the_same_step }
-            cdc { cursor_is_compare_and_set, overflow_is_fifo_and_bounded }
+            cdc { cursor_is_compare_and_set, overflow_is_fifo_and_bounded, list_all_cursors_orders_by_sink_then_index }
             expiring {
                 sessions_round_trip_and_expire, idempotency_insert_is_create_if_absent, racing_idempotency_inserts_have_one_winner,
                 expired_rows_are_never_returned, prune_expired_is_safe
@@ -68,7 +69,8 @@ macro_rules! conformance_suite {
                 task_paging_equals_one_big_page
             }
             config_tables {
-                node_settings_versions_never_go_back, tenants_round_trip_by_hash, rollover_policies_crud,
+                node_settings_versions_never_go_back, tenants_round_trip_by_hash, a_tenant_has_one_key_and_rekeying_is_atomic,
+                racing_rekeys_leave_one_key_per_tenant, rollover_policies_crud,
                 search_ui_config_crud, scoped_key_rotation_is_compare_and_set, scoped_key_observations_expire
             }
         });

@@ -1,6 +1,6 @@
 -- Takes a free or expired lease with a new fencing token, or extends one `holder` holds.
--- KEYS: lease hash, token counter
--- ARGV: holder, ttl ms
+-- KEYS: lease hash, token counter, set of scopes with a lease
+-- ARGV: holder, ttl ms, scope
 -- Returns the lease hash, or nil if someone else holds it.
 local now = now_ms()
 local held = redis.call('HMGET', KEYS[1], 'holder', 'token', 'expires_at')
@@ -14,4 +14,5 @@ end
 redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'token', token,
   'expires_at', int(now + tonumber(ARGV[2])))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[3])
 return redis.call('HGETALL', KEYS[1])
