@@ -120,8 +120,9 @@ async fn ready(State(state): State<AppState>) -> HttpResult<Json<Ready>> {
 
 /// Prometheus metrics.
 ///
-/// Request counts and latencies by route and status, and task store operation latencies, in
-/// the Prometheus text format.
+/// Request counts and latencies by route and status, task store operation latencies and the
+/// background job queue depth per job type (read from the store now; left out, with a logged
+/// warning, when the store fails), in the Prometheus text format.
 #[utoipa::path(
     get,
     path = "/_miroir/metrics",
@@ -129,6 +130,7 @@ async fn ready(State(state): State<AppState>) -> HttpResult<Json<Ready>> {
     responses((status = 200, description = "The metrics.", body = String, content_type = "text/plain"))
 )]
 async fn prometheus_metrics(State(state): State<AppState>) -> impl IntoResponse {
+    state.metrics.refresh_queue_depth(&state.store).await;
     (
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
         state.metrics.render(),

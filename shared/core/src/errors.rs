@@ -108,7 +108,21 @@ codes! {
     MiroirIdempotencyKeyReused => ("miroir_idempotency_key_reused", InvalidRequest, 409),
     MiroirMultiAliasNotWritable => ("miroir_multi_alias_not_writable", InvalidRequest, 409),
     MiroirConflict => ("miroir_conflict", InvalidRequest, 409),
+    // `/_miroir/aliases/{name}` names no alias (plan §13.7); distinct from the route fallback's
+    // `not_found` so scripts can tell a missing alias from a missing route.
+    MiroirAliasNotFound => ("miroir_alias_not_found", InvalidRequest, 404),
+    // No tenant mapping (plan §13.15), rollover policy (§13.17) or search-UI config (§13.21) has
+    // the id, name, API key or index asked for; distinct from the route fallback's `not_found`.
+    MiroirTenantNotFound => ("miroir_tenant_not_found", InvalidRequest, 404),
+    MiroirRolloverPolicyNotFound => ("miroir_rollover_policy_not_found", InvalidRequest, 404),
+    MiroirSearchUiConfigNotFound => ("miroir_search_ui_config_not_found", InvalidRequest, 404),
     MiroirInvalidAuth => ("miroir_invalid_auth", Auth, 401),
+    // Admin UI sessions (plan §9 "CSRF posture", §13.19): a cookie-authenticated mutation without
+    // the session's `X-CSRF-Token`, a cookie-authenticated request from a foreign `Origin`, and
+    // admin logins over the per-IP rate limit or inside the failed-login backoff (`Retry-After`).
+    MiroirCsrfMismatch => ("miroir_csrf_mismatch", Auth, 403),
+    MiroirOriginNotAllowed => ("miroir_origin_not_allowed", Auth, 403),
+    MiroirTooManyRequests => ("miroir_too_many_requests", System, 429),
     MiroirNoQuorum => ("miroir_no_quorum", System, 503),
     MiroirShardUnavailable => ("miroir_shard_unavailable", System, 503),
     MiroirSettingsVersionStale => ("miroir_settings_version_stale", System, 503),

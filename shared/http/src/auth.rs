@@ -1,14 +1,44 @@
-//! Authentication (plan §5): the master key for the client API, the admin key for `/_miroir/*`,
-//! nothing for `GET /health`.
+//! Authentication (plan §5, §9 "CSRF posture"): the master key for the client API; for
+//! `/_miroir/*` the admin key or an admin session cookie; nothing for `GET /health` and
+//! `POST /_miroir/admin/login` (the login handler checks the key in its body itself).
+//!
+//! # Admin requests
+//!
+//! With an admin key configured, a request to the admin API is authenticated by, in this order:
+//!
+//! 1. the admin key, as `Authorization: Bearer <key>` or `X-Admin-Key: <key>`. A key that is
+//!    given but wrong is refused (401 `miroir_invalid_auth`) even when a cookie is also sent.
+//!    Key-authenticated requests need no CSRF token: a browser never attaches these headers to a
+//!    cross-site request on its own.
+//! 2. else the session cookie `miroir_admin_session` issued by `POST /_miroir/admin/login`:
+//!    - an `Origin` header, when present, must be this server's origin: its host and port
+//!      (default port of its scheme when absent) must equal those of the `Host` header (or, on
+//!      HTTP/2, the request's `:authority`); the scheme is not compared, TLS may end in front of
+//!      Miroir. `Origin: null` and any other origin are refused with 403
+//!      `miroir_origin_not_allowed`, before the session is looked up;
+//!    - the session, looked up in the store on every request (one read, no per-replica cache,
+//!      so a logout on any replica is refused by every replica on its very next request), must
+//!      exist, be unexpired, unrevoked, and have been opened with the admin key configured now
+//!      (changing the admin key ends every session); else 401 `miroir_invalid_auth`;
+//!    - a request with a method other than GET, HEAD, OPTIONS and TRACE must carry
+//!      `X-CSRF-Token` equal to the token the login returned (compared in constant time against
+//!      the stored sha256), else 403 `miroir_csrf_mismatch`.
+//! 3. else 401 `miroir_invalid_auth`.
+//!
+//! The layer records how the request was authenticated as an [`AdminAuth`] request extension.
+//! Without an admin key the admin API is open (warned once at start) and login is refused.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Once;
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, header};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap, Method, Uri, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use miroir_core::config::Secret;
 use miroir_core::{ApiError, Code};
+use miroir_store::{AdminSession, DynStore, Timestamp};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -18,23 +48,45 @@ use crate::state::AppState;
 /// Which credentials a route needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AuthScope {
-    /// `GET /health`: none, ever.
+    /// `GET /health` and `POST /_miroir/admin/login`: none from this layer.
     Open,
-    /// `/_miroir/*`: the admin key.
+    /// `/_miroir/*`: the admin key or an admin session cookie.
     Admin,
     /// Everything else (the Meilisearch API): the master key.
     Client,
 }
 
+/// The path of the admin login, the one `/_miroir/` route open to requests without a key.
+pub const ADMIN_LOGIN_PATH: &str = "/_miroir/admin/login";
+
+/// The name of the admin session cookie.
+pub const ADMIN_SESSION_COOKIE: &str = "miroir_admin_session";
+
+/// The header carrying a session's CSRF token on cookie-authenticated mutations.
+pub const CSRF_TOKEN_HEADER: &str = "x-csrf-token";
+
 /// The scope of a request to `method path`.
 pub fn scope_of(method: &Method, path: &str) -> AuthScope {
-    if path == "/health" && (method == Method::GET || method == Method::HEAD) {
+    let health = path == "/health" && (method == Method::GET || method == Method::HEAD);
+    let login = path == ADMIN_LOGIN_PATH && method == Method::POST;
+    if health || login {
         AuthScope::Open
     } else if path == "/_miroir" || path.starts_with("/_miroir/") {
         AuthScope::Admin
     } else {
         AuthScope::Client
     }
+}
+
+/// How the auth layer let a request to the admin API in (a request extension).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AdminAuth {
+    /// No admin key is configured: the admin API is open.
+    Open,
+    /// The admin key.
+    Key,
+    /// An admin session cookie; the session as stored.
+    Session(AdminSession),
 }
 
 static NO_MASTER_KEY_WARNING: Once = Once::new();
@@ -61,13 +113,21 @@ pub(crate) fn warn_if_open(state: &AppState) {
 /// The auth middleware (see the module docs).
 pub(crate) async fn authenticate(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let verdict = match scope_of(request.method(), request.uri().path()) {
         AuthScope::Open => Ok(()),
         AuthScope::Client => check_client(&state.config.master_key, request.headers()),
-        AuthScope::Admin => check_admin(&state.config.admin.api_key, request.headers()),
+        AuthScope::Admin => {
+            match check_admin(&state, request.method(), request.uri(), request.headers()).await {
+                Ok(auth) => {
+                    request.extensions_mut().insert(auth);
+                    Ok(())
+                }
+                Err(error) => Err(error),
+            }
+        }
     };
     match verdict {
         Ok(()) => next.run(request).await,
@@ -105,26 +165,198 @@ fn check_client(master_key: &Secret, headers: &HeaderMap) -> Result<(), ApiError
     }
 }
 
-fn check_admin(admin_key: &Secret, headers: &HeaderMap) -> Result<(), ApiError> {
+async fn check_admin(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<AdminAuth, ApiError> {
+    let admin_key = &state.config.admin.api_key;
     if admin_key.is_empty() {
-        return Ok(());
+        return Ok(AdminAuth::Open);
     }
     let given = bearer(headers).or_else(|| {
         headers
             .get("x-admin-key")
             .and_then(|value| value.to_str().ok())
     });
-    match given {
-        Some(given) if keys_match(given, admin_key) => Ok(()),
-        Some(_) => Err(ApiError::new(
+    if let Some(given) = given {
+        return if keys_match(given, admin_key) {
+            Ok(AdminAuth::Key)
+        } else {
+            Err(ApiError::new(
+                Code::MiroirInvalidAuth,
+                "The provided admin key is invalid.",
+            ))
+        };
+    }
+    let Some(cookie) = session_cookie(headers) else {
+        return Err(ApiError::new(
             Code::MiroirInvalidAuth,
-            "The provided admin key is invalid.",
+            "The admin API needs the admin key as `Authorization: Bearer <key>` or \
+             `X-Admin-Key`, or an admin session cookie from `POST /_miroir/admin/login`.",
+        ));
+    };
+    check_same_origin(headers, uri)?;
+    // The store is read below: answer the readiness gate's 503 rather than a schema error.
+    state.readiness.status()?;
+    let session = find_admin_session(&state.store, admin_key, cookie)
+        .await?
+        .ok_or_else(session_refused)?;
+    if !is_safe(method) {
+        check_csrf_token(headers, &session)?;
+    }
+    Ok(AdminAuth::Session(session))
+}
+
+/// The 401 for a session cookie that names no live session.
+pub fn session_refused() -> ApiError {
+    ApiError::new(
+        Code::MiroirInvalidAuth,
+        "The admin session is unknown, expired or logged out; log in again with \
+         `POST /_miroir/admin/login`.",
+    )
+}
+
+/// Methods a browser may send cross-site without side effects; every other one needs the CSRF
+/// token on a cookie-authenticated request.
+fn is_safe(method: &Method) -> bool {
+    [Method::GET, Method::HEAD, Method::OPTIONS, Method::TRACE].contains(method)
+}
+
+fn check_csrf_token(headers: &HeaderMap, session: &AdminSession) -> Result<(), ApiError> {
+    let given = headers
+        .get(CSRF_TOKEN_HEADER)
+        .map(|value| sha256_hex(&String::from_utf8_lossy(value.as_bytes())));
+    match given {
+        Some(given) if bool::from(given.as_bytes().ct_eq(session.csrf_token.as_bytes())) => Ok(()),
+        Some(_) => Err(ApiError::new(
+            Code::MiroirCsrfMismatch,
+            "The `X-CSRF-Token` header does not match this admin session's CSRF token.",
         )),
         None => Err(ApiError::new(
-            Code::MiroirInvalidAuth,
-            "The admin API needs the admin key as `Authorization: Bearer <key>` or `X-Admin-Key`.",
+            Code::MiroirCsrfMismatch,
+            "A cookie-authenticated request that changes state needs the `X-CSRF-Token` header \
+             with the `csrfToken` the login returned.",
         )),
     }
+}
+
+/// Refuses a request whose `Origin` header, when present, is not this server's origin (see the
+/// module docs). Requests without `Origin` pass.
+pub fn check_same_origin(headers: &HeaderMap, uri: &Uri) -> Result<(), ApiError> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = String::from_utf8_lossy(origin.as_bytes());
+    let host = headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .or_else(|| uri.authority().map(|authority| authority.as_str()));
+    if host.is_some_and(|host| same_origin(&origin, host)) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            Code::MiroirOriginNotAllowed,
+            format!(
+                "The Origin `{origin}` is not this server's origin: browser requests to the \
+                 admin API must come from the admin UI's own origin."
+            ),
+        ))
+    }
+}
+
+/// Whether `origin` (`scheme://host[:port]`) names the same host and port as `host`
+/// (`host[:port]`, the port defaulting to the origin scheme's).
+fn same_origin(origin: &str, host: &str) -> bool {
+    let Ok(origin) = url::Url::parse(origin) else {
+        return false;
+    };
+    if !matches!(origin.scheme(), "http" | "https")
+        || origin.path() != "/"
+        || host.contains(['/', '@', '?', '#'])
+    {
+        return false;
+    }
+    let Ok(server) = url::Url::parse(&format!("{}://{host}", origin.scheme())) else {
+        return false;
+    };
+    origin.host() == server.host()
+        && origin.port_or_known_default() == server.port_or_known_default()
+}
+
+/// The value of the admin session cookie among the request's `Cookie` headers (the first one).
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == ADMIN_SESSION_COOKIE)
+        .map(|(_, value)| value.trim().trim_matches('"'))
+}
+
+/// The live session `cookie` opens, or `None` when the cookie is malformed, unknown, expired,
+/// revoked, or was issued for another admin key than `admin_key`. One store read.
+pub async fn find_admin_session(
+    store: &DynStore,
+    admin_key: &Secret,
+    cookie: &str,
+) -> Result<Option<AdminSession>, ApiError> {
+    if !is_token(cookie) {
+        return Ok(None);
+    }
+    let Some(session) = store.get_admin_session(&sha256_hex(cookie)).await? else {
+        return Ok(None);
+    };
+    let key_hash = admin_key_hash(admin_key);
+    let same_key: bool = session.admin_key_hash.ct_eq(&key_hash).into();
+    let live = !session.revoked && session.expires_at > Timestamp::now();
+    Ok((live && same_key).then_some(session))
+}
+
+/// Whether `text` has the shape of a token Miroir issues: [`TOKEN_BYTES`] random bytes as
+/// lower-case hex.
+pub fn is_token(text: &str) -> bool {
+    text.len() == TOKEN_BYTES * 2
+        && text
+            .bytes()
+            .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
+}
+
+/// Random bytes in a session id or CSRF token.
+pub const TOKEN_BYTES: usize = 32;
+
+/// Lower-case hex sha256 of `text`: how a session id (the store key) and a CSRF token are
+/// stored, so a store reader never sees a usable value.
+pub fn sha256_hex(text: &str) -> String {
+    hex_lower(&Sha256::digest(text.as_bytes()))
+}
+
+/// The sha256 of the admin key, as stored in each session.
+pub fn admin_key_hash(admin_key: &Secret) -> [u8; 32] {
+    Sha256::digest(admin_key.expose().as_bytes()).into()
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    bytes
+        .iter()
+        .flat_map(|byte| {
+            [
+                DIGITS[usize::from(byte >> 4)],
+                DIGITS[usize::from(byte & 15)],
+            ]
+        })
+        .map(char::from)
+        .collect()
+}
+
+/// Whether `given` is the admin key: compared in constant time, also independent of the
+/// lengths (both sides are hashed first).
+pub fn admin_key_matches(given: &str, admin_key: &Secret) -> bool {
+    keys_match(given, admin_key)
 }
 
 /// Compares in constant time, also independent of the lengths (both sides are hashed first).
@@ -132,4 +364,127 @@ fn keys_match(given: &str, expected: &Secret) -> bool {
     let given = Sha256::digest(given.as_bytes());
     let expected = Sha256::digest(expected.expose().as_bytes());
     given.as_slice().ct_eq(expected.as_slice()).into()
+}
+
+/// The client's IP address, for per-source rate limits: the connecting peer's address when the
+/// server was started by [`crate::serve`] (axum's `ConnectInfo`), else on AWS Lambda the API
+/// Gateway's `requestContext.http.sourceIp`; `None` when neither is known (a router called
+/// directly). Headers such as `X-Forwarded-For` are never trusted. IPv4-mapped IPv6 addresses
+/// are given as IPv4.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl ClientIp {
+    /// The client address found in a request's extensions.
+    pub fn from_extensions(extensions: &Extensions) -> Self {
+        let peer = extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(address)| address.ip());
+        let gateway = || match extensions.get::<lambda_http::request::RequestContext>()? {
+            lambda_http::request::RequestContext::ApiGatewayV2(context) => {
+                context.http.source_ip.as_deref()?.parse::<IpAddr>().ok()
+            }
+            _ => None,
+        };
+        Self(peer.or_else(gateway).map(|ip| ip.to_canonical()))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::from_extensions(&parts.extensions))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn login_is_the_one_open_admin_route() {
+        assert_eq!(scope_of(&Method::POST, ADMIN_LOGIN_PATH), AuthScope::Open);
+        assert_eq!(scope_of(&Method::GET, ADMIN_LOGIN_PATH), AuthScope::Admin);
+        assert_eq!(
+            scope_of(&Method::POST, "/_miroir/admin/login/x"),
+            AuthScope::Admin
+        );
+        assert_eq!(
+            scope_of(&Method::POST, "/_miroir/admin/logout"),
+            AuthScope::Admin
+        );
+        assert_eq!(scope_of(&Method::GET, "/health"), AuthScope::Open);
+        assert_eq!(scope_of(&Method::GET, "/tasks"), AuthScope::Client);
+    }
+
+    #[test]
+    fn same_origin_compares_host_and_port() {
+        for (origin, host) in [
+            ("http://localhost:7700", "localhost:7700"),
+            ("https://admin.example", "admin.example"),
+            ("https://admin.example", "admin.example:443"),
+            ("https://Admin.Example:8443", "admin.example:8443"),
+            ("http://[::1]:7700", "[::1]:7700"),
+            ("http://127.0.0.1", "127.0.0.1:80"),
+        ] {
+            assert!(same_origin(origin, host), "{origin} vs {host}");
+        }
+        for (origin, host) in [
+            ("http://localhost:7701", "localhost:7700"),
+            ("https://evil.example", "admin.example"),
+            ("https://admin.example.evil", "admin.example"),
+            ("http://admin.example", "admin.example:8080"),
+            ("null", "admin.example"),
+            ("file://admin.example", "admin.example"),
+            ("https://admin.example/path", "admin.example"),
+            ("https://admin.example", "admin.example/x"),
+            ("https://admin.example", "user@admin.example"),
+            ("", "admin.example"),
+        ] {
+            assert!(!same_origin(origin, host), "{origin} vs {host}");
+        }
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(session_cookie(&headers), None);
+        headers.append(header::COOKIE, HeaderValue::from_static("a=1; b=2"));
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("theme=dark;miroir_admin_session=abc ; x=y"),
+        );
+        assert_eq!(session_cookie(&headers), Some("abc"));
+    }
+
+    #[test]
+    fn tokens_are_64_lower_case_hex_digits() {
+        let token = sha256_hex("x");
+        assert!(is_token(&token));
+        assert!(!is_token(&token.to_uppercase()));
+        assert!(!is_token(&token[1..]));
+        assert!(!is_token(""));
+        assert_eq!(
+            sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn the_client_ip_comes_from_the_peer_and_never_from_headers() {
+        let mut extensions = Extensions::new();
+        assert_eq!(ClientIp::from_extensions(&extensions), ClientIp(None));
+        extensions.insert(ConnectInfo(SocketAddr::from((
+            [0, 0, 0, 0, 0, 0xffff, 0x0a00, 0x0001],
+            9,
+        ))));
+        assert_eq!(
+            ClientIp::from_extensions(&extensions),
+            ClientIp(Some(IpAddr::from([10, 0, 0, 1])))
+        );
+    }
 }

@@ -22,6 +22,7 @@ mod json;
 pub mod lambda;
 mod layers;
 pub mod metrics;
+pub mod object;
 pub mod openapi;
 mod query;
 mod readiness;
@@ -30,7 +31,11 @@ pub mod startup;
 mod state;
 pub mod timefmt;
 
-pub use auth::{AuthScope, scope_of};
+pub use auth::{
+    ADMIN_LOGIN_PATH, ADMIN_SESSION_COOKIE, AdminAuth, AuthScope, CSRF_TOKEN_HEADER, ClientIp,
+    TOKEN_BYTES, admin_key_hash, admin_key_matches, check_same_origin, find_admin_session,
+    is_token, scope_of, session_cookie, session_refused, sha256_hex,
+};
 pub use error::{HttpError, HttpResult, RETRY_AFTER_SECONDS, error_response};
 pub use json::JsonBody;
 pub use layers::apply_layers;

@@ -5,19 +5,25 @@
 //!   route *template* (`/tasks/{uid}`, never the raw path, so cardinality stays bounded;
 //!   `unmatched` for unknown paths);
 //! - `miroir_store_operation_duration_seconds{operation,outcome}`: every store call, by the Store
-//!   API method name and `ok` or the error kind (via [`miroir_store::ObservedStore`]).
+//!   API method name and `ok` or the error kind (via [`miroir_store::ObservedStore`]);
+//! - `miroir_background_queue_depth{job_type}`: queued background jobs per type (plan §14.4: the
+//!   HPA's external metric), read from the store at scrape time by
+//!   [`Metrics::refresh_queue_depth`]. The store is shared, so every replica reports the same
+//!   global value.
 //!
 //! One registry per process (per Lambda execution environment on AWS); no global recorder.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use miroir_store::{Outcome, StoreObserver};
+use miroir_store::{DynStore, JobKind, Outcome, StoreObserver};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -39,6 +45,12 @@ struct StoreLabels {
     outcome: &'static str,
 }
 
+/// Labels of the queue depth gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueueLabels {
+    job_type: &'static str,
+}
+
 /// Histogram buckets from 0.1 ms to about 6.5 s, doubling.
 fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_1, 2.0, 17))
@@ -51,6 +63,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     request_duration: Family<RequestLabels, Histogram, fn() -> Histogram>,
     store_duration: Family<StoreLabels, Histogram, fn() -> Histogram>,
+    queue_depth: Family<QueueLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -87,11 +100,45 @@ impl Metrics {
             "Time of a task store operation, by operation and outcome (ok or the error kind)",
             store_duration.clone(),
         );
+        let queue_depth = Family::<QueueLabels, Gauge>::default();
+        registry.register(
+            "miroir_background_queue_depth",
+            "Queued background jobs, by job type (global: read from the shared task store)",
+            queue_depth.clone(),
+        );
         Self {
             registry,
             requests,
             request_duration,
             store_duration,
+            queue_depth,
+        }
+    }
+
+    /// Sets `miroir_background_queue_depth` to `depths`: one sample per job type, 0 for the types
+    /// absent from `depths`.
+    pub fn set_queue_depth(&self, depths: &BTreeMap<JobKind, u64>) {
+        for kind in JobKind::ALL {
+            let depth = depths.get(kind).copied().unwrap_or(0);
+            self.queue_depth
+                .get_or_create(&QueueLabels {
+                    job_type: kind.as_str(),
+                })
+                .set(i64::try_from(depth).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Reads the queue depth per job type from `store` (one `job_queue_depth` call) and sets
+    /// `miroir_background_queue_depth`. When the store fails, logs a warning and drops the
+    /// gauge's samples, so a scrape never shows a stale depth; the rest of the metrics are
+    /// unaffected.
+    pub async fn refresh_queue_depth(&self, store: &DynStore) {
+        match store.job_queue_depth().await {
+            Ok(depths) => self.set_queue_depth(&depths),
+            Err(error) => {
+                self.queue_depth.clear();
+                tracing::warn!(%error, "miroir_background_queue_depth not refreshed: the task store failed");
+            }
         }
     }
 

@@ -31,6 +31,8 @@ pub const ERROR_SCHEMA: &str = "MeilisearchError";
 const MASTER_KEY: &str = "masterKey";
 const ADMIN_BEARER: &str = "adminKeyBearer";
 const ADMIN_HEADER: &str = "adminKeyHeader";
+const ADMIN_SESSION: &str = "adminSessionCookie";
+const CSRF_TOKEN: &str = "csrfToken";
 
 /// The complete document for the routes in `paths` (the merged `OpenApi` of every handler's
 /// `routes()`): title, version, security schemes, the error schema, and per operation the
@@ -42,8 +44,9 @@ pub fn document(paths: OpenApi) -> OpenApi {
         .version(env!("CARGO_PKG_VERSION"))
         .description(Some(
             "A fleet of Meilisearch nodes as one Meilisearch: the Meilisearch API for clients \
-             (master key) and `/_miroir/*` for operators (admin key). Every error has \
-             Meilisearch's shape.",
+             (master key) and `/_miroir/*` for operators (admin key, or an admin session \
+             cookie from `POST /_miroir/admin/login` plus `X-CSRF-Token` on requests that \
+             change state). Every error has Meilisearch's shape.",
         ))
         .build();
     let components = document.components.take().unwrap_or_default();
@@ -61,6 +64,20 @@ pub fn document(paths: OpenApi) -> OpenApi {
     components.add_security_scheme(
         ADMIN_HEADER,
         SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Admin-Key"))),
+    );
+    components.add_security_scheme(
+        ADMIN_SESSION,
+        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+            crate::auth::ADMIN_SESSION_COOKIE,
+            "The admin session cookie set by `POST /_miroir/admin/login`.",
+        ))),
+    );
+    components.add_security_scheme(
+        CSRF_TOKEN,
+        SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+            "X-CSRF-Token",
+            "The `csrfToken` of the login, with the session cookie on requests that change state.",
+        ))),
     );
     document.components = Some(components);
     for (path, item) in &mut document.paths.paths {
@@ -105,12 +122,28 @@ fn add_shared_behaviour(method: &Method, path: &str, operation: &mut Operation) 
             });
         }
         AuthScope::Admin => {
+            let no_scopes = Vec::<String>::new;
+            let mut session = SecurityRequirement::new(ADMIN_SESSION, no_scopes());
+            if ![Method::GET, Method::HEAD, Method::OPTIONS].contains(method) {
+                session = session.add(CSRF_TOKEN, no_scopes());
+            }
             operation.security = Some(vec![
-                SecurityRequirement::new(ADMIN_BEARER, Vec::<String>::new()),
-                SecurityRequirement::new(ADMIN_HEADER, Vec::<String>::new()),
+                SecurityRequirement::new(ADMIN_BEARER, no_scopes()),
+                SecurityRequirement::new(ADMIN_HEADER, no_scopes()),
+                session,
             ]);
             responses.entry("401".into()).or_insert_with(|| {
-                error_response("The admin key is missing or wrong (`miroir_invalid_auth`).")
+                error_response(
+                    "The admin key is missing or wrong, or the session cookie is unknown, \
+                     expired or logged out (`miroir_invalid_auth`).",
+                )
+            });
+            responses.entry("403".into()).or_insert_with(|| {
+                error_response(
+                    "A cookie-authenticated request from another `Origin` \
+                     (`miroir_origin_not_allowed`) or, changing state, without the session's \
+                     `X-CSRF-Token` (`miroir_csrf_mismatch`).",
+                )
             });
         }
     }

@@ -1,5 +1,7 @@
 //! The container's server loop.
 
+use std::net::SocketAddr;
+
 use axum::Router;
 use tokio::net::TcpListener;
 
@@ -10,12 +12,16 @@ pub async fn serve(router: Router, addr: &str) -> std::io::Result<()> {
     serve_on(router, listener).await
 }
 
-/// [`serve`] on a listener already bound.
+/// [`serve`] on a listener already bound. Handlers see the peer's address as
+/// `ConnectInfo<SocketAddr>` (read by [`crate::ClientIp`]).
 pub async fn serve_on(router: Router, listener: TcpListener) -> std::io::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "listening");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     tracing::info!("stopped");
     Ok(())
 }

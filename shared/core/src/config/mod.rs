@@ -44,8 +44,9 @@ pub use env_source::{EnvSource, ProcessEnv};
 pub use error::ConfigError;
 pub use secret::Secret;
 pub use sections::{
-    AdminConfig, HealthConfig, NodeConfig, RebalancerConfig, ScatterConfig, ServerConfig,
-    TaskStoreBackend, TaskStoreConfig, UnavailableShardPolicy,
+    AdminConfig, AdminUiConfig, AliasesConfig, CanaryRunnerConfig, HealthConfig, NodeConfig,
+    RebalancerConfig, ScatterConfig, ServerConfig, TaskStoreBackend, TaskStoreConfig,
+    UnavailableShardPolicy,
 };
 
 /// The embedded default configuration: every key with its default value, used when no file is
@@ -74,6 +75,8 @@ pub struct Config {
     pub task_store: TaskStoreConfig,
     /// The operator API.
     pub admin: AdminConfig,
+    /// The admin UI's browser sessions.
+    pub admin_ui: AdminUiConfig,
     /// Number of independent query pools, each holding every shard (default 1).
     pub replica_groups: u32,
     /// The Meilisearch nodes (default none: added at run time).
@@ -86,6 +89,10 @@ pub struct Config {
     pub rebalancer: RebalancerConfig,
     /// The HTTP listener.
     pub server: ServerConfig,
+    /// Index aliases (plan §13.7).
+    pub aliases: AliasesConfig,
+    /// Synthetic canary queries (plan §13.18).
+    pub canary_runner: CanaryRunnerConfig,
 }
 
 impl Default for Config {
@@ -97,12 +104,15 @@ impl Default for Config {
             replication_factor: 2,
             task_store: TaskStoreConfig::default(),
             admin: AdminConfig::default(),
+            admin_ui: AdminUiConfig::default(),
             replica_groups: 1,
             nodes: Vec::new(),
             health: HealthConfig::default(),
             scatter: ScatterConfig::default(),
             rebalancer: RebalancerConfig::default(),
             server: ServerConfig::default(),
+            aliases: AliasesConfig::default(),
+            canary_runner: CanaryRunnerConfig::default(),
         }
     }
 }

@@ -85,6 +85,23 @@ impl Default for AdminConfig {
     }
 }
 
+/// `miroir.admin_ui`: the admin UI's browser sessions (plan §13.19, §9 "CSRF posture").
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminUiConfig {
+    /// Lifetime of an admin session cookie from its login, in seconds (default 3600; at most
+    /// 2592000 = 30 days). Not extended by use.
+    pub session_ttl_s: u64,
+}
+
+impl Default for AdminUiConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl_s: 3600,
+        }
+    }
+}
+
 /// One entry of `miroir.nodes`: a Meilisearch node.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -207,6 +224,58 @@ impl Default for ServerConfig {
             port: 7700,
             bind: "127.0.0.1".to_owned(),
             max_body_bytes: 104_857_600,
+        }
+    }
+}
+
+/// `miroir.aliases`: index aliases (plan §13.7).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AliasesConfig {
+    /// Resolve aliases on the client API (default true). Read by the data path; the operator API
+    /// under `/_miroir/aliases` serves either way.
+    pub enabled: bool,
+    /// Prior states kept in an alias's flip history (default 10; 0 keeps none; at most 1000).
+    /// Applied by every flip, in the same atomic step that appends.
+    pub history_retention: u32,
+    /// Refuse an alias whose target index does not exist on the nodes (default true). Needs the
+    /// node client of the data path; not checked yet.
+    pub require_target_exists: bool,
+}
+
+impl Default for AliasesConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            history_retention: 10,
+            require_target_exists: true,
+        }
+    }
+}
+
+/// `miroir.canary_runner`: synthetic canary queries with golden assertions (plan §13.18).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CanaryRunnerConfig {
+    /// Run the canaries on their schedules (default true). Read by the canary runner; the
+    /// operator API under `/_miroir/canaries` serves either way.
+    pub enabled: bool,
+    /// Canaries one pod runs at once (default 10, at least 1).
+    pub max_concurrent_canaries: u32,
+    /// Runs kept per canary (default 100, 1 to 10000): recording a run drops the oldest beyond
+    /// it, and `GET /_miroir/canaries/status` shows that many.
+    pub run_history_per_canary: u32,
+    /// Publish canary results as CDC events (default true).
+    pub emit_results_to_cdc: bool,
+}
+
+impl Default for CanaryRunnerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_concurrent_canaries: 10,
+            run_history_per_canary: 100,
+            emit_results_to_cdc: true,
         }
     }
 }

@@ -158,12 +158,15 @@ fn default_yaml_lists_exactly_the_code_defaults() {
             "replication_factor",
             "task_store",
             "admin",
+            "admin_ui",
             "replica_groups",
             "nodes",
             "health",
             "scatter",
             "rebalancer",
-            "server"
+            "server",
+            "aliases",
+            "canary_runner"
         ]
     );
 }
@@ -233,6 +236,7 @@ miroir:
   scatter: {node_timeout_ms: 5, retry_on_timeout: false, unavailable_shard_policy: error}
   rebalancer: {auto_rebalance_on_recovery: false, max_concurrent_migrations: 6, migration_timeout_s: 7}
   server: {port: 8, bind: "::", max_body_bytes: 9}
+  aliases: {enabled: false, history_retention: 0, require_target_exists: false}
 "#;
     let config = Config::from_yaml(text, &no_env()).unwrap();
     assert_eq!(config.master_key.expose(), "client-key");
@@ -250,6 +254,14 @@ miroir:
     );
     assert_eq!(config.rebalancer.max_concurrent_migrations, 6);
     assert_eq!(config.server.listen_address(), "[::]:8");
+    assert_eq!(
+        config.aliases,
+        AliasesConfig {
+            enabled: false,
+            history_retention: 0,
+            require_target_exists: false,
+        }
+    );
 }
 
 #[test]
@@ -340,6 +352,7 @@ fn every_leaf_override() -> (Vec<(&'static str, &'static str)>, Config) {
         ("MIROIR_TASK_STORE__URL", "redis://cache:6379/0"),
         ("MIROIR_ADMIN__ENABLED", "false"),
         ("MIROIR_ADMIN__API_KEY", "ak"),
+        ("MIROIR_ADMIN_UI__SESSION_TTL_S", "900"),
         ("MIROIR_REPLICA_GROUPS", "2"),
         (
             "MIROIR_NODES",
@@ -364,6 +377,13 @@ fn every_leaf_override() -> (Vec<(&'static str, &'static str)>, Config) {
         ("MIROIR_SERVER__PORT", "18"),
         ("MIROIR_SERVER__BIND", "0.0.0.0"),
         ("MIROIR_SERVER__MAX_BODY_BYTES", "19"),
+        ("MIROIR_ALIASES__ENABLED", "false"),
+        ("MIROIR_ALIASES__HISTORY_RETENTION", "20"),
+        ("MIROIR_ALIASES__REQUIRE_TARGET_EXISTS", "false"),
+        ("MIROIR_CANARY_RUNNER__ENABLED", "false"),
+        ("MIROIR_CANARY_RUNNER__MAX_CONCURRENT_CANARIES", "21"),
+        ("MIROIR_CANARY_RUNNER__RUN_HISTORY_PER_CANARY", "22"),
+        ("MIROIR_CANARY_RUNNER__EMIT_RESULTS_TO_CDC", "false"),
     ];
     let expected = Config {
         master_key: Secret::new("mk"),
@@ -379,6 +399,7 @@ fn every_leaf_override() -> (Vec<(&'static str, &'static str)>, Config) {
             enabled: false,
             api_key: Secret::new("ak"),
         },
+        admin_ui: AdminUiConfig { session_ttl_s: 900 },
         replica_groups: 2,
         nodes: vec![
             NodeConfig {
@@ -412,6 +433,17 @@ fn every_leaf_override() -> (Vec<(&'static str, &'static str)>, Config) {
             port: 18,
             bind: "0.0.0.0".to_owned(),
             max_body_bytes: 19,
+        },
+        aliases: AliasesConfig {
+            enabled: false,
+            history_retention: 20,
+            require_target_exists: false,
+        },
+        canary_runner: CanaryRunnerConfig {
+            enabled: false,
+            max_concurrent_canaries: 21,
+            run_history_per_canary: 22,
+            emit_results_to_cdc: false,
         },
     };
     (vars, expected)
@@ -765,6 +797,36 @@ fn every_validation_error_names_key_and_reason() {
             "miroir.health.recovery_threshold: must be at least 1",
         ),
         (
+            "miroir: {admin_ui: {session_ttl_s: 0}}",
+            &[],
+            "miroir.admin_ui.session_ttl_s: 0 is not between 1 and 2592000 seconds (30 days)",
+        ),
+        (
+            "",
+            &[("MIROIR_ADMIN_UI__SESSION_TTL_S", "2592001")],
+            "miroir.admin_ui.session_ttl_s: 2592001 is not between 1 and 2592000 seconds (30 days)",
+        ),
+        (
+            "miroir: {aliases: {history_retention: 1001}}",
+            &[],
+            "miroir.aliases.history_retention: 1001 is more than 1000",
+        ),
+        (
+            "miroir: {canary_runner: {max_concurrent_canaries: 0}}",
+            &[],
+            "miroir.canary_runner.max_concurrent_canaries: must be at least 1",
+        ),
+        (
+            "miroir: {canary_runner: {run_history_per_canary: 0}}",
+            &[],
+            "miroir.canary_runner.run_history_per_canary: 0 is not between 1 and 10000",
+        ),
+        (
+            "",
+            &[("MIROIR_CANARY_RUNNER__RUN_HISTORY_PER_CANARY", "10001")],
+            "miroir.canary_runner.run_history_per_canary: 10001 is not between 1 and 10000",
+        ),
+        (
             "miroir: {scatter: {node_timeout_ms: 0}}",
             &[],
             "miroir.scatter.node_timeout_ms: must be at least 1",
@@ -842,4 +904,35 @@ fn a_non_string_secret_is_refused_without_echo() {
         "{message}"
     );
     assert!(!message.contains("918273645"), "{message}");
+}
+
+#[test]
+fn the_plan_aliases_section_parses() {
+    // Plan §13.7 "Config", verbatim.
+    let text = r#"
+miroir:
+  aliases:
+    enabled: true
+    history_retention: 10            # last N flips retained
+    require_target_exists: true
+"#;
+    let config = Config::from_yaml(text, &no_env()).unwrap();
+    assert_eq!(config.aliases, AliasesConfig::default());
+    assert_eq!(config.aliases.history_retention, 10);
+}
+
+#[test]
+fn the_plan_canary_runner_section_parses() {
+    // Plan §13.18 "Config", verbatim.
+    let text = r#"
+miroir:
+  canary_runner:
+    enabled: true
+    max_concurrent_canaries: 10
+    run_history_per_canary: 100
+    emit_results_to_cdc: true         # canary results published as CDC events
+"#;
+    let config = Config::from_yaml(text, &no_env()).unwrap();
+    assert_eq!(config.canary_runner, CanaryRunnerConfig::default());
+    assert_eq!(config.canary_runner.run_history_per_canary, 100);
 }

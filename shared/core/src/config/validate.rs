@@ -9,6 +9,13 @@ use super::Config;
 use super::error::ConfigError;
 use super::sections::TaskStoreBackend;
 
+/// The longest admin session (`admin_ui.session_ttl_s`): 30 days.
+const MAX_ADMIN_SESSION_TTL_S: u64 = 2_592_000;
+
+/// The most runs kept per canary (`canary_runner.run_history_per_canary`): the status view
+/// returns them all for every canary.
+const MAX_CANARY_RUN_HISTORY: u32 = 10_000;
+
 /// The first problem of `config`, in the order of the plan's schema.
 pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
     at_least_one("miroir.shards", u64::from(config.shards))?;
@@ -32,6 +39,13 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
         "miroir.health.recovery_threshold",
         u64::from(health.recovery_threshold),
     )?;
+    let ttl = config.admin_ui.session_ttl_s;
+    if !(1..=MAX_ADMIN_SESSION_TTL_S).contains(&ttl) {
+        return Err(ConfigError::invalid(
+            "miroir.admin_ui.session_ttl_s",
+            format!("{ttl} is not between 1 and {MAX_ADMIN_SESSION_TTL_S} seconds (30 days)"),
+        ));
+    }
     at_least_one(
         "miroir.scatter.node_timeout_ms",
         config.scatter.node_timeout_ms,
@@ -50,7 +64,40 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
             format!("`{}` is not an ip address or host name", config.server.bind),
         ));
     }
-    at_least_one("miroir.server.max_body_bytes", config.server.max_body_bytes)
+    at_least_one("miroir.server.max_body_bytes", config.server.max_body_bytes)?;
+    aliases(config)?;
+    canary_runner(config)
+}
+
+/// The most prior states kept per alias (`aliases.history_retention`): every flip rewrites the
+/// history and `GET /_miroir/aliases/{name}` returns it whole.
+const MAX_ALIAS_HISTORY: u32 = 1_000;
+
+fn aliases(config: &Config) -> Result<(), ConfigError> {
+    let retention = config.aliases.history_retention;
+    if retention > MAX_ALIAS_HISTORY {
+        return Err(ConfigError::invalid(
+            "miroir.aliases.history_retention",
+            format!("{retention} is more than {MAX_ALIAS_HISTORY}"),
+        ));
+    }
+    Ok(())
+}
+
+fn canary_runner(config: &Config) -> Result<(), ConfigError> {
+    let runner = &config.canary_runner;
+    at_least_one(
+        "miroir.canary_runner.max_concurrent_canaries",
+        u64::from(runner.max_concurrent_canaries),
+    )?;
+    let history = runner.run_history_per_canary;
+    if !(1..=MAX_CANARY_RUN_HISTORY).contains(&history) {
+        return Err(ConfigError::invalid(
+            "miroir.canary_runner.run_history_per_canary",
+            format!("{history} is not between 1 and {MAX_CANARY_RUN_HISTORY}"),
+        ));
+    }
+    Ok(())
 }
 
 fn at_least_one(key: &str, value: u64) -> Result<(), ConfigError> {

@@ -1,0 +1,755 @@
+//! The CDC cursor routes without a server (tower `oneshot`), behind the production layers with
+//! an admin key, on a migrated store of each backend.
+//!
+//! Every case is an `async fn(App)` written once; [`route_suite!`] runs the whole list on a fresh
+//! in-memory SQLite store (`sqlite::…`) and on a fresh key prefix of a real Redis (`redis::…`).
+//! Every response body is an insta snapshot in `tests/snapshots/<name>.snap`, shared by both
+//! backends (clock-dependent dates redacted): a body that differs between them fails one run.
+#![allow(clippy::unwrap_used)]
+
+use std::fmt;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use miroir_core::Config;
+use miroir_core::config::Secret;
+use miroir_http::timefmt::{format_rfc3339, parse_rfc3339};
+use miroir_http::{AppState, apply_layers};
+use miroir_store::DynStore;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// Expands to one `#[tokio::test]` per listed case for each backend: a module per backend, each
+/// test on a fresh, migrated store from that backend's factory.
+macro_rules! route_suite {
+    ($($case:ident),* $(,)?) => {
+        route_suite!(@backend sqlite, crate::sqlite, $($case),*);
+        route_suite!(@backend redis, crate::redis, $($case),*);
+    };
+    (@backend $backend:ident, $factory:path, $($case:ident),*) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    crate::$case(crate::App::new($factory().await).await).await;
+                }
+            )*
+        }
+    };
+}
+
+route_suite!(
+    list_of_no_cursors,
+    put_creates_then_moves_forward_only,
+    list_every_sink_or_one,
+    racing_puts_keep_the_largest,
+    put_errors,
+    list_errors,
+    layers_answer_auth_and_methods,
+    bad_requests_change_nothing,
+);
+
+/// The key prefix of each Redis test.
+const PREFIX: &str = "cdc-routes";
+
+/// The crate's router.
+const ROUTER: fn(AppState) -> Router = miroir_handler_cdc::router;
+
+/// Keys whose values are clock-dependent dates, redacted in snapshots.
+const VOLATILE: &[&str] = &["updatedAt"];
+
+/// The configuration of every case (the admin key is added to it).
+fn base_config() -> Config {
+    Config::default()
+}
+
+/// The admin key the layers are configured with; every call sends it unless told otherwise.
+const ADMIN_KEY: &str = "route-tests-admin-key";
+
+/// A fresh in-memory SQLite store, migrated.
+async fn sqlite() -> DynStore {
+    let store = miroir_store::open("sqlite::memory:").await.unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+/// A fresh key prefix on the shared test Redis, migrated.
+async fn redis() -> DynStore {
+    let server = miroir_test_support::shared_redis();
+    let prefix = miroir_test_support::unique_prefix(PREFIX);
+    let url = server.store_url(&prefix, Duration::from_secs(2));
+    let store = miroir_store::open(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+/// The routes under test on one store, behind the production layers with [`ADMIN_KEY`].
+struct App {
+    router: Router,
+    store: DynStore,
+}
+
+/// One answer: its status and JSON body (`null` when empty), parsed twice: as a [`Value`] to
+/// query, and as [`Wire`] to snapshot with its keys in the order they were sent.
+#[derive(Debug, PartialEq)]
+struct Reply {
+    status: StatusCode,
+    body: Value,
+    wire: Wire,
+}
+
+/// A JSON value that keeps object keys in the order they came in (a [`Value`] sorts them), so
+/// snapshots show the field order clients see.
+#[derive(Debug, PartialEq)]
+enum Wire {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    String(String),
+    Array(Vec<Wire>),
+    Object(Vec<(String, Wire)>),
+}
+
+impl<'de> Deserialize<'de> for Wire {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(WireVisitor)
+    }
+}
+
+struct WireVisitor;
+
+impl<'de> Visitor<'de> for WireVisitor {
+    type Value = Wire;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("any JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Wire, E> {
+        Ok(Wire::Null)
+    }
+    fn visit_bool<E>(self, value: bool) -> Result<Wire, E> {
+        Ok(Wire::Bool(value))
+    }
+    fn visit_u64<E>(self, value: u64) -> Result<Wire, E> {
+        Ok(Wire::Number(value.into()))
+    }
+    fn visit_i64<E>(self, value: i64) -> Result<Wire, E> {
+        Ok(Wire::Number(value.into()))
+    }
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Wire, E> {
+        serde_json::Number::from_f64(value)
+            .map(Wire::Number)
+            .ok_or_else(|| E::custom("non-finite number"))
+    }
+    fn visit_str<E>(self, value: &str) -> Result<Wire, E> {
+        Ok(Wire::String(value.to_owned()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Wire, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Wire::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Wire, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(entry) = map.next_entry()? {
+            entries.push(entry);
+        }
+        Ok(Wire::Object(entries))
+    }
+}
+
+impl Serialize for Wire {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Null => serializer.serialize_unit(),
+            Self::Bool(value) => serializer.serialize_bool(*value),
+            Self::Number(value) => value.serialize(serializer),
+            Self::String(value) => serializer.serialize_str(value),
+            Self::Array(items) => items.serialize(serializer),
+            Self::Object(entries) => {
+                let mut map = serializer.serialize_map(Some(entries.len()))?;
+                for (key, value) in entries {
+                    map.serialize_entry(key, value)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+impl Wire {
+    /// Replaces the value of every object key in [`VOLATILE`] (dates that depend on the clock)
+    /// by `"[date]"`, after checking it is an RFC 3339 date.
+    fn redacted(&self) -> Wire {
+        match self {
+            Self::Array(items) => Self::Array(items.iter().map(Wire::redacted).collect()),
+            Self::Object(entries) => Self::Object(
+                entries
+                    .iter()
+                    .map(|(key, value)| {
+                        let value = match value {
+                            Self::String(date) if VOLATILE.contains(&key.as_str()) => {
+                                assert!(parse_rfc3339(date).is_some(), "{key}: {date}");
+                                Self::String("[date]".to_owned())
+                            }
+                            other => other.redacted(),
+                        };
+                        (key.clone(), value)
+                    })
+                    .collect(),
+            ),
+            Self::Null => Self::Null,
+            Self::Bool(value) => Self::Bool(*value),
+            Self::Number(value) => Self::Number(value.clone()),
+            Self::String(value) => Self::String(value.clone()),
+        }
+    }
+}
+
+impl App {
+    async fn new(store: DynStore) -> Self {
+        Self::with_config(store, base_config()).await
+    }
+
+    async fn with_config(store: DynStore, mut config: Config) -> Self {
+        config.admin.api_key = Secret::new(ADMIN_KEY);
+        let state = AppState::start(store.clone(), config, Duration::from_secs(60)).await;
+        Self {
+            router: apply_layers(ROUTER(state.clone()), &state),
+            store,
+        }
+    }
+
+    /// `method uri` with the admin key and, when given, `body` as JSON.
+    async fn call(&self, method: Method, uri: &str, body: Option<&str>) -> Reply {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {ADMIN_KEY}"));
+        if body.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        let body = body.map_or_else(Body::empty, |body| Body::from(body.to_owned()));
+        self.send(request.body(body).unwrap()).await
+    }
+
+    /// `GET uri` with the admin key.
+    async fn get(&self, uri: &str) -> Reply {
+        self.call(Method::GET, uri, None).await
+    }
+
+    /// Sends `request` as it is.
+    async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        if bytes.is_empty() {
+            return Reply {
+                status,
+                body: Value::Null,
+                wire: Wire::Null,
+            };
+        }
+        assert_eq!(
+            content_type.as_ref().and_then(|value| value.to_str().ok()),
+            Some("application/json"),
+            "{status}"
+        );
+        Reply {
+            status,
+            body: serde_json::from_slice(&bytes).unwrap(),
+            wire: serde_json::from_slice(&bytes).unwrap(),
+        }
+    }
+
+    /// [`App::call`], asserting `status` and that `{status, body}` matches snapshot `name`.
+    async fn check(
+        &self,
+        name: &str,
+        method: Method,
+        uri: &str,
+        body: Option<&str>,
+        status: StatusCode,
+    ) -> Reply {
+        let reply = self.call(method.clone(), uri, body).await;
+        assert_eq!(reply.status, status, "{method} {uri}: {}", reply.body);
+        let request = match body {
+            Some(body) => format!("{method} {uri} {body}"),
+            None => format!("{method} {uri}"),
+        };
+        snapshot(name, &request, &reply);
+        reply
+    }
+}
+
+/// What a snapshot holds: the status and the body as sent, dates redacted.
+#[derive(Serialize)]
+struct Snapshot {
+    status: u16,
+    body: Wire,
+}
+
+/// Asserts that `reply` matches `snapshots/<name>.snap`, the same file for every backend.
+fn snapshot(name: &str, request: &str, reply: &Reply) {
+    let value = Snapshot {
+        status: reply.status.as_u16(),
+        body: reply.wire.redacted(),
+    };
+    insta::with_settings!({
+        prepend_module_to_snapshot => false,
+        snapshot_path => "snapshots",
+        description => request,
+        omit_expression => true,
+    }, {
+        insta::assert_json_snapshot!(name, value);
+    });
+}
+
+/// Asserts that `reply` is a Meilisearch-shaped error with `code`.
+fn assert_error(reply: &Reply, code: &str) {
+    assert_eq!(reply.body["code"], code, "{}", reply.body);
+    assert_eq!(
+        reply.body["link"],
+        format!("https://docs.meilisearch.com/errors#{code}")
+    );
+    let keys: Vec<&str> = match &reply.wire {
+        Wire::Object(entries) => entries.iter().map(|(key, _)| key.as_str()).collect(),
+        other => panic!("not an error object: {other:?}"),
+    };
+    assert_eq!(keys, ["message", "code", "type", "link"]);
+}
+
+/// The shared auth layer's answers (asserted, not snapshot: their messages belong to the layer,
+/// whose own tests pin them): no admin key, a wrong one.
+async fn check_auth(app: &App, method: Method, uri: &str) {
+    for key in [None, Some("not-the-admin-key")] {
+        let mut request = Request::builder().method(method.clone()).uri(uri);
+        if let Some(key) = key {
+            request = request.header("x-admin-key", key);
+        }
+        let reply = app.send(request.body(Body::empty()).unwrap()).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNAUTHORIZED,
+            "{method} {uri} {key:?}"
+        );
+        assert_error(&reply, "miroir_invalid_auth");
+    }
+}
+
+/// `PUT /_miroir/cdc/cursors/{sink}/{index}` with `body`.
+async fn put(app: &App, sink: &str, index: &str, body: &str) -> Reply {
+    app.call(
+        Method::PUT,
+        &format!("/_miroir/cdc/cursors/{sink}/{index}"),
+        Some(body),
+    )
+    .await
+}
+
+/// Every stored cursor as (sink, index, seq).
+async fn stored(app: &App) -> Vec<(String, String, u64)> {
+    app.store
+        .list_all_cdc_cursors()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|cursor| (cursor.sink_name, cursor.index_uid, cursor.last_event_seq))
+        .collect()
+}
+
+async fn list_of_no_cursors(app: App) {
+    app.check(
+        "list_empty",
+        Method::GET,
+        "/_miroir/cdc/cursors",
+        None,
+        StatusCode::OK,
+    )
+    .await;
+    let reply = app.get("/_miroir/cdc/cursors?sink=kafka").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body["total"], 0);
+}
+
+async fn put_creates_then_moves_forward_only(app: App) {
+    let uri = "/_miroir/cdc/cursors/kafka/movies";
+    let first = app
+        .check(
+            "put_first",
+            Method::PUT,
+            uri,
+            Some(r#"{"cursor":10}"#),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(first.body["cursor"], 10);
+    let forward = app
+        .check(
+            "put_forward",
+            Method::PUT,
+            uri,
+            Some(r#"{"cursor":25}"#),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(forward.body["cursor"], 25);
+    // The same value changes nothing, not even the date.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let same = app
+        .check(
+            "put_same",
+            Method::PUT,
+            uri,
+            Some(r#"{"cursor":25}"#),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(same, forward);
+    let back = app
+        .check(
+            "put_backwards",
+            Method::PUT,
+            uri,
+            Some(r#"{"cursor":24}"#),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert_error(&back, "miroir_conflict");
+    let stored_cursor = app
+        .store
+        .get_cdc_cursor("kafka", "movies")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored_cursor.last_event_seq, 25);
+    assert_eq!(
+        forward.body["updatedAt"],
+        format_rfc3339(stored_cursor.updated_at)
+    );
+    // Zero and the largest u64 are cursors like any other.
+    let zero = put(&app, "kafka", "books", r#"{"cursor":0}"#).await;
+    assert_eq!(
+        (zero.status, &zero.body["cursor"]),
+        (StatusCode::OK, &Value::from(0))
+    );
+    let max = app
+        .check(
+            "put_largest",
+            Method::PUT,
+            "/_miroir/cdc/cursors/kafka/books",
+            Some(r#"{"cursor":18446744073709551615}"#),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(max.body["cursor"], u64::MAX);
+    assert_eq!(
+        stored(&app).await,
+        [
+            ("kafka".to_owned(), "books".to_owned(), u64::MAX),
+            ("kafka".to_owned(), "movies".to_owned(), 25),
+        ]
+    );
+}
+
+async fn list_every_sink_or_one(app: App) {
+    for (sink, index, cursor) in [
+        ("webhook:main", "movies", 3),
+        ("kafka", "movies", 7),
+        ("webhook:main", "books", 9),
+        ("kafka", "books", 1),
+        ("nats.eu-1", "logs_2026", 42),
+    ] {
+        let reply = put(&app, sink, index, &format!(r#"{{"cursor":{cursor}}}"#)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    }
+    let all = app
+        .check(
+            "list_all",
+            Method::GET,
+            "/_miroir/cdc/cursors",
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(all.body["total"], 5);
+    let one = app
+        .check(
+            "list_one_sink",
+            Method::GET,
+            "/_miroir/cdc/cursors?sink=webhook:main",
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(one.body["total"], 2);
+    assert_eq!(
+        app.get("/_miroir/cdc/cursors?sink=webhook%3Amain").await,
+        one
+    );
+    let none = app.get("/_miroir/cdc/cursors?sink=unknown").await;
+    assert_eq!(
+        (none.status, &none.body["total"]),
+        (StatusCode::OK, &Value::from(0))
+    );
+}
+
+async fn racing_puts_keep_the_largest(app: App) {
+    let app = std::sync::Arc::new(app);
+    let handles: Vec<_> = (1..=8u64)
+        .map(|cursor| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                put(
+                    &app,
+                    "kafka",
+                    "movies",
+                    &format!(r#"{{"cursor":{cursor}}}"#),
+                )
+                .await
+                .status
+            })
+        })
+        .collect();
+    for handle in handles {
+        let status = handle.await.unwrap();
+        assert!(
+            status == StatusCode::OK || status == StatusCode::CONFLICT,
+            "{status}"
+        );
+    }
+    assert_eq!(
+        stored(&app).await,
+        [("kafka".to_owned(), "movies".to_owned(), 8)]
+    );
+}
+
+/// Every refused `PUT`: (snapshot, sink, index, body, status, code).
+const BAD_PUTS: &[(&str, &str, &str, &str, StatusCode, &str)] = &[
+    (
+        "put_sink_invalid",
+        "bad%20sink",
+        "movies",
+        r#"{"cursor":1}"#,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    ),
+    (
+        "put_sink_slash_like",
+        "a%2Fb",
+        "movies",
+        r#"{"cursor":1}"#,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    ),
+    (
+        "put_index_invalid",
+        "kafka",
+        "mov!es",
+        r#"{"cursor":1}"#,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    ),
+    (
+        "put_cursor_negative",
+        "kafka",
+        "movies",
+        r#"{"cursor":-1}"#,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    ),
+    (
+        "put_cursor_fraction",
+        "kafka",
+        "movies",
+        r#"{"cursor":1.5}"#,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    ),
+    (
+        "put_cursor_string",
+        "kafka",
+        "movies",
+        r#"{"cursor":"7"}"#,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    ),
+    (
+        "put_cursor_too_large",
+        "kafka",
+        "movies",
+        r#"{"cursor":18446744073709551616}"#,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    ),
+    (
+        "put_cursor_missing",
+        "kafka",
+        "movies",
+        r#"{}"#,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    ),
+    (
+        "put_unknown_field",
+        "kafka",
+        "movies",
+        r#"{"cursor":1,"force":true}"#,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    ),
+    (
+        "put_not_an_object",
+        "kafka",
+        "movies",
+        r#"[1]"#,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    ),
+    (
+        "put_malformed",
+        "kafka",
+        "movies",
+        r#"{"cursor":"#,
+        StatusCode::BAD_REQUEST,
+        "malformed_payload",
+    ),
+];
+
+async fn put_errors(app: App) {
+    for (name, sink, index, body, status, code) in BAD_PUTS {
+        let uri = format!("/_miroir/cdc/cursors/{sink}/{index}");
+        let reply = app
+            .check(name, Method::PUT, &uri, Some(body), *status)
+            .await;
+        assert_error(&reply, code);
+    }
+    let long_index = "i".repeat(401);
+    let reply = put(&app, "kafka", &long_index, r#"{"cursor":1}"#).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_error(&reply, "bad_request");
+    let long_sink = "s".repeat(256);
+    let reply = put(&app, &long_sink, "movies", r#"{"cursor":1}"#).await;
+    assert_error(&reply, "bad_request");
+    // The longest valid names are accepted.
+    let reply = put(&app, &"s".repeat(255), &"i".repeat(400), r#"{"cursor":1}"#).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    // A body that is not JSON.
+    let request = Request::builder()
+        .method(Method::PUT)
+        .uri("/_miroir/cdc/cursors/kafka/movies")
+        .header(header::AUTHORIZATION, format!("Bearer {ADMIN_KEY}"))
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(Body::from("cursor=1"))
+        .unwrap();
+    let reply = app.send(request).await;
+    assert_eq!(reply.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    snapshot(
+        "put_not_json",
+        "PUT /_miroir/cdc/cursors/kafka/movies (text/plain) cursor=1",
+        &reply,
+    );
+    assert_error(&reply, "invalid_content_type");
+}
+
+async fn list_errors(app: App) {
+    for (name, uri) in [
+        (
+            "list_unknown_parameter",
+            "/_miroir/cdc/cursors?index=movies",
+        ),
+        ("list_sink_invalid", "/_miroir/cdc/cursors?sink=bad%20sink"),
+        ("list_sink_empty", "/_miroir/cdc/cursors?sink="),
+    ] {
+        let reply = app
+            .check(name, Method::GET, uri, None, StatusCode::BAD_REQUEST)
+            .await;
+        assert_error(&reply, "bad_request");
+    }
+}
+
+async fn layers_answer_auth_and_methods(app: App) {
+    check_auth(&app, Method::GET, "/_miroir/cdc/cursors").await;
+    check_auth(&app, Method::PUT, "/_miroir/cdc/cursors/kafka/movies").await;
+    for (name, method, uri, status) in [
+        (
+            "post_cursors",
+            Method::POST,
+            "/_miroir/cdc/cursors",
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        (
+            "get_one_cursor",
+            Method::GET,
+            "/_miroir/cdc/cursors/kafka/movies",
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        (
+            "delete_one_cursor",
+            Method::DELETE,
+            "/_miroir/cdc/cursors/kafka/movies",
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        (
+            "put_without_index",
+            Method::PUT,
+            "/_miroir/cdc/cursors/kafka",
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let reply = app.check(name, method, uri, None, status).await;
+        assert!(reply.body["code"].is_string());
+    }
+}
+
+async fn bad_requests_change_nothing(app: App) {
+    assert_eq!(
+        put(&app, "kafka", "movies", r#"{"cursor":5}"#).await.status,
+        StatusCode::OK
+    );
+    let before = stored(&app).await;
+    let listed = app.get("/_miroir/cdc/cursors").await;
+    for (_, sink, index, body, _, _) in BAD_PUTS {
+        let reply = put(&app, sink, index, body).await;
+        assert!(reply.status.is_client_error(), "{sink}/{index} {body}");
+    }
+    for body in [r#"{"cursor":4}"#, r#"{"cursor":0}"#] {
+        assert_eq!(
+            put(&app, "kafka", "movies", body).await.status,
+            StatusCode::CONFLICT
+        );
+    }
+    for (method, uri) in [
+        (Method::DELETE, "/_miroir/cdc/cursors/kafka/movies"),
+        (Method::POST, "/_miroir/cdc/cursors"),
+    ] {
+        assert!(
+            app.call(method, uri, Some(r#"{"cursor":9}"#))
+                .await
+                .status
+                .is_client_error()
+        );
+    }
+    let unauthenticated = Request::builder()
+        .method(Method::PUT)
+        .uri("/_miroir/cdc/cursors/kafka/movies")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(r#"{"cursor":9}"#))
+        .unwrap();
+    assert_eq!(
+        app.send(unauthenticated).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(stored(&app).await, before);
+    assert_eq!(app.get("/_miroir/cdc/cursors").await, listed);
+}

@@ -1,0 +1,820 @@
+//! The search-UI configuration routes without a server (tower `oneshot`), behind the production
+//! layers with an admin key, on a migrated store of each backend.
+//!
+//! Every case is an `async fn(App)` written once; [`route_suite!`] runs the whole list on a fresh
+//! in-memory SQLite store (`sqlite::…`) and on a fresh key prefix of a real Redis (`redis::…`).
+//! Every response body is an insta snapshot in `tests/snapshots/<name>.snap`, shared by both
+//! backends (clock-dependent dates redacted): a body that differs between them fails one run.
+#![allow(clippy::unwrap_used)]
+
+use std::fmt;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use miroir_core::Config;
+use miroir_core::config::Secret;
+use miroir_http::timefmt::{format_rfc3339, parse_rfc3339};
+use miroir_http::{AppState, apply_layers};
+use miroir_store::DynStore;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+/// Expands to one `#[tokio::test]` per listed case for each backend: a module per backend, each
+/// test on a fresh, migrated store from that backend's factory.
+macro_rules! route_suite {
+    ($($case:ident),* $(,)?) => {
+        route_suite!(@backend sqlite, crate::sqlite, $($case),*);
+        route_suite!(@backend redis, crate::redis, $($case),*);
+    };
+    (@backend $backend:ident, $factory:path, $($case:ident),*) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    crate::$case(crate::App::new($factory().await).await).await;
+                }
+            )*
+        }
+    };
+}
+
+route_suite!(
+    an_index_without_config_is_a_404,
+    post_the_plans_example_then_get_it,
+    a_post_replaces_the_whole_entry,
+    post_errors,
+    path_errors,
+    layers_answer_auth_and_methods,
+    bad_requests_change_nothing,
+);
+
+/// The key prefix of each Redis test.
+const PREFIX: &str = "search-ui-routes";
+
+/// The crate's router.
+const ROUTER: fn(AppState) -> Router = miroir_handler_search_ui::router;
+
+/// Keys whose values are clock-dependent dates, redacted in snapshots.
+const VOLATILE: &[&str] = &["updatedAt"];
+
+/// The configuration of every case (the admin key is added to it).
+fn base_config() -> Config {
+    Config::default()
+}
+
+const PRODUCTS: &str = "/_miroir/ui/search/products/config";
+
+/// The admin key the layers are configured with; every call sends it unless told otherwise.
+const ADMIN_KEY: &str = "route-tests-admin-key";
+
+/// A fresh in-memory SQLite store, migrated.
+async fn sqlite() -> DynStore {
+    let store = miroir_store::open("sqlite::memory:").await.unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+/// A fresh key prefix on the shared test Redis, migrated.
+async fn redis() -> DynStore {
+    let server = miroir_test_support::shared_redis();
+    let prefix = miroir_test_support::unique_prefix(PREFIX);
+    let url = server.store_url(&prefix, Duration::from_secs(2));
+    let store = miroir_store::open(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+/// The routes under test on one store, behind the production layers with [`ADMIN_KEY`].
+struct App {
+    router: Router,
+    store: DynStore,
+}
+
+/// One answer: its status and JSON body (`null` when empty), parsed twice: as a [`Value`] to
+/// query, and as [`Wire`] to snapshot with its keys in the order they were sent.
+#[derive(Debug, PartialEq)]
+struct Reply {
+    status: StatusCode,
+    body: Value,
+    wire: Wire,
+}
+
+/// A JSON value that keeps object keys in the order they came in (a [`Value`] sorts them), so
+/// snapshots show the field order clients see.
+#[derive(Debug, PartialEq)]
+enum Wire {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    String(String),
+    Array(Vec<Wire>),
+    Object(Vec<(String, Wire)>),
+}
+
+impl<'de> Deserialize<'de> for Wire {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(WireVisitor)
+    }
+}
+
+struct WireVisitor;
+
+impl<'de> Visitor<'de> for WireVisitor {
+    type Value = Wire;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("any JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Wire, E> {
+        Ok(Wire::Null)
+    }
+    fn visit_bool<E>(self, value: bool) -> Result<Wire, E> {
+        Ok(Wire::Bool(value))
+    }
+    fn visit_u64<E>(self, value: u64) -> Result<Wire, E> {
+        Ok(Wire::Number(value.into()))
+    }
+    fn visit_i64<E>(self, value: i64) -> Result<Wire, E> {
+        Ok(Wire::Number(value.into()))
+    }
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Wire, E> {
+        serde_json::Number::from_f64(value)
+            .map(Wire::Number)
+            .ok_or_else(|| E::custom("non-finite number"))
+    }
+    fn visit_str<E>(self, value: &str) -> Result<Wire, E> {
+        Ok(Wire::String(value.to_owned()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Wire, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Wire::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Wire, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(entry) = map.next_entry()? {
+            entries.push(entry);
+        }
+        Ok(Wire::Object(entries))
+    }
+}
+
+impl Serialize for Wire {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Null => serializer.serialize_unit(),
+            Self::Bool(value) => serializer.serialize_bool(*value),
+            Self::Number(value) => value.serialize(serializer),
+            Self::String(value) => serializer.serialize_str(value),
+            Self::Array(items) => items.serialize(serializer),
+            Self::Object(entries) => {
+                let mut map = serializer.serialize_map(Some(entries.len()))?;
+                for (key, value) in entries {
+                    map.serialize_entry(key, value)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+impl Wire {
+    /// Replaces the value of every object key in [`VOLATILE`] (dates that depend on the clock)
+    /// by `"[date]"`, after checking it is an RFC 3339 date.
+    fn redacted(&self) -> Wire {
+        match self {
+            Self::Array(items) => Self::Array(items.iter().map(Wire::redacted).collect()),
+            Self::Object(entries) => Self::Object(
+                entries
+                    .iter()
+                    .map(|(key, value)| {
+                        let value = match value {
+                            Self::String(date) if VOLATILE.contains(&key.as_str()) => {
+                                assert!(parse_rfc3339(date).is_some(), "{key}: {date}");
+                                Self::String("[date]".to_owned())
+                            }
+                            other => other.redacted(),
+                        };
+                        (key.clone(), value)
+                    })
+                    .collect(),
+            ),
+            Self::Null => Self::Null,
+            Self::Bool(value) => Self::Bool(*value),
+            Self::Number(value) => Self::Number(value.clone()),
+            Self::String(value) => Self::String(value.clone()),
+        }
+    }
+}
+
+impl App {
+    async fn new(store: DynStore) -> Self {
+        Self::with_config(store, base_config()).await
+    }
+
+    async fn with_config(store: DynStore, mut config: Config) -> Self {
+        config.admin.api_key = Secret::new(ADMIN_KEY);
+        let state = AppState::start(store.clone(), config, Duration::from_secs(60)).await;
+        Self {
+            router: apply_layers(ROUTER(state.clone()), &state),
+            store,
+        }
+    }
+
+    /// `method uri` with the admin key and, when given, `body` as JSON.
+    async fn call(&self, method: Method, uri: &str, body: Option<&str>) -> Reply {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {ADMIN_KEY}"));
+        if body.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        let body = body.map_or_else(Body::empty, |body| Body::from(body.to_owned()));
+        self.send(request.body(body).unwrap()).await
+    }
+
+    /// `GET uri` with the admin key.
+    async fn get(&self, uri: &str) -> Reply {
+        self.call(Method::GET, uri, None).await
+    }
+
+    /// Sends `request` as it is.
+    async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        if bytes.is_empty() {
+            return Reply {
+                status,
+                body: Value::Null,
+                wire: Wire::Null,
+            };
+        }
+        assert_eq!(
+            content_type.as_ref().and_then(|value| value.to_str().ok()),
+            Some("application/json"),
+            "{status}"
+        );
+        Reply {
+            status,
+            body: serde_json::from_slice(&bytes).unwrap(),
+            wire: serde_json::from_slice(&bytes).unwrap(),
+        }
+    }
+
+    /// [`App::call`], asserting `status` and that `{status, body}` matches snapshot `name`.
+    async fn check(
+        &self,
+        name: &str,
+        method: Method,
+        uri: &str,
+        body: Option<&str>,
+        status: StatusCode,
+    ) -> Reply {
+        let reply = self.call(method.clone(), uri, body).await;
+        assert_eq!(reply.status, status, "{method} {uri}: {}", reply.body);
+        let request = match body {
+            Some(body) => format!("{method} {uri} {body}"),
+            None => format!("{method} {uri}"),
+        };
+        snapshot(name, &request, &reply);
+        reply
+    }
+}
+
+/// What a snapshot holds: the status and the body as sent, dates redacted.
+#[derive(Serialize)]
+struct Snapshot {
+    status: u16,
+    body: Wire,
+}
+
+/// Asserts that `reply` matches `snapshots/<name>.snap`, the same file for every backend.
+fn snapshot(name: &str, request: &str, reply: &Reply) {
+    let value = Snapshot {
+        status: reply.status.as_u16(),
+        body: reply.wire.redacted(),
+    };
+    insta::with_settings!({
+        prepend_module_to_snapshot => false,
+        snapshot_path => "snapshots",
+        description => request,
+        omit_expression => true,
+    }, {
+        insta::assert_json_snapshot!(name, value);
+    });
+}
+
+/// Asserts that `reply` is a Meilisearch-shaped error with `code`.
+fn assert_error(reply: &Reply, code: &str) {
+    assert_eq!(reply.body["code"], code, "{}", reply.body);
+    assert_eq!(
+        reply.body["link"],
+        format!("https://docs.meilisearch.com/errors#{code}")
+    );
+    let keys: Vec<&str> = match &reply.wire {
+        Wire::Object(entries) => entries.iter().map(|(key, _)| key.as_str()).collect(),
+        other => panic!("not an error object: {other:?}"),
+    };
+    assert_eq!(keys, ["message", "code", "type", "link"]);
+}
+
+/// The shared auth layer's answers (asserted, not snapshot: their messages belong to the layer,
+/// whose own tests pin them): no admin key, a wrong one.
+async fn check_auth(app: &App, method: Method, uri: &str) {
+    for key in [None, Some("not-the-admin-key")] {
+        let mut request = Request::builder().method(method.clone()).uri(uri);
+        if let Some(key) = key {
+            request = request.header("x-admin-key", key);
+        }
+        let reply = app.send(request.body(Body::empty()).unwrap()).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNAUTHORIZED,
+            "{method} {uri} {key:?}"
+        );
+        assert_error(&reply, "miroir_invalid_auth");
+    }
+}
+
+/// The plan's example entry (§13.21), in camelCase.
+fn products() -> Value {
+    json!({
+        "index": "products",
+        "title": "Product Catalog",
+        "logoUrl": "https://cdn.example.com/logo.svg",
+        "displayAttributes": ["name", "brand", "price", "image_url"],
+        "searchableAttributesHint": ["name", "description"],
+        "facets": [
+            {"attribute": "brand", "type": "checkbox", "title": "Brand", "sort": "count_desc"},
+            {"attribute": "price", "type": "range", "min": 0, "max": 10000, "step": 10, "title": "Price"},
+            {"attribute": "rating", "type": "star", "title": "Rating"}
+        ],
+        "sortOptions": [
+            {"label": "Relevance", "field": null},
+            {"label": "Price: Low to High", "field": "price:asc"},
+            {"label": "Price: High to Low", "field": "price:desc"},
+            {"label": "Newest", "field": "created_at:desc"}
+        ],
+        "resultTemplate": "card",
+        "primaryKeyField": "sku",
+        "hitUrlTemplate": "https://shop.example.com/product/{sku}",
+        "thumbnailField": "image_url",
+        "instantSearch": true,
+        "highlight": true,
+        "typoTolerance": true,
+        "perPageDefault": 24,
+        "perPageOptions": [12, 24, 48],
+        "emptyStateQuerySuggestions": true,
+        "analyticsEnabled": false
+    })
+}
+
+/// `entry` with the value at the `/`-separated `path` replaced by `value`, or removed when
+/// `value` is `None`.
+fn with(mut entry: Value, path: &str, value: Option<Value>) -> Value {
+    let (parent, last) = path.rsplit_once('/').unwrap_or(("", path));
+    let target = if parent.is_empty() {
+        &mut entry
+    } else {
+        entry.pointer_mut(&format!("/{parent}")).unwrap()
+    };
+    match (target, value) {
+        (Value::Object(object), Some(value)) => {
+            object.insert(last.to_owned(), value);
+        }
+        (Value::Object(object), None) => {
+            object.remove(last);
+        }
+        (Value::Array(items), Some(value)) => items[last.parse::<usize>().unwrap()] = value,
+        (other, _) => panic!("{other}"),
+    }
+    entry
+}
+
+async fn post(app: &App, index: &str, body: &Value) -> Reply {
+    app.call(
+        Method::POST,
+        &format!("/_miroir/ui/search/{index}/config"),
+        Some(&body.to_string()),
+    )
+    .await
+}
+
+async fn an_index_without_config_is_a_404(app: App) {
+    let reply = app
+        .check(
+            "get_not_found",
+            Method::GET,
+            PRODUCTS,
+            None,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+    assert_error(&reply, "miroir_search_ui_config_not_found");
+}
+
+async fn post_the_plans_example_then_get_it(app: App) {
+    let posted = app
+        .check(
+            "post_full",
+            Method::POST,
+            PRODUCTS,
+            Some(&products().to_string()),
+            StatusCode::OK,
+        )
+        .await;
+    // Stored and answered as sent, without `index` (the path says it).
+    let expected = with(products(), "index", None);
+    assert_eq!(posted.body["config"], expected);
+    let stored = app
+        .store
+        .get_search_ui_config("products")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.config, expected);
+    assert_eq!(posted.body["updatedAt"], format_rfc3339(stored.updated_at));
+    let got = app
+        .check("get_config", Method::GET, PRODUCTS, None, StatusCode::OK)
+        .await;
+    assert_eq!(got, posted);
+    // Other forms the rules allow: a custom template, a path hit URL, bare facets.
+    let custom = json!({
+        "resultTemplate": "custom",
+        "customTemplate": "<article>{{name}}{{#if price}} - {{price}}{{/if}}</article>",
+        "hitUrlTemplate": "/product/{sku}?ref={brand}",
+        "facets": [{"attribute": "price", "type": "range"}, {"attribute": "tags", "type": "checkbox"}],
+        "sortOptions": [{"label": "Relevance"}],
+        "perPageDefault": 1000
+    });
+    let reply = app
+        .check(
+            "post_custom_template",
+            Method::POST,
+            "/_miroir/ui/search/docs_v2/config",
+            Some(&custom.to_string()),
+            StatusCode::OK,
+        )
+        .await;
+    // An absent sort field is stored as `null`, relevance, like the plan's example writes it.
+    assert_eq!(
+        reply.body["config"],
+        with(
+            custom,
+            "sortOptions/0",
+            Some(json!({"label": "Relevance", "field": null}))
+        )
+    );
+    assert_eq!(app.store.list_search_ui_configs().await.unwrap().len(), 2);
+}
+
+async fn a_post_replaces_the_whole_entry(app: App) {
+    assert_eq!(
+        post(&app, "products", &products()).await.status,
+        StatusCode::OK
+    );
+    let minimal = app
+        .check(
+            "post_minimal",
+            Method::POST,
+            PRODUCTS,
+            Some(r#"{"title":"Books","facets":null}"#),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(minimal.body["config"], json!({"title": "Books"}));
+    let empty = app
+        .check(
+            "post_empty",
+            Method::POST,
+            PRODUCTS,
+            Some("{}"),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(empty.body["config"], json!({}));
+    assert_eq!(app.get(PRODUCTS).await.body["config"], json!({}));
+}
+
+/// Every refused body: (snapshot, body).
+fn bad_bodies() -> Vec<(&'static str, Value)> {
+    let base = products;
+    let many: Vec<String> = (0..101).map(|n| format!("field_{n}")).collect();
+    vec![
+        (
+            "post_index_mismatch",
+            with(base(), "index", Some(json!("books"))),
+        ),
+        (
+            "post_title_blank",
+            with(base(), "title", Some(json!("   "))),
+        ),
+        (
+            "post_title_too_long",
+            with(base(), "title", Some(json!("t".repeat(201)))),
+        ),
+        (
+            "post_title_control_character",
+            with(base(), "title", Some(json!("Product\nCatalog"))),
+        ),
+        (
+            "post_title_not_a_string",
+            with(base(), "title", Some(json!(42))),
+        ),
+        (
+            "post_logo_url_javascript",
+            with(base(), "logoUrl", Some(json!("javascript:alert(1)"))),
+        ),
+        (
+            "post_logo_url_relative",
+            with(base(), "logoUrl", Some(json!("/logo.svg"))),
+        ),
+        (
+            "post_display_attributes_duplicate",
+            with(base(), "displayAttributes/2", Some(json!("name"))),
+        ),
+        (
+            "post_display_attributes_blank",
+            with(base(), "displayAttributes/1", Some(json!(""))),
+        ),
+        (
+            "post_display_attributes_too_many",
+            with(base(), "displayAttributes", Some(json!(many))),
+        ),
+        (
+            "post_display_attributes_not_a_list",
+            with(base(), "displayAttributes", Some(json!("name"))),
+        ),
+        (
+            "post_hint_too_long",
+            with(
+                base(),
+                "searchableAttributesHint/0",
+                Some(json!("a".repeat(513))),
+            ),
+        ),
+        (
+            "post_facet_type_unknown",
+            with(base(), "facets/0/type", Some(json!("dropdown"))),
+        ),
+        (
+            "post_facet_attribute_missing",
+            with(base(), "facets/2/attribute", None),
+        ),
+        (
+            "post_facet_sort_on_range",
+            with(base(), "facets/1/sort", Some(json!("count_desc"))),
+        ),
+        (
+            "post_facet_sort_unknown",
+            with(base(), "facets/0/sort", Some(json!("random"))),
+        ),
+        (
+            "post_facet_min_on_checkbox",
+            with(base(), "facets/0/min", Some(json!(1))),
+        ),
+        (
+            "post_facet_min_above_max",
+            with(base(), "facets/1/min", Some(json!(20000))),
+        ),
+        (
+            "post_facet_step_zero",
+            with(base(), "facets/1/step", Some(json!(0))),
+        ),
+        (
+            "post_facet_duplicate",
+            with(base(), "facets/2/attribute", Some(json!("brand"))),
+        ),
+        (
+            "post_facet_unknown_field",
+            with(base(), "facets/2/icon", Some(json!("star"))),
+        ),
+        (
+            "post_facet_not_an_object",
+            with(base(), "facets/0", Some(json!(["brand", "checkbox"]))),
+        ),
+        (
+            "post_sort_field_direction",
+            with(base(), "sortOptions/1/field", Some(json!("price:up"))),
+        ),
+        (
+            "post_sort_field_without_direction",
+            with(base(), "sortOptions/1/field", Some(json!("price"))),
+        ),
+        (
+            "post_sort_label_missing",
+            with(base(), "sortOptions/0/label", None),
+        ),
+        (
+            "post_result_template_unknown",
+            with(base(), "resultTemplate", Some(json!("carousel"))),
+        ),
+        (
+            "post_custom_without_template",
+            with(base(), "resultTemplate", Some(json!("custom"))),
+        ),
+        (
+            "post_template_without_custom",
+            with(base(), "customTemplate", Some(json!("<p>{{name}}</p>"))),
+        ),
+        (
+            "post_hit_url_javascript",
+            with(
+                base(),
+                "hitUrlTemplate",
+                Some(json!("javascript:alert({sku})")),
+            ),
+        ),
+        (
+            "post_hit_url_protocol_relative",
+            with(
+                base(),
+                "hitUrlTemplate",
+                Some(json!("//evil.example/{sku}")),
+            ),
+        ),
+        (
+            "post_hit_url_backslash",
+            with(
+                base(),
+                "hitUrlTemplate",
+                Some(json!("/\\evil.example/{sku}")),
+            ),
+        ),
+        (
+            "post_hit_url_unclosed",
+            with(base(), "hitUrlTemplate", Some(json!("/product/{sku"))),
+        ),
+        (
+            "post_hit_url_empty_placeholder",
+            with(base(), "hitUrlTemplate", Some(json!("/product/{}"))),
+        ),
+        (
+            "post_per_page_default_zero",
+            with(base(), "perPageDefault", Some(json!(0))),
+        ),
+        (
+            "post_per_page_default_not_offered",
+            with(base(), "perPageDefault", Some(json!(30))),
+        ),
+        (
+            "post_per_page_default_too_large",
+            with(
+                with(base(), "perPageOptions", None),
+                "perPageDefault",
+                Some(json!(1001)),
+            ),
+        ),
+        (
+            "post_per_page_options_decreasing",
+            with(base(), "perPageOptions", Some(json!([48, 24, 12]))),
+        ),
+        (
+            "post_per_page_options_empty",
+            with(base(), "perPageOptions", Some(json!([]))),
+        ),
+        (
+            "post_instant_search_not_a_bool",
+            with(base(), "instantSearch", Some(json!("yes"))),
+        ),
+        (
+            "post_unknown_field",
+            with(
+                base(),
+                "logo_url",
+                Some(json!("https://cdn.example.com/logo.svg")),
+            ),
+        ),
+        ("post_not_an_object", json!([{"title": "Products"}])),
+    ]
+}
+
+async fn post_errors(app: App) {
+    for (name, body) in bad_bodies() {
+        let reply = app
+            .check(
+                name,
+                Method::POST,
+                PRODUCTS,
+                Some(&body.to_string()),
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
+        assert_error(&reply, "bad_request");
+    }
+    let reply = app
+        .check(
+            "post_malformed",
+            Method::POST,
+            PRODUCTS,
+            Some(r#"{"title":"#),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert_error(&reply, "malformed_payload");
+    let large = with(
+        with(products(), "resultTemplate", Some(json!("custom"))),
+        "customTemplate",
+        Some(json!("x".repeat(65_537))),
+    );
+    assert_error(&post(&app, "products", &large).await, "bad_request");
+}
+
+async fn path_errors(app: App) {
+    for (name, method, body) in [
+        ("get_index_invalid", Method::GET, None),
+        ("post_index_invalid", Method::POST, Some("{}")),
+    ] {
+        let reply = app
+            .check(
+                name,
+                method,
+                "/_miroir/ui/search/my%20index/config",
+                body,
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
+        assert_error(&reply, "bad_request");
+    }
+    let long = "i".repeat(401);
+    assert_error(&post(&app, &long, &json!({})).await, "bad_request");
+    assert_eq!(
+        post(&app, &"i".repeat(400), &json!({})).await.status,
+        StatusCode::OK
+    );
+}
+
+async fn layers_answer_auth_and_methods(app: App) {
+    check_auth(&app, Method::GET, PRODUCTS).await;
+    check_auth(&app, Method::POST, PRODUCTS).await;
+    for (name, method, uri, status) in [
+        (
+            "put_config",
+            Method::PUT,
+            PRODUCTS,
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        (
+            "delete_config",
+            Method::DELETE,
+            PRODUCTS,
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        (
+            "get_index_root",
+            Method::GET,
+            "/_miroir/ui/search/products",
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let reply = app.check(name, method, uri, None, status).await;
+        assert!(reply.body["code"].is_string());
+    }
+}
+
+async fn bad_requests_change_nothing(app: App) {
+    assert_eq!(
+        post(&app, "products", &products()).await.status,
+        StatusCode::OK
+    );
+    let before = app.store.list_search_ui_configs().await.unwrap();
+    for (name, body) in bad_bodies() {
+        assert!(
+            post(&app, "products", &body).await.status.is_client_error(),
+            "{name}"
+        );
+        assert!(
+            post(&app, "movies", &body).await.status.is_client_error(),
+            "{name}"
+        );
+    }
+    assert!(
+        post(&app, "my%20index", &json!({}))
+            .await
+            .status
+            .is_client_error()
+    );
+    let unauthenticated = Request::builder()
+        .method(Method::POST)
+        .uri(PRODUCTS)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{}"))
+        .unwrap();
+    assert_eq!(
+        app.send(unauthenticated).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(app.store.list_search_ui_configs().await.unwrap(), before);
+}
