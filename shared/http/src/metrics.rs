@@ -13,10 +13,12 @@
 //!
 //! One registry per process (per Lambda execution environment on AWS); no global recorder.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use miroir_store::{DynStore, JobKind, Outcome, StoreObserver};
@@ -30,11 +32,11 @@ use prometheus_client::registry::Registry;
 /// The `Content-Type` of [`Metrics::render`]'s output (Prometheus text format 0.0.4).
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Labels of the request metrics.
+/// Labels of the request metrics: all `'static`, so recording a request allocates nothing.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
-    route: String,
+    method: &'static str,
+    route: &'static str,
     status: u16,
 }
 
@@ -60,6 +62,9 @@ fn latency_histogram() -> Histogram {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
+    /// Route templates seen so far, leaked once each to serve as `'static` labels. Bounded by
+    /// the number of routes the process serves (templates, never raw paths).
+    routes: RwLock<HashSet<&'static str>>,
     requests: Family<RequestLabels, Counter>,
     request_duration: Family<RequestLabels, Histogram, fn() -> Histogram>,
     store_duration: Family<StoreLabels, Histogram, fn() -> Histogram>,
@@ -108,6 +113,7 @@ impl Metrics {
         );
         Self {
             registry,
+            routes: RwLock::new(HashSet::new()),
             requests,
             request_duration,
             store_duration,
@@ -142,17 +148,42 @@ impl Metrics {
         }
     }
 
-    /// Records one answered request.
-    pub fn record_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+    /// Records one answered request. `route` must be a route template (or `unmatched`), never a
+    /// raw path: each distinct value is kept for the life of the process.
+    pub fn record_request(&self, method: &Method, route: &str, status: u16, elapsed: Duration) {
         let labels = RequestLabels {
-            method: method.to_owned(),
-            route: route.to_owned(),
+            method: method_label(method),
+            route: self.intern(route),
             status,
         };
         self.requests.get_or_create(&labels).inc();
         self.request_duration
             .get_or_create(&labels)
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// `route` as a `'static` str, leaked the first time it is seen.
+    fn intern(&self, route: &str) -> &'static str {
+        let known = self
+            .routes
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(route)
+            .copied();
+        known.unwrap_or_else(|| {
+            let mut routes = self
+                .routes
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match routes.get(route) {
+                Some(interned) => interned,
+                None => {
+                    let interned: &'static str = Box::leak(route.to_owned().into_boxed_str());
+                    routes.insert(interned);
+                    interned
+                }
+            }
+        })
     }
 
     /// Every metric in the Prometheus text format.
@@ -184,16 +215,28 @@ pub(crate) async fn record(
 ) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
     metrics.record_request(
-        method.as_str(),
-        &route,
+        &method,
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
         response.status().as_u16(),
         started.elapsed(),
     );
     response
+}
+
+/// The label of a method: the standard ones by name, any extension method as `other` (so a
+/// client cannot create label values).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
