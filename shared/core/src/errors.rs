@@ -131,6 +131,12 @@ codes! {
     // A known route called with a method it does not serve (Meilisearch answers 405 there too,
     // without a body; Miroir keeps the error shape on every response).
     MiroirMethodNotAllowed => ("miroir_method_not_allowed", InvalidRequest, 405),
+    // A node answered something that is not a Meilisearch response (or not at all within the
+    // scatter timeout) where no quorum rule applies, e.g. a single-replica document read.
+    MiroirNodeUnavailable => ("miroir_node_unavailable", System, 503),
+    MiroirNodeError => ("miroir_node_error", System, 502),
+    // A data-path route while `miroir.nodes` is empty.
+    MiroirNoNodes => ("miroir_no_nodes", System, 503),
 }
 
 /// An error as a client sees it: a code and a message, serialized in Meilisearch's shape.
@@ -140,15 +146,25 @@ pub struct ApiError {
     pub code: Code,
     /// Human-readable explanation; never carries secrets or internal error text.
     pub message: String,
+    /// A node's own error, relayed verbatim (see [`ApiError::relayed`]).
+    relayed: Option<Box<Relayed>>,
+}
+
+/// The code, type and status of a Meilisearch error a node answered with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Relayed {
+    code: String,
+    error_type: String,
+    status: u16,
 }
 
 /// The JSON body of an [`ApiError`].
 #[derive(Serialize)]
 struct Body<'a> {
     message: &'a str,
-    code: &'static str,
+    code: &'a str,
     #[serde(rename = "type")]
-    error_type: ErrorType,
+    error_type: &'a str,
     link: String,
 }
 
@@ -158,17 +174,42 @@ impl ApiError {
         Self {
             code,
             message: message.into(),
+            relayed: None,
+        }
+    }
+
+    /// A Meilisearch error a node answered with (`invalid_search_filter`, `index_not_found`, …),
+    /// passed to the client unchanged: the same status, code, type and message. Its [`Code`] is
+    /// [`Code::MiroirNodeError`]; [`ApiError::code_name`] gives the node's code.
+    pub fn relayed(status: u16, code: String, error_type: String, message: String) -> Self {
+        Self {
+            code: Code::MiroirNodeError,
+            message,
+            relayed: Some(Box::new(Relayed {
+                code,
+                error_type,
+                status,
+            })),
         }
     }
 
     /// The HTTP status of this error.
     pub fn status(&self) -> u16 {
-        self.code.status()
+        self.relayed
+            .as_ref()
+            .map_or_else(|| self.code.status(), |relayed| relayed.status)
+    }
+
+    /// The wire `code`: the node's for a relayed error, else [`Code::name`].
+    pub fn code_name(&self) -> &str {
+        self.relayed
+            .as_ref()
+            .map_or_else(|| self.code.name(), |relayed| relayed.code.as_str())
     }
 
     /// The documentation link Meilisearch puts in `link`.
     pub fn link(&self) -> String {
-        format!("https://docs.meilisearch.com/errors#{}", self.code.name())
+        format!("https://docs.meilisearch.com/errors#{}", self.code_name())
     }
 
     /// The Meilisearch-shaped JSON body as a value (keys sorted); serialize the error itself
@@ -183,8 +224,11 @@ impl Serialize for ApiError {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         Body {
             message: &self.message,
-            code: self.code.name(),
-            error_type: self.code.error_type(),
+            code: self.code_name(),
+            error_type: self
+                .relayed
+                .as_ref()
+                .map_or_else(|| self.code.error_type().as_str(), |r| r.error_type.as_str()),
             link: self.link(),
         }
         .serialize(serializer)
@@ -193,7 +237,7 @@ impl Serialize for ApiError {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "{}: {}", self.code.name(), self.message)
+        write!(formatter, "{}: {}", self.code_name(), self.message)
     }
 }
 

@@ -1,12 +1,21 @@
 //! `miroir-core`: what every Miroir handler and job shares above the store.
 //!
-//! Today: [`config`], the plan §4 configuration with its defaults, environment overrides and
-//! validation; [`errors`], the one table of error codes and the Meilisearch error shape;
-//! [`Exit`], the process exit codes. Routing and the node client come with the data path.
+//! - [`config`]: the plan §4 configuration with its defaults, environment overrides and
+//!   validation;
+//! - [`errors`]: the one table of error codes and the Meilisearch error shape;
+//! - [`routing`]: shard of a primary key, rendezvous placement, write targets, covering sets;
+//! - [`node`]: the pooled client Miroir talks to Meilisearch nodes with;
+//! - [`merge`]: one search response from a covering set's answers;
+//! - [`aggregate`]: a Miroir task's status from its node tasks;
+//! - [`Exit`]: the process exit codes.
 
+pub mod aggregate;
 pub mod config;
 pub mod errors;
 mod exit;
+pub mod merge;
+pub mod node;
+pub mod routing;
 
 pub use config::{Config, ConfigError, EnvSource, ProcessEnv};
 pub use errors::{ApiError, Code, ErrorType};

@@ -157,6 +157,7 @@ observed_traits! {
         async fn get_task(&self, uid: TaskUid) -> StoreResult<Option<Task>>;
         async fn update_task(&self, uid: TaskUid, update: TaskUpdate) -> StoreResult<Task>;
         async fn list_tasks(&self, query: &TaskQuery) -> StoreResult<TaskPage>;
+        async fn delete_task(&self, uid: TaskUid) -> StoreResult<bool>;
         async fn count_tasks(&self) -> StoreResult<u64>;
         async fn prune_tasks(&self, enqueued_before: Timestamp, batch: u32) -> StoreResult<u64>;
     }

@@ -338,6 +338,11 @@ pub trait TaskStore {
     /// from indexes without scanning the table.
     async fn list_tasks(&self, query: &TaskQuery) -> StoreResult<TaskPage>;
 
+    /// Deletes one task whatever its status, from every index; `false` if it did not exist. Its
+    /// uid is never handed out again. Used to withdraw a task nobody was told about (a lost
+    /// idempotency race).
+    async fn delete_task(&self, uid: TaskUid) -> StoreResult<bool>;
+
     /// Number of stored tasks (O(1)).
     async fn count_tasks(&self) -> StoreResult<u64>;
 

@@ -23,6 +23,7 @@ lua_script!(CREATE = "task_create.lua");
 lua_script!(UPDATE = "task_update.lua");
 lua_script!(LIST = "task_list.lua");
 lua_script!(PRUNE = "task_prune.lua");
+lua_script!(DELETE = "task_delete.lua");
 
 fn decode_task(row: &Row) -> StoreResult<Task> {
     Ok(Task {
@@ -242,6 +243,26 @@ impl TaskStore for RedisStore {
             total,
             next,
         })
+    }
+
+    async fn delete_task(&self, uid: TaskUid) -> StoreResult<bool> {
+        let keys = self.keys();
+        let mut invocation = DELETE.prepare_invoke();
+        invocation
+            .key(keys.task_index_all())
+            .key(keys.tasks_enqueued_at())
+            .key(keys.tasks_started_at())
+            .key(keys.tasks_finished_at());
+        for status in TaskStatus::ALL {
+            invocation.key(keys.tasks_by_status(*status));
+        }
+        invocation
+            .arg(uid)
+            .arg(keys.task_prefix())
+            .arg(keys.tasks_by_kind_prefix())
+            .arg(keys.tasks_by_index_prefix());
+        let deleted: u64 = self.eval(&invocation).await?;
+        Ok(deleted > 0)
     }
 
     async fn count_tasks(&self) -> StoreResult<u64> {

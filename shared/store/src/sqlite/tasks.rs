@@ -308,6 +308,17 @@ impl TaskStore for SqliteStore {
         .await
     }
 
+    async fn delete_task(&self, uid: TaskUid) -> StoreResult<bool> {
+        let uid = u64_to_sql(uid);
+        self.write(move |connection| {
+            let deleted = connection
+                .prepare_cached("DELETE FROM tasks WHERE uid = ?1")?
+                .execute([uid])?;
+            Ok(deleted > 0)
+        })
+        .await
+    }
+
     async fn count_tasks(&self) -> StoreResult<u64> {
         self.read(|connection| count_tasks(connection)).await
     }

@@ -464,6 +464,41 @@ pub async fn uids_are_never_reused_after_prune(store: &TestStore) {
     }
 }
 
+pub async fn delete_removes_a_task_from_every_index(store: &TestStore) {
+    let tasks = seed(store, 6).await;
+    let victim = &tasks[2];
+    assert!(store.delete_task(victim.uid).await.unwrap());
+    assert!(!store.delete_task(victim.uid).await.unwrap(), "second delete");
+    assert!(!store.delete_task(u64::MAX >> 12).await.unwrap(), "unknown uid");
+    assert_eq!(store.get_task(victim.uid).await.unwrap(), None);
+    assert_eq!(store.count_tasks().await.unwrap(), 5);
+    for query in [
+        TaskQuery::default(),
+        TaskQuery {
+            statuses: Some(vec![victim.status]),
+            ..TaskQuery::default()
+        },
+        TaskQuery {
+            kinds: Some(vec![victim.kind]),
+            index_uids: victim.index_uid.clone().map(|index| vec![index]),
+            ..TaskQuery::default()
+        },
+    ] {
+        let page = store.list_tasks(&query).await.unwrap();
+        assert!(page.results.iter().all(|task| task.uid != victim.uid));
+        let expected = tasks
+            .iter()
+            .filter(|task| task.uid != victim.uid && query.matches(task))
+            .count();
+        assert_eq!(page.total, expected as u64, "{query:?}");
+    }
+    let next = store
+        .create_task(new_task("movies", TaskKind::IndexCreation))
+        .await
+        .unwrap();
+    assert!(tasks.iter().all(|task| next.uid > task.uid), "uid reused");
+}
+
 pub async fn concurrent_creates_get_distinct_uids(store: &TestStore) {
     let mut handles = Vec::new();
     for worker in 0..8 {

@@ -1,0 +1,251 @@
+//! The client Miroir talks to Meilisearch nodes with: one pooled HTTP client per process, the
+//! node master key on every request, a per-request timeout, and typed outcomes.
+//!
+//! A node call ends in exactly one of: a 2xx body ([`NodeResponse`]), a Meilisearch error the
+//! node answered with ([`NodeError::Api`], relayed to clients unchanged where it is the answer),
+//! or the node being unusable ([`NodeError::Unreachable`], [`NodeError::Timeout`],
+//! [`NodeError::Invalid`]), which quorum and covering-set rules treat as "no answer".
+
+use std::sync::Once;
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::errors::ApiError;
+use crate::routing::Node;
+
+pub use reqwest::Method;
+
+/// A node's 2xx answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeResponse {
+    /// HTTP status (2xx).
+    pub status: u16,
+    /// Raw body.
+    pub body: Vec<u8>,
+}
+
+impl NodeResponse {
+    /// The body parsed as `T`; [`NodeError::Invalid`] if it is not.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, NodeError> {
+        serde_json::from_slice(&self.body)
+            .map_err(|error| NodeError::Invalid(format!("unexpected response body: {error}")))
+    }
+}
+
+/// A Meilisearch error body as a node sends it.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct NodeApiError {
+    /// HTTP status of the node's answer.
+    #[serde(skip)]
+    pub status: u16,
+    /// Message.
+    pub message: String,
+    /// Error code.
+    pub code: String,
+    /// Error type.
+    #[serde(rename = "type")]
+    pub error_type: String,
+}
+
+/// Why a node call did not produce a 2xx answer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NodeError {
+    /// The node answered with a Meilisearch error.
+    #[error("{} ({}): {}", .0.code, .0.status, .0.message)]
+    Api(NodeApiError),
+    /// No connection could be made, or it broke.
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    /// No answer within the scatter timeout.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// The answer is not a Meilisearch response.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl NodeError {
+    /// True when the node gave no usable answer (as opposed to a Meilisearch error).
+    pub fn is_unavailable(&self) -> bool {
+        !matches!(self, NodeError::Api(_))
+    }
+
+    /// The error a client sees when this is the answer: the node's own Meilisearch error as is,
+    /// or a 503 naming the node for an outage.
+    pub fn to_api_error(&self, node: &Node) -> ApiError {
+        match self {
+            NodeError::Api(error) => ApiError::relayed(
+                error.status,
+                error.code.clone(),
+                error.error_type.clone(),
+                error.message.clone(),
+            ),
+            other => ApiError::new(
+                crate::Code::MiroirNodeUnavailable,
+                format!("node `{}` did not answer: {other}", node.id),
+            ),
+        }
+    }
+}
+
+/// The summarized task a node answers a write with.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnqueuedTask {
+    /// The node's own task uid.
+    pub task_uid: u64,
+}
+
+/// A node's task object (the fields aggregation needs).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeTask {
+    /// Node task uid.
+    pub uid: u64,
+    /// `enqueued | processing | succeeded | failed | canceled`.
+    pub status: String,
+    /// Type-specific details.
+    #[serde(default)]
+    pub details: Option<serde_json::Value>,
+    /// Error of a failed task.
+    #[serde(default)]
+    pub error: Option<serde_json::Value>,
+    /// RFC 3339 start time.
+    #[serde(default)]
+    pub started_at: Option<String>,
+    /// RFC 3339 finish time.
+    #[serde(default)]
+    pub finished_at: Option<String>,
+}
+
+/// The pooled client for every node of the fleet.
+#[derive(Clone, Debug)]
+pub struct NodeClient {
+    http: reqwest::Client,
+    authorization: Option<HeaderValue>,
+    timeout: Duration,
+}
+
+impl NodeClient {
+    /// A client sending `Authorization: Bearer <master_key>` when a key is given, giving up on a
+    /// call after `timeout`.
+    pub fn new(master_key: Option<&str>, timeout: Duration) -> Result<Self, String> {
+        static CRYPTO: Once = Once::new();
+        CRYPTO.call_once(|| {
+            // Only the first provider installed counts; a process that installed one already keeps it.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        });
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeout)
+            .timeout(timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|error| format!("cannot build the node HTTP client: {error}"))?;
+        let authorization = master_key
+            .filter(|key| !key.is_empty())
+            .map(|key| {
+                let mut value = HeaderValue::from_str(&format!("Bearer {key}"))
+                    .map_err(|_| "the node master key is not a valid header value".to_owned())?;
+                value.set_sensitive(true);
+                Ok::<_, String>(value)
+            })
+            .transpose()?;
+        Ok(Self {
+            http,
+            authorization,
+            timeout,
+        })
+    }
+
+    /// The per-call timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Sends `method path_and_query` to `node` with an optional JSON body.
+    pub async fn call(
+        &self,
+        node: &Node,
+        method: Method,
+        path_and_query: &str,
+        json_body: Option<Vec<u8>>,
+    ) -> Result<NodeResponse, NodeError> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path_and_query}", node.address));
+        if let Some(authorization) = &self.authorization {
+            request = request.header(AUTHORIZATION, authorization.clone());
+        }
+        if let Some(body) = json_body {
+            request = request
+                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+                .body(body);
+        }
+        let response = request.send().await.map_err(|error| self.transport(error))?;
+        let status = response.status().as_u16();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|error| self.transport(error))?
+            .to_vec();
+        if (200..300).contains(&status) {
+            return Ok(NodeResponse { status, body });
+        }
+        match serde_json::from_slice::<NodeApiError>(&body) {
+            Ok(mut error) => {
+                error.status = status;
+                Err(NodeError::Api(error))
+            }
+            Err(_) => Err(NodeError::Invalid(format!(
+                "HTTP {status} without a Meilisearch error body"
+            ))),
+        }
+    }
+
+    /// A GET whose 2xx body is parsed as `T`.
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        node: &Node,
+        path_and_query: &str,
+    ) -> Result<T, NodeError> {
+        self.call(node, Method::GET, path_and_query, None)
+            .await?
+            .json()
+    }
+
+    /// A write that the node enqueues as a task: its task uid.
+    pub async fn enqueue(
+        &self,
+        node: &Node,
+        method: Method,
+        path_and_query: &str,
+        json_body: Option<Vec<u8>>,
+    ) -> Result<u64, NodeError> {
+        let response = self.call(node, method, path_and_query, json_body).await?;
+        Ok(response.json::<EnqueuedTask>()?.task_uid)
+    }
+
+    /// The node's task `uid`.
+    pub async fn task(&self, node: &Node, uid: u64) -> Result<NodeTask, NodeError> {
+        self.get(node, &format!("/tasks/{uid}")).await
+    }
+
+    fn transport(&self, error: reqwest::Error) -> NodeError {
+        if error.is_timeout() {
+            NodeError::Timeout(self.timeout)
+        } else {
+            // The source chain says why (refused, reset, DNS) without echoing request contents.
+            let mut reason = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                reason = format!("{reason}: {cause}");
+                source = cause.source();
+            }
+            NodeError::Unreachable(reason)
+        }
+    }
+}
