@@ -34,7 +34,8 @@ pub enum Observed {
 /// The task after observing its node tasks. `copies` is how many nodes hold each document.
 pub fn aggregate(task: &Task, observed: &BTreeMap<String, Observed>, copies: u64) -> TaskUpdate {
     let mut update = task.to_update();
-    if task.status.is_terminal() {
+    // A task without node tasks is still being fanned out: nothing to observe yet.
+    if task.status.is_terminal() || task.node_tasks.is_empty() {
         return update;
     }
     let statuses: Vec<Option<TaskStatus>> = task
@@ -53,10 +54,12 @@ pub fn aggregate(task: &Task, observed: &BTreeMap<String, Observed>, copies: u64
         .iter()
         .any(|status| status.is_some_and(|status| status != TaskStatus::Enqueued));
     let node_tasks = || {
-        observed.iter().filter_map(|(node, observed)| match observed {
-            Observed::Task(task) => Some((node, task)),
-            _ => None,
-        })
+        observed
+            .iter()
+            .filter_map(|(node, observed)| match observed {
+                Observed::Task(task) => Some((node, task)),
+                _ => None,
+            })
     };
     update.started_at = node_tasks()
         .filter_map(|(_, task)| task.started_at.as_deref().and_then(parse))
@@ -187,9 +190,9 @@ mod tests {
             uid: 1,
             status: status.into(),
             details: Some(json!({"receivedDocuments": indexed, "indexedDocuments": indexed})),
-            error: (status == "failed").then(|| {
-                json!({"message": "boom", "code": "internal", "type": "internal", "link": "l"})
-            }),
+            error: (status == "failed").then(
+                || json!({"message": "boom", "code": "internal", "type": "internal", "link": "l"}),
+            ),
             started_at: Some(started.into()),
             finished_at: finished.map(str::to_owned),
         })
@@ -198,8 +201,19 @@ mod tests {
     #[test]
     fn processing_until_every_node_is_terminal() {
         let observed = [
-            ("a".to_owned(), node("succeeded", 4, "1970-01-01T00:00:02Z", Some("1970-01-01T00:00:03Z"))),
-            ("b".to_owned(), node("processing", 0, "1970-01-01T00:00:01Z", None)),
+            (
+                "a".to_owned(),
+                node(
+                    "succeeded",
+                    4,
+                    "1970-01-01T00:00:02Z",
+                    Some("1970-01-01T00:00:03Z"),
+                ),
+            ),
+            (
+                "b".to_owned(),
+                node("processing", 0, "1970-01-01T00:00:01Z", None),
+            ),
         ]
         .into();
         let update = aggregate(&task(), &observed, 2);
@@ -213,8 +227,24 @@ mod tests {
     #[test]
     fn succeeded_sums_counts_per_distinct_document() {
         let observed = [
-            ("a".to_owned(), node("succeeded", 4, "1970-01-01T00:00:02Z", Some("1970-01-01T00:00:03Z"))),
-            ("b".to_owned(), node("succeeded", 4, "1970-01-01T00:00:01Z", Some("1970-01-01T00:00:04Z"))),
+            (
+                "a".to_owned(),
+                node(
+                    "succeeded",
+                    4,
+                    "1970-01-01T00:00:02Z",
+                    Some("1970-01-01T00:00:03Z"),
+                ),
+            ),
+            (
+                "b".to_owned(),
+                node(
+                    "succeeded",
+                    4,
+                    "1970-01-01T00:00:01Z",
+                    Some("1970-01-01T00:00:04Z"),
+                ),
+            ),
         ]
         .into();
         let update = aggregate(&task(), &observed, 2);
@@ -231,8 +261,24 @@ mod tests {
     #[test]
     fn a_failed_node_fails_the_task_and_is_named() {
         let observed = [
-            ("a".to_owned(), node("succeeded", 4, "1970-01-01T00:00:02Z", Some("1970-01-01T00:00:03Z"))),
-            ("b".to_owned(), node("failed", 0, "1970-01-01T00:00:01Z", Some("1970-01-01T00:00:04Z"))),
+            (
+                "a".to_owned(),
+                node(
+                    "succeeded",
+                    4,
+                    "1970-01-01T00:00:02Z",
+                    Some("1970-01-01T00:00:03Z"),
+                ),
+            ),
+            (
+                "b".to_owned(),
+                node(
+                    "failed",
+                    0,
+                    "1970-01-01T00:00:01Z",
+                    Some("1970-01-01T00:00:04Z"),
+                ),
+            ),
         ]
         .into();
         let update = aggregate(&task(), &observed, 2);
@@ -241,7 +287,15 @@ mod tests {
         assert_eq!(error.message, "node `b`: boom");
         assert_eq!(error.code, "internal");
         let lost = [
-            ("a".to_owned(), node("succeeded", 4, "1970-01-01T00:00:02Z", Some("1970-01-01T00:00:03Z"))),
+            (
+                "a".to_owned(),
+                node(
+                    "succeeded",
+                    4,
+                    "1970-01-01T00:00:02Z",
+                    Some("1970-01-01T00:00:03Z"),
+                ),
+            ),
             ("b".to_owned(), Observed::Lost),
         ]
         .into();

@@ -225,10 +225,10 @@ impl Serialize for ApiError {
         Body {
             message: &self.message,
             code: self.code_name(),
-            error_type: self
-                .relayed
-                .as_ref()
-                .map_or_else(|| self.code.error_type().as_str(), |r| r.error_type.as_str()),
+            error_type: self.relayed.as_ref().map_or_else(
+                || self.code.error_type().as_str(),
+                |r| r.error_type.as_str(),
+            ),
             link: self.link(),
         }
         .serialize(serializer)

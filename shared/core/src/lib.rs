@@ -4,17 +4,21 @@
 //!   validation;
 //! - [`errors`]: the one table of error codes and the Meilisearch error shape;
 //! - [`routing`]: shard of a primary key, rendezvous placement, write targets, covering sets;
+//! - [`cluster`]: the fleet for the data path: parallel fan-out and the write quorum;
 //! - [`node`]: the pooled client Miroir talks to Meilisearch nodes with;
 //! - [`merge`]: one search response from a covering set's answers;
-//! - [`aggregate`]: a Miroir task's status from its node tasks;
+//! - [`aggregate`]: a Miroir task's status from its node tasks; [`refresh`]: polling and
+//!   persisting it;
 //! - [`Exit`]: the process exit codes.
 
 pub mod aggregate;
+pub mod cluster;
 pub mod config;
 pub mod errors;
 mod exit;
 pub mod merge;
 pub mod node;
+pub mod refresh;
 pub mod routing;
 
 pub use config::{Config, ConfigError, EnvSource, ProcessEnv};

@@ -72,7 +72,9 @@ fn score_of(hit: &Value) -> f64 {
 }
 
 fn shard_of(hit: &Value) -> u64 {
-    hit.get(SHARD_FIELD).and_then(Value::as_u64).unwrap_or(u64::MAX)
+    hit.get(SHARD_FIELD)
+        .and_then(Value::as_u64)
+        .unwrap_or(u64::MAX)
 }
 
 fn order(a: &Ranked, b: &Ranked) -> Ordering {
@@ -184,7 +186,12 @@ pub fn total_hits(answers: &[NodeAnswer]) -> u64 {
 pub fn processing_time_ms(answers: &[NodeAnswer]) -> u64 {
     answers
         .iter()
-        .filter_map(|answer| answer.response.get("processingTimeMs").and_then(Value::as_u64))
+        .filter_map(|answer| {
+            answer
+                .response
+                .get("processingTimeMs")
+                .and_then(Value::as_u64)
+        })
         .max()
         .unwrap_or(0)
 }
@@ -339,13 +346,17 @@ mod tests {
             "facetDistribution".into(),
             json!({"genre": {"drama": 2, "horror": 1}, "_miroir_shard": {"1": 3}}),
         );
-        a.response
-            .insert("facetStats".into(), json!({"price": {"min": 3.0, "max": 9.0}}));
+        a.response.insert(
+            "facetStats".into(),
+            json!({"price": {"min": 3.0, "max": 9.0}}),
+        );
         let mut b = answer(json!([]), 0, 1);
         b.response
             .insert("facetDistribution".into(), json!({"genre": {"drama": 5}}));
-        b.response
-            .insert("facetStats".into(), json!({"price": {"min": 1.0, "max": 4.0}}));
+        b.response.insert(
+            "facetStats".into(),
+            json!({"price": {"min": 1.0, "max": 4.0}}),
+        );
         let answers = [a, b];
         assert_eq!(
             facet_distribution(&answers).unwrap(),

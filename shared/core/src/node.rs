@@ -185,7 +185,10 @@ impl NodeClient {
                 .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
                 .body(body);
         }
-        let response = request.send().await.map_err(|error| self.transport(error))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|error| self.transport(error))?;
         let status = response.status().as_u16();
         let body = response
             .bytes()

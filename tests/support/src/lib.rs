@@ -1,5 +1,6 @@
 //! `miroir-test-support`: Miroir's test kit — a real Redis server for tests, and helpers to run
 //! Miroir's binaries as processes ([`process`]).
+//! [`meilisearch`]: a Meilisearch-compatible in-memory test node (`TestNode`) with faults.
 //!
 //! # Which server to use
 //!
@@ -28,6 +29,7 @@
 
 mod docker;
 mod local;
+pub mod meilisearch;
 pub mod process;
 mod resp;
 mod server;

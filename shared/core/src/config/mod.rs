@@ -44,9 +44,9 @@ pub use env_source::{EnvSource, ProcessEnv};
 pub use error::ConfigError;
 pub use secret::Secret;
 pub use sections::{
-    AdminConfig, AdminUiConfig, AliasesConfig, CanaryRunnerConfig, HealthConfig, NodeConfig,
-    RebalancerConfig, ScatterConfig, ServerConfig, TaskStoreBackend, TaskStoreConfig,
-    UnavailableShardPolicy,
+    AdminConfig, AdminUiConfig, AliasesConfig, CanaryRunnerConfig, HealthConfig, IdempotencyConfig,
+    NodeConfig, RebalancerConfig, ScatterConfig, ServerConfig, SessionPinningConfig,
+    TaskStoreBackend, TaskStoreConfig, UnavailableShardPolicy, WaitStrategy,
 };
 
 /// The embedded default configuration: every key with its default value, used when no file is
@@ -93,6 +93,10 @@ pub struct Config {
     pub aliases: AliasesConfig,
     /// Synthetic canary queries (plan §13.18).
     pub canary_runner: CanaryRunnerConfig,
+    /// `Idempotency-Key` on writes (plan §13.10).
+    pub idempotency: IdempotencyConfig,
+    /// Read-your-writes sessions (plan §13.6).
+    pub session_pinning: SessionPinningConfig,
 }
 
 impl Default for Config {
@@ -113,6 +117,8 @@ impl Default for Config {
             server: ServerConfig::default(),
             aliases: AliasesConfig::default(),
             canary_runner: CanaryRunnerConfig::default(),
+            idempotency: IdempotencyConfig::default(),
+            session_pinning: SessionPinningConfig::default(),
         }
     }
 }

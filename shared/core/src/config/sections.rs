@@ -279,3 +279,58 @@ impl Default for CanaryRunnerConfig {
         }
     }
 }
+
+/// `miroir.idempotency`: `Idempotency-Key` on client writes (plan §13.10).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdempotencyConfig {
+    /// Honour `Idempotency-Key` (default true); when false the header is ignored.
+    pub enabled: bool,
+    /// How long a key is remembered, seconds (default 86400, at least 1).
+    pub ttl_seconds: u64,
+}
+
+impl Default for IdempotencyConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            ttl_seconds: 86_400,
+        }
+    }
+}
+
+/// How a read in a session with a pending write waits for it (plan §13.6).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitStrategy {
+    /// Wait (up to `max_wait_ms`) until the write succeeded on the pinned group (default).
+    #[default]
+    Block,
+    /// Read from the pinned group without waiting.
+    RoutePin,
+}
+
+/// `miroir.session_pinning`: read-your-writes with `X-Miroir-Session` (plan §13.6).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionPinningConfig {
+    /// Honour `X-Miroir-Session` (default true).
+    pub enabled: bool,
+    /// Session lifetime after its last write, seconds (default 900, at least 1).
+    pub ttl_seconds: u64,
+    /// `block` (default) or `route_pin`.
+    pub wait_strategy: WaitStrategy,
+    /// Longest a `block` read waits, milliseconds (default 5000).
+    pub max_wait_ms: u64,
+}
+
+impl Default for SessionPinningConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            ttl_seconds: 900,
+            wait_strategy: WaitStrategy::Block,
+            max_wait_ms: 5000,
+        }
+    }
+}

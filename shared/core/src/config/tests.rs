@@ -166,7 +166,9 @@ fn default_yaml_lists_exactly_the_code_defaults() {
             "rebalancer",
             "server",
             "aliases",
-            "canary_runner"
+            "canary_runner",
+            "idempotency",
+            "session_pinning"
         ]
     );
 }
@@ -384,6 +386,12 @@ fn every_leaf_override() -> (Vec<(&'static str, &'static str)>, Config) {
         ("MIROIR_CANARY_RUNNER__MAX_CONCURRENT_CANARIES", "21"),
         ("MIROIR_CANARY_RUNNER__RUN_HISTORY_PER_CANARY", "22"),
         ("MIROIR_CANARY_RUNNER__EMIT_RESULTS_TO_CDC", "false"),
+        ("MIROIR_IDEMPOTENCY__ENABLED", "false"),
+        ("MIROIR_IDEMPOTENCY__TTL_SECONDS", "23"),
+        ("MIROIR_SESSION_PINNING__ENABLED", "false"),
+        ("MIROIR_SESSION_PINNING__TTL_SECONDS", "24"),
+        ("MIROIR_SESSION_PINNING__WAIT_STRATEGY", "route_pin"),
+        ("MIROIR_SESSION_PINNING__MAX_WAIT_MS", "25"),
     ];
     let expected = Config {
         master_key: Secret::new("mk"),
@@ -444,6 +452,16 @@ fn every_leaf_override() -> (Vec<(&'static str, &'static str)>, Config) {
             max_concurrent_canaries: 21,
             run_history_per_canary: 22,
             emit_results_to_cdc: false,
+        },
+        idempotency: IdempotencyConfig {
+            enabled: false,
+            ttl_seconds: 23,
+        },
+        session_pinning: SessionPinningConfig {
+            enabled: false,
+            ttl_seconds: 24,
+            wait_strategy: WaitStrategy::RoutePin,
+            max_wait_ms: 25,
         },
     };
     (vars, expected)

@@ -25,6 +25,17 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
     )?;
     at_least_one("miroir.replica_groups", u64::from(config.replica_groups))?;
     task_store(config)?;
+    if !config
+        .node_master_key
+        .expose()
+        .bytes()
+        .all(|byte| byte == b' ' || byte.is_ascii_graphic())
+    {
+        return Err(ConfigError::invalid(
+            "miroir.node_master_key",
+            "must be printable ASCII (it is sent as a bearer token)",
+        ));
+    }
     nodes(config)?;
     replication(config)?;
 
@@ -46,6 +57,14 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
             format!("{ttl} is not between 1 and {MAX_ADMIN_SESSION_TTL_S} seconds (30 days)"),
         ));
     }
+    at_least_one(
+        "miroir.idempotency.ttl_seconds",
+        config.idempotency.ttl_seconds,
+    )?;
+    at_least_one(
+        "miroir.session_pinning.ttl_seconds",
+        config.session_pinning.ttl_seconds,
+    )?;
     at_least_one(
         "miroir.scatter.node_timeout_ms",
         config.scatter.node_timeout_ms,

@@ -468,8 +468,14 @@ pub async fn delete_removes_a_task_from_every_index(store: &TestStore) {
     let tasks = seed(store, 6).await;
     let victim = &tasks[2];
     assert!(store.delete_task(victim.uid).await.unwrap());
-    assert!(!store.delete_task(victim.uid).await.unwrap(), "second delete");
-    assert!(!store.delete_task(u64::MAX >> 12).await.unwrap(), "unknown uid");
+    assert!(
+        !store.delete_task(victim.uid).await.unwrap(),
+        "second delete"
+    );
+    assert!(
+        !store.delete_task(u64::MAX >> 12).await.unwrap(),
+        "unknown uid"
+    );
     assert_eq!(store.get_task(victim.uid).await.unwrap(), None);
     assert_eq!(store.count_tasks().await.unwrap(), 5);
     for query in [

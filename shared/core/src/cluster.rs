@@ -1,0 +1,289 @@
+//! The fleet as the data path uses it: the [`Topology`], the [`NodeClient`], parallel fan-out,
+//! and the write quorum rules of plan §2.
+//!
+//! # Write quorum
+//!
+//! A group succeeds for a shard when `floor(RF/2) + 1` of the nodes it places the shard on
+//! enqueued the write. A write succeeds when, for every shard it touches, at least one group
+//! succeeded; groups that missed their quorum for some shard are reported as degraded
+//! (`X-Miroir-Degraded`). Broadcast writes (index, settings, delete by filter) touch every shard.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures::future::join_all;
+use serde_json::Value;
+
+use crate::config::{Config, UnavailableShardPolicy};
+use crate::errors::{ApiError, Code};
+use crate::node::{Method, NodeClient, NodeError};
+use crate::routing::{NodeIndex, Shard, Topology};
+
+/// One request of a fan-out.
+#[derive(Clone, Debug)]
+pub struct NodeCall {
+    /// Target node.
+    pub node: NodeIndex,
+    /// HTTP method.
+    pub method: Method,
+    /// Path and query, e.g. `/indexes/movies/documents?primaryKey=id`.
+    pub path: String,
+    /// JSON body.
+    pub body: Option<Vec<u8>>,
+}
+
+/// What a write fan-out achieved.
+#[derive(Clone, Debug, Default)]
+pub struct WriteOutcome {
+    /// Node id → node task uid, for every node that enqueued the write.
+    pub node_tasks: BTreeMap<String, u64>,
+    /// Groups that missed their quorum, each with the shards concerned.
+    pub degraded: BTreeMap<u32, BTreeSet<Shard>>,
+    /// Shards no group reached quorum for (the write failed when non-empty).
+    pub unwritable: BTreeSet<Shard>,
+    /// The first Meilisearch error a node answered with, by node order.
+    pub rejection: Option<ApiError>,
+}
+
+impl WriteOutcome {
+    /// True when every shard reached quorum in some group.
+    pub fn succeeded(&self) -> bool {
+        self.unwritable.is_empty()
+    }
+
+    /// The `X-Miroir-Degraded` value (`groups=0,1; shards=3,7`), `None` with full coverage.
+    pub fn degraded_header(&self) -> Option<String> {
+        if self.degraded.is_empty() {
+            return None;
+        }
+        let groups: Vec<String> = self.degraded.keys().map(u32::to_string).collect();
+        let shards: BTreeSet<Shard> = self.degraded.values().flatten().copied().collect();
+        let shards: Vec<String> = shards.iter().map(u32::to_string).collect();
+        Some(format!(
+            "groups={}; shards={}",
+            groups.join(","),
+            shards.join(",")
+        ))
+    }
+
+    /// The error answered when the write failed: the nodes' own rejection if they refused it
+    /// (bad input, unknown index), else 503 `miroir_no_quorum` naming the shards.
+    pub fn failure(&self) -> ApiError {
+        if let Some(rejection) = &self.rejection {
+            return rejection.clone();
+        }
+        let shards: Vec<String> = self.unwritable.iter().map(u32::to_string).collect();
+        ApiError::new(
+            Code::MiroirNoQuorum,
+            format!(
+                "No replica group reached its write quorum for shard(s) {}; nothing was \
+                 acknowledged. Retry later.",
+                shards.join(", ")
+            ),
+        )
+    }
+}
+
+/// The fleet, shared by every request of a process.
+#[derive(Debug)]
+pub struct Cluster {
+    topology: Topology,
+    client: NodeClient,
+    reads: AtomicU64,
+    unavailable_shard_policy: UnavailableShardPolicy,
+    primary_keys: RwLock<HashMap<String, String>>,
+}
+
+impl Cluster {
+    /// The cluster of `config` (nodes, shards, groups, node master key, scatter timeout).
+    pub fn from_config(config: &Config) -> Result<Self, String> {
+        let client = NodeClient::new(
+            Some(config.node_master_key.expose()),
+            Duration::from_millis(config.scatter.node_timeout_ms),
+        )?;
+        Ok(Self {
+            topology: Topology::from_config(config),
+            client,
+            reads: AtomicU64::new(0),
+            unavailable_shard_policy: config.scatter.unavailable_shard_policy,
+            primary_keys: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// The placement table.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// The node client.
+    pub fn client(&self) -> &NodeClient {
+        &self.client
+    }
+
+    /// What a read does when a shard has no live node.
+    pub fn unavailable_shard_policy(&self) -> UnavailableShardPolicy {
+        self.unavailable_shard_policy
+    }
+
+    /// The next read sequence number of this process (round-robin over groups and replicas).
+    pub fn next_read(&self) -> u64 {
+        self.reads.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// How many nodes hold each document: `RF × RG`.
+    pub fn copies(&self) -> u64 {
+        (self.topology.replication_factor() as u64) * u64::from(self.topology.groups())
+    }
+
+    /// `503 miroir_no_nodes` unless nodes are configured.
+    pub fn require_nodes(&self) -> Result<(), ApiError> {
+        if self.topology.is_empty() {
+            return Err(ApiError::new(
+                Code::MiroirNoNodes,
+                "No Meilisearch node is configured (`miroir.nodes` is empty).",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sends every call in parallel; the results in call order.
+    pub async fn call_all(
+        &self,
+        calls: Vec<NodeCall>,
+    ) -> Vec<(NodeIndex, Result<crate::node::NodeResponse, NodeError>)> {
+        join_all(calls.into_iter().map(|call| async move {
+            let node = self.topology.node(call.node);
+            let result = self
+                .client
+                .call(node, call.method, &call.path, call.body)
+                .await;
+            (call.node, result)
+        }))
+        .await
+    }
+
+    /// The same call on every node, in parallel.
+    pub fn broadcast(&self, method: &Method, path: &str, body: Option<&[u8]>) -> Vec<NodeCall> {
+        (0..self.topology.nodes().len())
+            .map(|node| NodeCall {
+                node,
+                method: method.clone(),
+                path: path.to_owned(),
+                body: body.map(<[u8]>::to_vec),
+            })
+            .collect()
+    }
+
+    /// Sends write calls in parallel and judges the quorum for `shards` (every shard when
+    /// `None`: broadcast writes). A node counts as acknowledging when it enqueued a task.
+    pub async fn write(
+        &self,
+        calls: Vec<NodeCall>,
+        shards: Option<BTreeSet<Shard>>,
+    ) -> WriteOutcome {
+        let results = self.call_all(calls).await;
+        let mut outcome = WriteOutcome::default();
+        let mut acked = BTreeSet::new();
+        for (node, result) in results {
+            let node_config = self.topology.node(node);
+            match result.and_then(|response| {
+                response
+                    .json::<crate::node::EnqueuedTask>()
+                    .map(|task| task.task_uid)
+            }) {
+                Ok(uid) => {
+                    acked.insert(node);
+                    outcome.node_tasks.insert(node_config.id.clone(), uid);
+                }
+                Err(error) => {
+                    tracing::warn!(node = %node_config.id, %error, "a node did not enqueue a write");
+                    if let NodeError::Api(_) = &error
+                        && outcome.rejection.is_none()
+                    {
+                        outcome.rejection = Some(error.to_api_error(node_config));
+                    }
+                }
+            }
+        }
+        let shards = shards.unwrap_or_else(|| (0..self.topology.shards()).collect());
+        for &shard in &shards {
+            let mut any = false;
+            for group in 0..self.topology.groups() {
+                let placed = self.topology.placement(group, shard);
+                let acks = placed.iter().filter(|node| acked.contains(*node)).count();
+                if acks >= self.topology.group_quorum(group, shard) {
+                    any = true;
+                } else {
+                    outcome.degraded.entry(group).or_default().insert(shard);
+                }
+            }
+            if !any {
+                outcome.unwritable.insert(shard);
+            }
+        }
+        outcome
+    }
+
+    /// The primary key of index `uid`, asked of the nodes (first answer wins) and remembered;
+    /// `None` when the nodes do not know the index.
+    pub async fn primary_key(&self, uid: &str) -> Result<Option<String>, ApiError> {
+        if let Some(key) = self
+            .primary_keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(uid)
+        {
+            return Ok(Some(key.clone()));
+        }
+        let path = format!("/indexes/{}", encode_path_segment(uid));
+        let mut last_error = None;
+        for node in self.topology.nodes() {
+            match self.client.get::<Value>(node, &path).await {
+                Ok(index) => {
+                    let Some(key) = index.get("primaryKey").and_then(Value::as_str) else {
+                        return Ok(None);
+                    };
+                    self.remember_primary_key(uid, key);
+                    return Ok(Some(key.to_owned()));
+                }
+                Err(NodeError::Api(error)) if error.code == "index_not_found" => return Ok(None),
+                Err(error) => last_error = Some(error.to_api_error(node)),
+            }
+        }
+        match last_error {
+            Some(error) => Err(error),
+            None => Ok(None),
+        }
+    }
+
+    /// Records the primary key of an index this process just created or changed.
+    pub fn remember_primary_key(&self, uid: &str, key: &str) {
+        self.primary_keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(uid.to_owned(), key.to_owned());
+    }
+
+    /// Forgets what is remembered of a deleted or changed index.
+    pub fn forget_index(&self, uid: &str) {
+        self.primary_keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(uid);
+    }
+}
+
+/// `segment` percent-encoded for use as one path segment (index uids and document ids).
+pub fn encode_path_segment(segment: &str) -> String {
+    let mut encoded = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
