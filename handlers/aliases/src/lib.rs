@@ -25,17 +25,16 @@
 //! create.
 //!
 //! Flip history is bounded by `aliases.history_retention`, trimmed by the store in the same
-//! atomic step as the flip. `aliases.require_target_exists` is not enforced yet: it needs the
-//! node client of the data path to ask the nodes whether the target index exists.
+//! atomic step as the flip. With `aliases.require_target_exists` (and nodes configured), every
+//! target must be an index the nodes know.
 
 mod body;
 mod view;
 
-use std::sync::Once;
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Json, Router};
+use miroir_core::cluster::encode_path_segment;
 use miroir_core::{ApiError, Code};
 use miroir_http::{AppState, HttpResult, JsonBody};
 use miroir_store::{Alias, AliasTarget, StoreError, Timestamp};
@@ -101,7 +100,8 @@ async fn create_alias(
         ))
         .into());
     }
-    warn_target_existence_unchecked(&state);
+    let targets: Vec<String> = uids(&target).cloned().collect();
+    check_targets_exist(&state, &targets).await?;
     match state
         .store
         .create_alias(&name, target, Timestamp::now())
@@ -192,7 +192,7 @@ async fn flip_alias(
     if state.store.get_alias(target).await?.is_some() {
         return Err(target_is_an_alias(target).into());
     }
-    warn_target_existence_unchecked(&state);
+    check_targets_exist(&state, &[target.to_owned()]).await?;
     let expected = body.expected_version.unwrap_or(current.version);
     let retention = usize::try_from(state.config.aliases.history_retention).unwrap_or(usize::MAX);
     let flipped = state
@@ -335,17 +335,16 @@ async fn managed_by_ilm(state: &AppState, name: &str, action: &str) -> Result<Ap
     ))
 }
 
-/// `aliases.require_target_exists` needs the node client (the data path, a later issue) to ask
-/// the nodes whether a target index exists. Until then targets are not checked; with nodes
-/// configured, where the check would apply, this is said once per process in the log.
-fn warn_target_existence_unchecked(state: &AppState) {
-    static WARNED: Once = Once::new();
-    if state.config.aliases.require_target_exists && !state.config.nodes.is_empty() {
-        WARNED.call_once(|| {
-            tracing::warn!(
-                "aliases.require_target_exists is set but alias targets are not checked against \
-                 the nodes yet (needs the node client)"
-            );
-        });
+/// With `aliases.require_target_exists` and nodes configured, every target must be an index the
+/// nodes know: the nodes' `index_not_found` (404) otherwise, 503 when no node answers. Without
+/// nodes there is nothing to ask, and targets are taken as given.
+async fn check_targets_exist(state: &AppState, uids: &[String]) -> Result<(), ApiError> {
+    if !state.config.aliases.require_target_exists || state.cluster.topology().is_empty() {
+        return Ok(());
     }
+    for uid in uids {
+        let path = format!("/indexes/{}", encode_path_segment(uid));
+        state.cluster.read_any::<serde_json::Value>(&path).await?;
+    }
+    Ok(())
 }

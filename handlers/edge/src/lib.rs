@@ -18,6 +18,10 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(miroir_handler_rollover::routes())
         .merge(miroir_handler_search_ui::routes())
         .merge(miroir_handler_leases::routes())
+        .merge(miroir_handler_indexes::routes())
+        .merge(miroir_handler_documents::routes())
+        .merge(miroir_handler_search::routes())
+        .merge(miroir_handler_settings::routes())
         .merge(miroir_handler_cdc::routes())
 }
 

@@ -9,6 +9,7 @@ mod view;
 
 use axum::extract::{Path, State};
 use axum::{Json, Router};
+use miroir_core::refresh::refresh_task;
 use miroir_core::{ApiError, Code};
 use miroir_http::{AppState, HttpResult, QueryParams};
 use utoipa_axum::router::OpenApiRouter;
@@ -31,7 +32,8 @@ pub fn router(state: AppState) -> Router {
 
 /// Get one task.
 ///
-/// The task with this uid, in Meilisearch's shape plus `miroir.nodeTasks`.
+/// The task with this uid, in Meilisearch's shape plus `miroir.nodeTasks`. A task that is not
+/// terminal is first brought up to date by polling its node tasks.
 #[utoipa::path(
     get,
     path = "/tasks/{uid}",
@@ -54,7 +56,10 @@ async fn get_task(
         )
     })?;
     match state.store.get_task(parsed).await? {
-        Some(task) => Ok(Json(TaskView::from(task))),
+        Some(task) => {
+            let task = refresh_task(&state.store, &state.cluster, task).await?;
+            Ok(Json(TaskView::from(task)))
+        }
         None => {
             Err(ApiError::new(Code::TaskNotFound, format!("Task `{parsed}` not found.")).into())
         }

@@ -1,8 +1,8 @@
 //! A Miroir task's status from the node tasks it fanned out to (plan §3 "Task ID
 //! reconciliation").
 //!
-//! - While any node task is unknown or not terminal: `processing` once any node started,
-//!   `enqueued` before.
+//! - While any node task is unknown or not terminal: `processing` once any node started (or the
+//!   task was already seen processing: a status never goes back), `enqueued` before.
 //! - Once every node task is terminal: `failed` if any failed (the error of the first failed
 //!   node, by node id, prefixed with that id), else `canceled` if any was canceled, else
 //!   `succeeded`.
@@ -50,9 +50,11 @@ pub fn aggregate(task: &Task, observed: &BTreeMap<String, Observed>, copies: u64
     let all_terminal = statuses
         .iter()
         .all(|status| status.is_some_and(TaskStatus::is_terminal));
-    let started = statuses
-        .iter()
-        .any(|status| status.is_some_and(|status| status != TaskStatus::Enqueued));
+    // A status never goes back: a task seen processing stays at least processing.
+    let started = task.status == TaskStatus::Processing
+        || statuses
+            .iter()
+            .any(|status| status.is_some_and(|status| status != TaskStatus::Enqueued));
     let node_tasks = || {
         observed
             .iter()

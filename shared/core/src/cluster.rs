@@ -226,6 +226,28 @@ impl Cluster {
         outcome
     }
 
+    /// A GET answered by one node: nodes are tried in turn, starting at a rotating one, until
+    /// one answers. A node's Meilisearch error is the answer (relayed); when none answers,
+    /// 503 `miroir_node_unavailable`.
+    pub async fn read_any<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<T, ApiError> {
+        self.require_nodes()?;
+        let count = self.topology.nodes().len();
+        let start = (self.next_read() % count as u64) as usize;
+        let mut last = None;
+        for step in 0..count {
+            let node = self.topology.node((start + step) % count);
+            match self.client.get::<T>(node, path).await {
+                Ok(value) => return Ok(value),
+                Err(error @ NodeError::Api(_)) => return Err(error.to_api_error(node)),
+                Err(error) => last = Some(error.to_api_error(node)),
+            }
+        }
+        Err(last.unwrap_or_else(|| ApiError::new(Code::MiroirNodeUnavailable, "no node answered")))
+    }
+
     /// The primary key of index `uid`, asked of the nodes (first answer wins) and remembered;
     /// `None` when the nodes do not know the index.
     pub async fn primary_key(&self, uid: &str) -> Result<Option<String>, ApiError> {

@@ -91,6 +91,8 @@ codes! {
     InvalidTaskFrom => ("invalid_task_from", InvalidRequest, 400),
     InvalidTaskReverse => ("invalid_task_reverse", InvalidRequest, 400),
     InvalidTaskDate => ("invalid_task_date", InvalidRequest, 400),
+    MissingIndexUid => ("missing_index_uid", InvalidRequest, 400),
+    InvalidIndexUid => ("invalid_index_uid", InvalidRequest, 400),
     IndexNotFound => ("index_not_found", InvalidRequest, 404),
     DocumentNotFound => ("document_not_found", InvalidRequest, 404),
     TaskNotFound => ("task_not_found", InvalidRequest, 404),

@@ -29,11 +29,17 @@ pub async fn refresh_task(
         return Ok(task);
     }
     let topology = cluster.topology();
-    let observed: BTreeMap<String, Observed> = stream::iter(task.node_tasks.iter())
-        .map(|(node_id, &uid)| async move {
-            let observed = match topology.node_index(node_id) {
-                // A node no longer in the config cannot be asked.
-                None => Observed::Lost,
+    let polls: Vec<(String, u64)> = task
+        .node_tasks
+        .iter()
+        .map(|(node_id, &uid)| (node_id.clone(), uid))
+        .collect();
+    let observed: BTreeMap<String, Observed> = stream::iter(polls)
+        .map(|(node_id, uid)| async move {
+            let observed = match topology.node_index(&node_id) {
+                // A node not in this process's config cannot be asked; the task stays as it is
+                // (a replica with a partial node list must not fail other replicas' tasks).
+                None => Observed::Unknown,
                 Some(index) => match cluster.client().task(topology.node(index), uid).await {
                     Ok(node_task) => Observed::Task(node_task),
                     Err(NodeError::Api(error)) if error.code == "task_not_found" => Observed::Lost,
@@ -43,7 +49,7 @@ pub async fn refresh_task(
                     }
                 },
             };
-            (node_id.clone(), observed)
+            (node_id, observed)
         })
         .buffer_unordered(POLL_CONCURRENCY)
         .collect()

@@ -213,6 +213,38 @@ impl Topology {
     }
 }
 
+/// The client's Meilisearch `filter` restricted to `shards`, for a node asked about only some of
+/// the shards it holds (its hits from the others would count twice): `_miroir_shard IN [s1, …]`
+/// alone when there is no filter, else ANDed as the last item of an outer array (Meilisearch ANDs
+/// the items of an array, so the client's filter keeps its meaning). A filter of another type is
+/// left as it is: the nodes refuse it with their own `invalid_search_filter`.
+pub fn with_shard_filter(
+    filter: Option<&serde_json::Value>,
+    shards: &[Shard],
+) -> serde_json::Value {
+    use serde_json::Value;
+    let list: Vec<String> = shards.iter().map(Shard::to_string).collect();
+    let condition = Value::from(format!("_miroir_shard IN [{}]", list.join(", ")));
+    match filter {
+        None | Some(Value::Null) => condition,
+        Some(Value::String(text)) if text.trim().is_empty() => condition,
+        Some(Value::String(text)) => Value::Array(vec![Value::from(text.clone()), condition]),
+        Some(Value::Array(items)) => {
+            let mut all = items.clone();
+            all.push(condition);
+            Value::Array(all)
+        }
+        Some(other) => other.clone(),
+    }
+}
+
+/// The shards `node` holds in `group`, for deciding whether a read must add a shard filter.
+pub fn held_shards(topology: &Topology, group: u32, node: NodeIndex) -> Vec<Shard> {
+    (0..topology.shards())
+        .filter(|&shard| topology.placement(group, shard).contains(&node))
+        .collect()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -331,6 +363,38 @@ mod tests {
             let targets: BTreeSet<NodeIndex> = a.write_targets(a.shard_of(&key)).collect();
             prop_assert_eq!(targets.len(), 4);
         }
+    }
+
+    #[test]
+    fn shard_filters_and_with_the_clients() {
+        assert_eq!(
+            with_shard_filter(None, &[1, 2]),
+            serde_json::json!("_miroir_shard IN [1, 2]")
+        );
+        assert_eq!(
+            with_shard_filter(Some(&serde_json::json!(" ")), &[0]),
+            serde_json::json!("_miroir_shard IN [0]")
+        );
+        assert_eq!(
+            with_shard_filter(Some(&serde_json::json!(7)), &[0]),
+            serde_json::json!(7)
+        );
+        assert_eq!(
+            with_shard_filter(Some(&serde_json::json!("a = 1")), &[3]),
+            serde_json::json!(["a = 1", "_miroir_shard IN [3]"])
+        );
+        assert_eq!(
+            with_shard_filter(
+                Some(&serde_json::json!(["a = 1", ["b = 2", "c = 3"]])),
+                &[0]
+            ),
+            serde_json::json!(["a = 1", ["b = 2", "c = 3"], "_miroir_shard IN [0]"])
+        );
+        let topology = fleet(1, 3, 16, 2);
+        let held: usize = (0..3)
+            .map(|node| held_shards(&topology, 0, node).len())
+            .sum();
+        assert_eq!(held, 32);
     }
 
     #[test]

@@ -10,12 +10,17 @@
 //! - [`QueryParams`] and [`timefmt`]: query-string and date helpers the handlers share;
 //! - [`startup`]: how a server process starts (logs, config, store, readiness), shared by the
 //!   container's `miroir` and every Lambda function;
+//! - [`alias`]: alias names on client routes resolved to concrete index uids;
+//! - [`session`]: `X-Miroir-Session` read-your-writes pins;
+//! - [`write`]: the one path a client write takes to become a Miroir task (idempotency,
+//!   fan-out, quorum, 202);
 //! - [`serve`]: the container's server loop with graceful shutdown; [`lambda`]: the same routes
 //!   as an AWS Lambda function behind an API Gateway HTTP API.
 //!
 //! Handler crates expose `router(state) -> axum::Router` with their routes only; they never
 //! apply these layers themselves.
 
+pub mod alias;
 mod auth;
 mod error;
 mod json;
@@ -27,9 +32,11 @@ pub mod openapi;
 mod query;
 mod readiness;
 mod serve;
+pub mod session;
 pub mod startup;
 mod state;
 pub mod timefmt;
+pub mod write;
 
 pub use auth::{
     ADMIN_LOGIN_PATH, ADMIN_SESSION_COOKIE, AdminAuth, AuthScope, CSRF_TOKEN_HEADER, ClientIp,

@@ -1,0 +1,73 @@
+//! `miroir-handler-documents`: the document routes (plan §2 write path, §3 "Document
+//! lifecycle", §5 "Routing by operation type").
+//!
+//! - Writes (`POST`/`PUT /indexes/{uid}/documents`, deletions) become one Miroir task through
+//!   [`miroir_http::write::accept_write`]: documents are checked first (primary key value present
+//!   and valid, no reserved `_miroir_shard`), tagged with their shard, batched per node and sent
+//!   to their shard's nodes in every group in parallel.
+//! - Reads (`GET …/documents/{id}`, `GET …/documents`, `POST …/documents/fetch`) see no
+//!   `_miroir_*` field.
+
+mod payload;
+mod read;
+mod write;
+
+use axum::Router;
+use miroir_core::cluster::encode_path_segment;
+use miroir_core::{ApiError, Code};
+use miroir_http::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The document routes and their OpenAPI description: the one place they are defined.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(
+            write::replace_documents,
+            write::update_documents,
+            read::list_documents,
+            write::delete_all
+        ))
+        .routes(routes!(read::fetch))
+        .routes(routes!(write::delete_batch))
+        .routes(routes!(write::delete_by_filter))
+        .routes(routes!(read::get_document, write::delete_document))
+}
+
+/// The document routes, with `state`. Shared layers are applied by whoever mounts them.
+pub fn router(state: AppState) -> Router {
+    routes().split_for_parts().0.with_state(state)
+}
+
+/// `/indexes/{uid}/documents` with the uid encoded.
+fn documents_path(uid: &str) -> String {
+    format!("/indexes/{}/documents", encode_path_segment(uid))
+}
+
+/// The primary key documents of `uid` are routed by, and whether the index exists: the index's
+/// own, else the `primaryKey` parameter (the index is then created), else 400
+/// `miroir_primary_key_required`. A parameter naming another key than the index's is refused.
+async fn index_primary_key(
+    state: &AppState,
+    uid: &str,
+    requested: Option<&str>,
+) -> Result<(String, bool), ApiError> {
+    match (state.cluster.primary_key(uid).await?, requested) {
+        (Some(key), Some(requested)) if key != requested => Err(ApiError::new(
+            Code::BadRequest,
+            format!(
+                "Index `{uid}` already has the primary key `{key}`; the `primaryKey` parameter \
+                 `{requested}` does not match it."
+            ),
+        )),
+        (Some(key), _) => Ok((key, true)),
+        (None, Some(requested)) if !requested.is_empty() => Ok((requested.to_owned(), false)),
+        (None, _) => Err(ApiError::new(
+            Code::MiroirPrimaryKeyRequired,
+            format!(
+                "Index `{uid}` does not exist or has no primary key, and no `primaryKey` \
+                 parameter was given: Miroir routes every document to its shard by primary key."
+            ),
+        )),
+    }
+}

@@ -1,0 +1,346 @@
+//! Document writes: each document goes to the nodes that hold its shard in every group
+//! (plan §3 "Document lifecycle"); deletions by filter and of everything are broadcast.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use miroir_core::cluster::{Cluster, NodeCall, WriteOutcome, encode_path_segment};
+use miroir_core::merge::SHARD_FIELD;
+use miroir_core::node::Method;
+use miroir_core::routing::{NodeIndex, Shard};
+use miroir_core::{ApiError, Code};
+use miroir_http::object::Object;
+use miroir_http::write::{Write, accept_write, fingerprint};
+use miroir_http::{AppState, HttpResult, JsonBody, QueryParams, alias};
+use miroir_store::TaskKind;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::payload::{document_id, id_string, invalid_id, parse_documents};
+use crate::{documents_path, index_primary_key};
+
+/// Add or replace documents.
+///
+/// Each document goes to its shard's nodes in every group. An unknown index is created first
+/// when `primaryKey` is given.
+#[utoipa::path(
+    post,
+    path = "/indexes/{uid}/documents",
+    tag = "documents",
+    params(
+        ("uid" = String, Path, description = "The index uid."),
+        ("primaryKey" = Option<String>, Query, description = "The primary key, for a new index."),
+    ),
+    request_body(content = Vec<Object>, description = "A JSON array of documents (or NDJSON)."),
+    responses(
+        (status = 202, description = "The summarized `documentAdditionOrUpdate` task."),
+        (status = 400, description = "A document without a valid primary key value or with a reserved field; no primary key for a new index."),
+        (status = 503, description = "No group reached its write quorum (`miroir_no_quorum`)."),
+    )
+)]
+pub(crate) async fn replace_documents(
+    State(state): State<AppState>,
+    Path(uid): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> HttpResult<Response> {
+    add_documents(state, uid, query, headers, body, Method::POST).await
+}
+
+/// Add or update documents.
+///
+/// Like `POST`, but fields of existing documents not in the new version are kept.
+#[utoipa::path(
+    put,
+    path = "/indexes/{uid}/documents",
+    tag = "documents",
+    params(
+        ("uid" = String, Path, description = "The index uid."),
+        ("primaryKey" = Option<String>, Query, description = "The primary key, for a new index."),
+    ),
+    request_body(content = Vec<Object>, description = "A JSON array of documents (or NDJSON)."),
+    responses((status = 202, description = "The summarized `documentAdditionOrUpdate` task."))
+)]
+pub(crate) async fn update_documents(
+    State(state): State<AppState>,
+    Path(uid): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> HttpResult<Response> {
+    add_documents(state, uid, query, headers, body, Method::PUT).await
+}
+
+async fn add_documents(
+    state: AppState,
+    uid: String,
+    query: Option<String>,
+    headers: HeaderMap,
+    body: Bytes,
+    method: Method,
+) -> HttpResult<Response> {
+    state.cluster.require_nodes()?;
+    let uid = alias::write_target(&state, &uid).await?;
+    let params = QueryParams::parse(query.as_deref().unwrap_or_default());
+    params.reject_unknown(&["primaryKey", "csvDelimiter", "customMetadata"])?;
+    let documents = parse_documents(&headers, &body)?;
+    let (primary_key, exists) = index_primary_key(&state, &uid, params.get("primaryKey")).await?;
+    let topology = state.cluster.topology();
+    let mut batches: BTreeMap<NodeIndex, Vec<u8>> = BTreeMap::new();
+    let mut shards = BTreeSet::new();
+    for mut document in documents.iter().cloned() {
+        let shard = topology.shard_of(&document_id(&document, &primary_key)?);
+        shards.insert(shard);
+        document.insert(SHARD_FIELD.to_owned(), Value::from(shard));
+        let bytes = serde_json::to_vec(&document).unwrap_or_default();
+        for node in topology.write_targets(shard) {
+            let batch = batches.entry(node).or_insert_with(|| vec![b'[']);
+            if batch.len() > 1 {
+                batch.push(b',');
+            }
+            batch.extend_from_slice(&bytes);
+        }
+    }
+    let path = format!(
+        "{}?primaryKey={}",
+        documents_path(&uid),
+        encode_path_segment(&primary_key)
+    );
+    let calls: Vec<NodeCall> = batches
+        .into_iter()
+        .map(|(node, mut batch)| {
+            batch.push(b']');
+            NodeCall {
+                node,
+                method: method.clone(),
+                path: path.clone(),
+                body: Some(batch),
+            }
+        })
+        .collect();
+    let write = Write {
+        index_uid: Some(uid.clone()),
+        kind: TaskKind::DocumentAdditionOrUpdate,
+        details: json!({"receivedDocuments": documents.len(), "indexedDocuments": null}),
+        fingerprint: fingerprint(method.as_str(), &path, &body),
+    };
+    let cluster = state.cluster.clone();
+    accept_write(&state, &headers, write, || async move {
+        if !exists {
+            create_index(&cluster, &uid, &primary_key).await?;
+        }
+        Ok(cluster.write(calls, Some(shards)).await)
+    })
+    .await
+}
+
+/// Creates `uid` on every node (with `_miroir_shard` filterable) before its first documents;
+/// each node applies its tasks in order, so the documents follow the creation.
+async fn create_index(cluster: &Cluster, uid: &str, primary_key: &str) -> Result<(), ApiError> {
+    let body = json!({"uid": uid, "primaryKey": primary_key}).to_string();
+    let created = cluster
+        .write(
+            cluster.broadcast(&Method::POST, "/indexes", Some(body.as_bytes())),
+            None,
+        )
+        .await;
+    if !created.succeeded() {
+        return Err(created.failure());
+    }
+    let settings = json!({"filterableAttributes": [SHARD_FIELD]}).to_string();
+    let path = format!("/indexes/{}/settings", encode_path_segment(uid));
+    cluster
+        .write(
+            cluster.broadcast(&Method::PATCH, &path, Some(settings.as_bytes())),
+            Some(BTreeSet::new()),
+        )
+        .await;
+    cluster.remember_primary_key(uid, primary_key);
+    Ok(())
+}
+
+/// Delete one document.
+#[utoipa::path(
+    delete,
+    path = "/indexes/{uid}/documents/{id}",
+    tag = "documents",
+    params(
+        ("uid" = String, Path, description = "The index uid."),
+        ("id" = String, Path, description = "The document id."),
+    ),
+    responses((status = 202, description = "The summarized `documentDeletion` task."))
+)]
+pub(crate) async fn delete_document(
+    State(state): State<AppState>,
+    Path((uid, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> HttpResult<Response> {
+    state.cluster.require_nodes()?;
+    let uid = alias::write_target(&state, &uid).await?;
+    let id = id_string(&Value::String(id.clone())).ok_or_else(|| invalid_id(&Value::String(id)))?;
+    let shard = state.cluster.topology().shard_of(&id);
+    let path = format!("{}/{}", documents_path(&uid), encode_path_segment(&id));
+    let calls = state
+        .cluster
+        .topology()
+        .write_targets(shard)
+        .map(|node| NodeCall {
+            node,
+            method: Method::DELETE,
+            path: path.clone(),
+            body: None,
+        })
+        .collect();
+    let write = Write {
+        index_uid: Some(uid),
+        kind: TaskKind::DocumentDeletion,
+        details: json!({"providedIds": 1, "deletedDocuments": null, "originalFilter": null}),
+        fingerprint: fingerprint("DELETE", &path, b""),
+    };
+    routed_write(&state, &headers, write, calls, Some([shard].into())).await
+}
+
+/// Delete documents by id.
+#[utoipa::path(
+    post,
+    path = "/indexes/{uid}/documents/delete-batch",
+    tag = "documents",
+    params(("uid" = String, Path, description = "The index uid.")),
+    request_body(content = Vec<String>, description = "Document ids."),
+    responses((status = 202, description = "The summarized `documentDeletion` task."))
+)]
+pub(crate) async fn delete_batch(
+    State(state): State<AppState>,
+    Path(uid): Path<String>,
+    headers: HeaderMap,
+    JsonBody(ids): JsonBody<Vec<Value>>,
+) -> HttpResult<Response> {
+    state.cluster.require_nodes()?;
+    let uid = alias::write_target(&state, &uid).await?;
+    let topology = state.cluster.topology();
+    let mut per_node: BTreeMap<NodeIndex, Vec<Value>> = BTreeMap::new();
+    let mut shards: BTreeSet<Shard> = BTreeSet::new();
+    for value in &ids {
+        let id = id_string(value).ok_or_else(|| invalid_id(value))?;
+        let shard = topology.shard_of(&id);
+        shards.insert(shard);
+        for node in topology.write_targets(shard) {
+            per_node.entry(node).or_default().push(value.clone());
+        }
+    }
+    let path = format!("{}/delete-batch", documents_path(&uid));
+    let calls = per_node
+        .into_iter()
+        .map(|(node, ids)| NodeCall {
+            node,
+            method: Method::POST,
+            path: path.clone(),
+            body: Some(serde_json::to_vec(&ids).unwrap_or_default()),
+        })
+        .collect();
+    let write = Write {
+        index_uid: Some(uid),
+        kind: TaskKind::DocumentDeletion,
+        details: json!({"providedIds": ids.len(), "deletedDocuments": null, "originalFilter": null}),
+        fingerprint: fingerprint(
+            "POST",
+            &path,
+            serde_json::to_vec(&ids).unwrap_or_default().as_slice(),
+        ),
+    };
+    routed_write(&state, &headers, write, calls, Some(shards)).await
+}
+
+/// The body of `POST /indexes/{uid}/documents/delete`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeleteByFilter {
+    filter: Option<Value>,
+}
+
+/// Delete documents matching a filter.
+///
+/// Broadcast to every node (a filter cannot be routed to shards).
+#[utoipa::path(
+    post,
+    path = "/indexes/{uid}/documents/delete",
+    tag = "documents",
+    params(("uid" = String, Path, description = "The index uid.")),
+    request_body(content = Object, description = "`{filter}`"),
+    responses((status = 202, description = "The summarized `documentDeletion` task."))
+)]
+pub(crate) async fn delete_by_filter(
+    State(state): State<AppState>,
+    Path(uid): Path<String>,
+    headers: HeaderMap,
+    JsonBody(Object(body)): JsonBody<Object<DeleteByFilter>>,
+) -> HttpResult<Response> {
+    state.cluster.require_nodes()?;
+    let uid = alias::write_target(&state, &uid).await?;
+    let Some(filter) = body.filter.filter(|filter| !filter.is_null()) else {
+        return Err(ApiError::new(
+            Code::BadRequest,
+            "Missing field `filter` inside `.`: deleting by filter needs a filter.",
+        )
+        .into());
+    };
+    let path = format!("{}/delete", documents_path(&uid));
+    let request = json!({"filter": filter}).to_string();
+    let calls = state
+        .cluster
+        .broadcast(&Method::POST, &path, Some(request.as_bytes()));
+    let write = Write {
+        index_uid: Some(uid),
+        kind: TaskKind::DocumentDeletion,
+        details: json!({"providedIds": 0, "deletedDocuments": null, "originalFilter": filter.to_string()}),
+        fingerprint: fingerprint("POST", &path, request.as_bytes()),
+    };
+    routed_write(&state, &headers, write, calls, None).await
+}
+
+/// Delete every document.
+///
+/// Broadcast to every node.
+#[utoipa::path(
+    delete,
+    path = "/indexes/{uid}/documents",
+    tag = "documents",
+    params(("uid" = String, Path, description = "The index uid.")),
+    responses((status = 202, description = "The summarized `documentDeletion` task."))
+)]
+pub(crate) async fn delete_all(
+    State(state): State<AppState>,
+    Path(uid): Path<String>,
+    headers: HeaderMap,
+) -> HttpResult<Response> {
+    state.cluster.require_nodes()?;
+    let uid = alias::write_target(&state, &uid).await?;
+    let path = documents_path(&uid);
+    let calls = state.cluster.broadcast(&Method::DELETE, &path, None);
+    let write = Write {
+        index_uid: Some(uid),
+        kind: TaskKind::DocumentDeletion,
+        details: json!({"deletedDocuments": null}),
+        fingerprint: fingerprint("DELETE", &path, b""),
+    };
+    routed_write(&state, &headers, write, calls, None).await
+}
+
+/// Accepts a write whose node calls are already built.
+async fn routed_write(
+    state: &AppState,
+    headers: &HeaderMap,
+    write: Write,
+    calls: Vec<NodeCall>,
+    shards: Option<BTreeSet<Shard>>,
+) -> HttpResult<Response> {
+    let cluster = state.cluster.clone();
+    accept_write(state, headers, write, || async move {
+        Ok::<WriteOutcome, ApiError>(cluster.write(calls, shards).await)
+    })
+    .await
+}

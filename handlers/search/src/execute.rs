@@ -1,0 +1,62 @@
+//! One search from the client's index uid to the merged response: resolve the index, scatter,
+//! apply `unavailable_shard_policy`, merge.
+
+use std::collections::BTreeSet;
+
+use miroir_core::ApiError;
+use miroir_core::config::UnavailableShardPolicy;
+use miroir_core::routing::Shard;
+use miroir_http::{AppState, alias};
+
+use crate::request::SearchRequest;
+use crate::response::SearchResponse;
+use crate::scatter;
+
+/// A merged search and the shards it had to leave out.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    /// The response body.
+    pub(crate) response: SearchResponse,
+    /// Shards no node answered for (`partial` policy only): `X-Miroir-Degraded`.
+    pub(crate) degraded: BTreeSet<Shard>,
+}
+
+/// Runs `request` on the index `uid` names, or on every index of the alias it names (their hits
+/// merged by ranking score, as one index), in `pinned_group` when a session pins one
+/// (`miroir_http::session`).
+///
+/// Shards no node could answer for: with policy `partial` the response holds what the other
+/// shards found and `degraded` names them; with policy `error` (or when no shard at all was
+/// answered: there is no partial result to give) 503 `miroir_shard_unavailable`.
+pub(crate) async fn run(
+    state: &AppState,
+    uid: &str,
+    request: &SearchRequest,
+    pinned_group: Option<u32>,
+) -> Result<Outcome, ApiError> {
+    let mut gathered = scatter::Gathered::default();
+    for index in alias::read_targets(state, uid).await? {
+        let one = scatter::gather(&state.cluster, &index, request, pinned_group).await?;
+        gathered.answers.extend(one.answers);
+        gathered.missing.extend(one.missing);
+    }
+    if !gathered.missing.is_empty()
+        && (gathered.answers.is_empty()
+            || state.cluster.unavailable_shard_policy() == UnavailableShardPolicy::Error)
+    {
+        return Err(scatter::unavailable(uid, &gathered.missing));
+    }
+    Ok(Outcome {
+        response: SearchResponse::merge(request, &gathered.answers),
+        degraded: gathered.missing,
+    })
+}
+
+/// The `X-Miroir-Degraded` value for `shards` (`shards=3,7,11`), `None` when empty.
+pub(crate) fn degraded_header(shards: &BTreeSet<Shard>) -> Option<String> {
+    if shards.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = shards.iter().map(Shard::to_string).collect();
+    Some(format!("shards={}", list.join(",")))
+}

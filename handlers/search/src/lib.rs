@@ -1,0 +1,221 @@
+//! `miroir-handler-search`: the search routes: scatter to a covering set, merge by ranking score.
+//!
+//! - `POST /indexes/{uid}/search` (JSON body) and `GET /indexes/{uid}/search` (the same
+//!   parameters in the query string, see [`GET_PARAMETERS`]);
+//! - `POST /multi-search {"queries": [{indexUid, …}]}` → `{"results": [response + indexUid]}`
+//!   (not federated).
+//!
+//! A search goes to one replica group (round-robin), one node per shard inside it; each node is
+//! asked for the top `offset + limit` hits of its shards with `showRankingScore: true` (plus a
+//! `_miroir_shard IN […]` filter when it holds more shards than it answers for), and the answers
+//! are merged by `_rankingScore` (`miroir_core::merge`). Nodes that do not answer are replaced by
+//! other replicas, then other groups; shards nobody answered for make the response partial with
+//! `X-Miroir-Degraded: shards=…` (policy `partial`) or a 503 `miroir_shard_unavailable` (policy
+//! `error`). A node's Meilisearch error is the answer, unchanged.
+
+mod execute;
+mod join;
+mod multi;
+mod query_string;
+mod request;
+mod response;
+mod scatter;
+
+use std::collections::BTreeSet;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use miroir_core::routing::Shard;
+use miroir_http::object::Object;
+use miroir_http::{AppState, HttpResult, JsonBody, QueryParams, session};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use crate::query_string::PARAMETERS as GET_PARAMETERS;
+use crate::request::SearchRequest;
+use crate::response::{MultiSearchResponse, SearchResponse};
+
+/// The response header naming the shards a partial search left out.
+pub const DEGRADED_HEADER: &str = "x-miroir-degraded";
+
+/// The search routes and their OpenAPI description: the one place they are defined.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(search_with_post, search_with_get))
+        .routes(routes!(multi_search))
+}
+
+/// The search routes, with `state`. Shared layers are applied by whoever mounts them.
+pub fn router(state: AppState) -> Router {
+    routes().split_for_parts().0.with_state(state)
+}
+
+/// `body` as JSON, with `X-Miroir-Degraded` when some shards were left out.
+fn respond<T: Serialize>(body: T, degraded: &BTreeSet<Shard>) -> Response {
+    let mut response = Json(body).into_response();
+    if let Some(value) =
+        execute::degraded_header(degraded).and_then(|value| HeaderValue::from_str(&value).ok())
+    {
+        response.headers_mut().insert(DEGRADED_HEADER, value);
+    }
+    response
+}
+
+async fn search(
+    state: &AppState,
+    headers: &HeaderMap,
+    uid: &str,
+    body: Map<String, Value>,
+) -> HttpResult<Response> {
+    let request = SearchRequest::parse(body)?;
+    let pinned = session::read_group(state, headers).await?;
+    let outcome = execute::run(state, uid, &request, pinned).await?;
+    Ok(respond(outcome.response, &outcome.degraded))
+}
+
+/// Search an index.
+///
+/// Meilisearch's search: `q, offset, limit, page, hitsPerPage, filter, facets,
+/// attributesToRetrieve, attributesToHighlight, attributesToCrop, cropLength, sort,
+/// showRankingScore, showMatchesPosition, matchingStrategy, …`. Scattered to one replica group's
+/// covering set and merged by ranking score. When some shards had no live node and
+/// `unavailable_shard_policy` is `partial`, the response holds the other shards' hits and
+/// `X-Miroir-Degraded: shards=3,7,11`.
+#[utoipa::path(
+    post,
+    path = "/indexes/{uid}/search",
+    tag = "search",
+    params(("uid" = String, Path, description = "The index uid.")),
+    request_body(content = Object, description = "Meilisearch search parameters: `{q, offset, limit, page, hitsPerPage, filter, facets, attributesToRetrieve, sort, showRankingScore, …}`."),
+    responses(
+        (status = 200, description = "The merged search response: `offset`/`limit`/`estimatedTotalHits`, or `page`/`hitsPerPage`/`totalPages`/`totalHits` in page mode.", body = SearchResponse, headers(("X-Miroir-Degraded" = String, description = "`shards=3,7,11`: the shards no node could answer for (policy `partial`); absent when complete."))),
+        (status = 400, description = "A bad paging value or `showRankingScore` (`bad_request`), or a parameter a node refused (`invalid_search_filter`, `invalid_search_sort`, … relayed unchanged)."),
+        (status = 404, description = "No such index (`index_not_found`, from the nodes)."),
+        (status = 413, description = "The body is over `server.max_body_bytes` (`payload_too_large`)."),
+        (status = 415, description = "The body is not JSON (`missing_content_type`, `invalid_content_type`)."),
+        (status = 503, description = "Some shards had no live node and `unavailable_shard_policy` is `error`, or no shard had one (`miroir_shard_unavailable`); no node is configured (`miroir_no_nodes`); or the task store is unavailable or at another schema version (`miroir_store_unavailable`, `miroir_schema_mismatch`). Retry after `Retry-After` seconds.", headers(("Retry-After" = u32, description = "Seconds to wait before retrying."))),
+    )
+)]
+async fn search_with_post(
+    State(state): State<AppState>,
+    Path(uid): Path<String>,
+    headers: HeaderMap,
+    JsonBody(Object(body)): JsonBody<Object<Map<String, Value>>>,
+) -> HttpResult<Response> {
+    search(&state, &headers, &uid, body).await
+}
+
+/// Search an index (query string).
+///
+/// The same search as `POST`, its parameters in the query string: lists comma-separated,
+/// `filter` an expression (or a JSON array), `hybridEmbedder`/`hybridSemanticRatio` for `hybrid`.
+#[utoipa::path(
+    get,
+    path = "/indexes/{uid}/search",
+    tag = "search",
+    params(
+        ("uid" = String, Path, description = "The index uid."),
+        ("q" = Option<String>, Query, description = "The query string."),
+        ("offset" = Option<u64>, Query, description = "Hits skipped (default 0)."),
+        ("limit" = Option<u64>, Query, description = "Hits returned at most (default 20)."),
+        ("page" = Option<u64>, Query, description = "Page mode: 1-based page."),
+        ("hitsPerPage" = Option<u64>, Query, description = "Page mode: page size (default 20)."),
+        ("filter" = Option<String>, Query, description = "A filter expression, or a JSON array of them."),
+        ("facets" = Option<String>, Query, description = "Facet attributes, comma-separated."),
+        ("attributesToRetrieve" = Option<String>, Query, description = "Comma-separated."),
+        ("attributesToHighlight" = Option<String>, Query, description = "Comma-separated."),
+        ("attributesToCrop" = Option<String>, Query, description = "Comma-separated."),
+        ("cropLength" = Option<u64>, Query, description = "Words kept around a match."),
+        ("sort" = Option<String>, Query, description = "Sort rules, comma-separated."),
+        ("showRankingScore" = Option<bool>, Query, description = "Keep `_rankingScore` in hits."),
+        ("showMatchesPosition" = Option<bool>, Query, description = "Add `_matchesPosition`."),
+        ("matchingStrategy" = Option<String>, Query, description = "`last`, `all` or `frequency`."),
+    ),
+    responses(
+        (status = 200, description = "The merged search response (as for `POST`).", body = SearchResponse, headers(("X-Miroir-Degraded" = String, description = "`shards=3,7,11`: the shards no node could answer for (policy `partial`); absent when complete."))),
+        (status = 400, description = "An unknown parameter or a value that does not parse (`bad_request`), or a parameter a node refused (relayed unchanged)."),
+        (status = 404, description = "No such index (`index_not_found`, from the nodes)."),
+        (status = 503, description = "Some shards had no live node and `unavailable_shard_policy` is `error`, or no shard had one (`miroir_shard_unavailable`); no node is configured (`miroir_no_nodes`); or the task store is unavailable or at another schema version (`miroir_store_unavailable`, `miroir_schema_mismatch`). Retry after `Retry-After` seconds.", headers(("Retry-After" = u32, description = "Seconds to wait before retrying."))),
+    )
+)]
+async fn search_with_get(
+    State(state): State<AppState>,
+    Path(uid): Path<String>,
+    headers: HeaderMap,
+    params: QueryParams,
+) -> HttpResult<Response> {
+    let body = query_string::to_body(&params)?;
+    search(&state, &headers, &uid, body).await
+}
+
+/// Search several indexes.
+///
+/// `{"queries": [{indexUid, q, …}]}`: each query is a search of its own (scattered and merged
+/// separately, all concurrently); the answer lists their responses in order, each with its
+/// `indexUid`. The first failing query fails the request, its message prefixed with
+/// ``Inside `.queries[N]`:``. Federated search (`federation`) is not supported.
+#[utoipa::path(
+    post,
+    path = "/multi-search",
+    tag = "search",
+    request_body(content = Object, description = "`{queries: [{indexUid, …search parameters}]}`."),
+    responses(
+        (status = 200, description = "One search response per query, each with `indexUid`.", body = MultiSearchResponse, headers(("X-Miroir-Degraded" = String, description = "`shards=3,7,11`: the shards left out of any query (policy `partial`); absent when every query was complete."))),
+        (status = 400, description = "A bad body, a `federation` (not supported), or a query's error (`bad_request`, or relayed from the nodes)."),
+        (status = 404, description = "A query's index does not exist (`index_not_found`)."),
+        (status = 413, description = "The body is over `server.max_body_bytes` (`payload_too_large`)."),
+        (status = 415, description = "The body is not JSON (`missing_content_type`, `invalid_content_type`)."),
+        (status = 503, description = "Some shards had no live node and `unavailable_shard_policy` is `error`, or no shard had one (`miroir_shard_unavailable`); no node is configured (`miroir_no_nodes`); or the task store is unavailable or at another schema version (`miroir_store_unavailable`, `miroir_schema_mismatch`). Retry after `Retry-After` seconds.", headers(("Retry-After" = u32, description = "Seconds to wait before retrying."))),
+    )
+)]
+async fn multi_search(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(Object(body)): JsonBody<Object<Map<String, Value>>>,
+) -> HttpResult<Response> {
+    let queries = multi::parse(body)?;
+    let pinned = session::read_group(&state, &headers).await?;
+    let (response, degraded) = multi::run(&state, queries, pinned).await?;
+    Ok(respond(response, &degraded))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_documented_with_the_get_parameters_it_accepts() {
+        let document = serde_json::to_value(routes().into_openapi()).unwrap();
+        let paths = document["paths"].as_object().unwrap();
+        let operations: Vec<String> = paths
+            .iter()
+            .flat_map(|(path, item)| {
+                item.as_object()
+                    .unwrap()
+                    .keys()
+                    .map(move |method| format!("{method} {path}"))
+            })
+            .collect();
+        assert_eq!(
+            operations,
+            [
+                "get /indexes/{uid}/search",
+                "post /indexes/{uid}/search",
+                "post /multi-search"
+            ]
+        );
+        let get = &paths["/indexes/{uid}/search"]["get"]["parameters"];
+        for parameter in get.as_array().unwrap() {
+            let name = parameter["name"].as_str().unwrap();
+            assert!(
+                name == "uid" || GET_PARAMETERS.contains(&name),
+                "{name} is documented but refused"
+            );
+        }
+    }
+}

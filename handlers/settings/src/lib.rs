@@ -1,0 +1,315 @@
+//! `miroir-handler-settings`: the settings routes (plan §2 "Index settings and schema changes").
+//!
+//! - `GET /indexes/{uid}/settings` and `GET …/settings/{name}`: read from one node (every node
+//!   holds the same settings).
+//! - `PATCH /indexes/{uid}/settings`, `PUT|PATCH|DELETE …/settings/{name}` and `DELETE
+//!   …/settings`: one `settingsUpdate` task broadcast to every node. A sub-route change is sent
+//!   as the equivalent `PATCH` of the whole settings object (`{"synonyms": …}`, `null` to reset).
+//!
+//! `_miroir_shard` stays filterable whatever the client sets (shard-scoped reads need it) and is
+//! never shown in `filterableAttributes`. Each node that applies a change records the task uid
+//! as its settings version for the index (see `miroir_core::refresh`).
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::{Json, Router};
+use miroir_core::cluster::encode_path_segment;
+use miroir_core::merge::SHARD_FIELD;
+use miroir_core::node::Method;
+use miroir_core::{ApiError, Code};
+use miroir_http::object::Object;
+use miroir_http::write::{Write, accept_write, fingerprint};
+use miroir_http::{AppState, HttpResult, JsonBody, alias};
+use miroir_store::TaskKind;
+use serde_json::{Map, Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The settings routes and their OpenAPI description: the one place they are defined.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_settings, update_settings, reset_settings))
+        .routes(routes!(
+            get_setting,
+            put_setting,
+            patch_setting,
+            reset_setting
+        ))
+}
+
+/// The settings routes, with `state`. Shared layers are applied by whoever mounts them.
+pub fn router(state: AppState) -> Router {
+    routes().split_for_parts().0.with_state(state)
+}
+
+/// Sub-route names and the settings key each stands for.
+const SETTINGS: &[(&str, &str)] = &[
+    ("displayed-attributes", "displayedAttributes"),
+    ("searchable-attributes", "searchableAttributes"),
+    ("filterable-attributes", "filterableAttributes"),
+    ("sortable-attributes", "sortableAttributes"),
+    ("ranking-rules", "rankingRules"),
+    ("stop-words", "stopWords"),
+    ("non-separator-tokens", "nonSeparatorTokens"),
+    ("separator-tokens", "separatorTokens"),
+    ("dictionary", "dictionary"),
+    ("synonyms", "synonyms"),
+    ("distinct-attribute", "distinctAttribute"),
+    ("proximity-precision", "proximityPrecision"),
+    ("typo-tolerance", "typoTolerance"),
+    ("faceting", "faceting"),
+    ("pagination", "pagination"),
+    ("embedders", "embedders"),
+    ("search-cutoff-ms", "searchCutoffMs"),
+    ("localized-attributes", "localizedAttributes"),
+    ("facet-search", "facetSearch"),
+    ("prefix-search", "prefixSearch"),
+];
+
+fn settings_path(uid: &str) -> String {
+    format!("/indexes/{}/settings", encode_path_segment(uid))
+}
+
+fn setting_key(name: &str) -> Result<&'static str, ApiError> {
+    SETTINGS
+        .iter()
+        .find(|(route, _)| *route == name)
+        .map(|(_, key)| *key)
+        .ok_or_else(|| ApiError::new(Code::NotFound, format!("Setting `{name}` does not exist.")))
+}
+
+/// `filterableAttributes` as the client sees it: without `_miroir_shard`.
+fn hide_reserved(settings: &mut Value) {
+    if let Some(Value::Array(attributes)) = settings.get_mut("filterableAttributes") {
+        attributes.retain(|attribute| attribute.as_str() != Some(SHARD_FIELD));
+    }
+}
+
+/// `filterableAttributes` as the nodes must have it: with `_miroir_shard`. `null` (reset) means
+/// the default, which is none, so only `_miroir_shard`.
+fn keep_reserved(settings: &mut Map<String, Value>) {
+    if let Some(value) = settings.get_mut("filterableAttributes") {
+        match value {
+            Value::Array(attributes)
+                if !attributes.iter().any(|a| a.as_str() == Some(SHARD_FIELD)) =>
+            {
+                attributes.push(Value::from(SHARD_FIELD));
+            }
+            Value::Null => *value = json!([SHARD_FIELD]),
+            _ => {}
+        }
+    }
+}
+
+/// Get every setting.
+#[utoipa::path(
+    get,
+    path = "/indexes/{uid}/settings",
+    tag = "settings",
+    params(("uid" = String, Path, description = "The index uid.")),
+    responses(
+        (status = 200, description = "The settings object."),
+        (status = 404, description = "`index_not_found`."),
+    )
+)]
+async fn get_settings(
+    State(state): State<AppState>,
+    Path(uid): Path<String>,
+) -> HttpResult<Json<Value>> {
+    let uid = alias::read_target(&state, &uid).await?;
+    let mut settings: Value = state.cluster.read_any(&settings_path(&uid)).await?;
+    hide_reserved(&mut settings);
+    Ok(Json(settings))
+}
+
+/// Update settings.
+///
+/// Broadcast to every node as one `settingsUpdate` task.
+#[utoipa::path(
+    patch,
+    path = "/indexes/{uid}/settings",
+    tag = "settings",
+    params(("uid" = String, Path, description = "The index uid.")),
+    request_body(content = Object, description = "The settings to change."),
+    responses((status = 202, description = "The summarized `settingsUpdate` task."))
+)]
+async fn update_settings(
+    State(state): State<AppState>,
+    Path(uid): Path<String>,
+    headers: HeaderMap,
+    JsonBody(Object(body)): JsonBody<Object<Map<String, Value>>>,
+) -> HttpResult<Response> {
+    broadcast_settings(&state, &uid, &headers, body).await
+}
+
+/// Reset every setting.
+///
+/// Broadcast to every node, each reset followed by making `_miroir_shard` filterable again.
+#[utoipa::path(
+    delete,
+    path = "/indexes/{uid}/settings",
+    tag = "settings",
+    params(("uid" = String, Path, description = "The index uid.")),
+    responses((status = 202, description = "The summarized `settingsUpdate` task."))
+)]
+async fn reset_settings(
+    State(state): State<AppState>,
+    Path(uid): Path<String>,
+    headers: HeaderMap,
+) -> HttpResult<Response> {
+    state.cluster.require_nodes()?;
+    let uid = alias::write_target(&state, &uid).await?;
+    let path = settings_path(&uid);
+    let write = Write {
+        index_uid: Some(uid),
+        kind: TaskKind::SettingsUpdate,
+        details: json!({}),
+        fingerprint: fingerprint("DELETE", &path, b""),
+    };
+    let cluster = state.cluster.clone();
+    accept_write(&state, &headers, write, || async move {
+        let outcome = cluster
+            .write(cluster.broadcast(&Method::DELETE, &path, None), None)
+            .await;
+        // Each node applies its tasks in order: `_miroir_shard` is filterable again right
+        // after the reset.
+        let mut reserved = Map::new();
+        reserved.insert("filterableAttributes".to_owned(), Value::Null);
+        keep_reserved(&mut reserved);
+        let body = serde_json::to_vec(&reserved).unwrap_or_default();
+        cluster
+            .write(
+                cluster.broadcast(&Method::PATCH, &path, Some(&body)),
+                Some(Default::default()),
+            )
+            .await;
+        Ok(outcome)
+    })
+    .await
+}
+
+/// Get one setting.
+#[utoipa::path(
+    get,
+    path = "/indexes/{uid}/settings/{name}",
+    tag = "settings",
+    params(
+        ("uid" = String, Path, description = "The index uid."),
+        ("name" = String, Path, description = "The setting, e.g. `filterable-attributes`."),
+    ),
+    responses((status = 200, description = "The setting's value."))
+)]
+async fn get_setting(
+    State(state): State<AppState>,
+    Path((uid, name)): Path<(String, String)>,
+) -> HttpResult<Json<Value>> {
+    let key = setting_key(&name)?;
+    let uid = alias::read_target(&state, &uid).await?;
+    let mut settings: Value = state.cluster.read_any(&settings_path(&uid)).await?;
+    hide_reserved(&mut settings);
+    Ok(Json(settings.get(key).cloned().unwrap_or(Value::Null)))
+}
+
+/// Set one setting.
+#[utoipa::path(
+    put,
+    path = "/indexes/{uid}/settings/{name}",
+    tag = "settings",
+    params(
+        ("uid" = String, Path, description = "The index uid."),
+        ("name" = String, Path, description = "The setting, e.g. `filterable-attributes`."),
+    ),
+    request_body(content = Object, description = "The setting's new value."),
+    responses((status = 202, description = "The summarized `settingsUpdate` task."))
+)]
+async fn put_setting(
+    State(state): State<AppState>,
+    Path((uid, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    JsonBody(value): JsonBody<Value>,
+) -> HttpResult<Response> {
+    let key = setting_key(&name)?;
+    broadcast_settings(
+        &state,
+        &uid,
+        &headers,
+        [(key.to_owned(), value)].into_iter().collect(),
+    )
+    .await
+}
+
+/// Change one setting (the object settings: typo tolerance, faceting, pagination, …).
+#[utoipa::path(
+    patch,
+    path = "/indexes/{uid}/settings/{name}",
+    tag = "settings",
+    params(
+        ("uid" = String, Path, description = "The index uid."),
+        ("name" = String, Path, description = "The setting, e.g. `typo-tolerance`."),
+    ),
+    request_body(content = Object, description = "The setting's changes."),
+    responses((status = 202, description = "The summarized `settingsUpdate` task."))
+)]
+async fn patch_setting(
+    state: State<AppState>,
+    path: Path<(String, String)>,
+    headers: HeaderMap,
+    body: JsonBody<Value>,
+) -> HttpResult<Response> {
+    put_setting(state, path, headers, body).await
+}
+
+/// Reset one setting.
+#[utoipa::path(
+    delete,
+    path = "/indexes/{uid}/settings/{name}",
+    tag = "settings",
+    params(
+        ("uid" = String, Path, description = "The index uid."),
+        ("name" = String, Path, description = "The setting, e.g. `synonyms`."),
+    ),
+    responses((status = 202, description = "The summarized `settingsUpdate` task."))
+)]
+async fn reset_setting(
+    State(state): State<AppState>,
+    Path((uid, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> HttpResult<Response> {
+    let key = setting_key(&name)?;
+    broadcast_settings(
+        &state,
+        &uid,
+        &headers,
+        [(key.to_owned(), Value::Null)].into_iter().collect(),
+    )
+    .await
+}
+
+/// One `settingsUpdate` task: `settings` as a `PATCH` on every node.
+async fn broadcast_settings(
+    state: &AppState,
+    uid: &str,
+    headers: &HeaderMap,
+    mut settings: Map<String, Value>,
+) -> HttpResult<Response> {
+    state.cluster.require_nodes()?;
+    let uid = &alias::write_target(state, uid).await?;
+    let details = Value::Object(settings.clone());
+    keep_reserved(&mut settings);
+    let path = settings_path(uid);
+    let body = serde_json::to_vec(&settings).unwrap_or_default();
+    let write = Write {
+        index_uid: Some(uid.to_owned()),
+        kind: TaskKind::SettingsUpdate,
+        details,
+        fingerprint: fingerprint("PATCH", &path, &body),
+    };
+    let cluster = state.cluster.clone();
+    accept_write(state, headers, write, || async move {
+        Ok(cluster
+            .write(cluster.broadcast(&Method::PATCH, &path, Some(&body)), None)
+            .await)
+    })
+    .await
+}

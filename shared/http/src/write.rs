@@ -1,0 +1,272 @@
+//! Turning a client write into one Miroir task (plan §2 write path, §13.10 idempotency).
+//!
+//! [`accept_write`] is the one path every write route takes:
+//!
+//! 1. With an `Idempotency-Key`, a live key for the same request (method, path and query, body)
+//!    answers the task it created, without a second fan-out; for a different request, 409
+//!    `miroir_idempotency_key_reused`.
+//! 2. The task is created (`enqueued`, no node tasks yet) and, with a key, the key is claimed
+//!    for it atomically. A request that loses the claim to a concurrent identical one withdraws
+//!    its task and answers the winner's, so a retry during the first fan-out never fans out twice.
+//! 3. The fan-out runs; the task records the node tasks it produced.
+//! 4. Success → 202 with the summarized task, plus `X-Miroir-Degraded` when a group missed its
+//!    quorum; with `X-Miroir-Session`, the session records the task and its pinned group
+//!    ([`crate::session`]). Failure → the task is recorded `failed` (so nothing unacknowledged looks
+//!    successful) and the client gets the nodes' rejection or 503 `miroir_no_quorum`. A replay
+//!    of that request with the same key answers the failed task; a new attempt needs a new key.
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use miroir_core::cluster::WriteOutcome;
+use miroir_core::{ApiError, Code};
+use miroir_store::{
+    IdempotencyInsert, IdempotencyRecord, NewTask, Task, TaskError, TaskKind, TaskStatus, Timestamp,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::HttpResult;
+use crate::session;
+use crate::state::AppState;
+use crate::timefmt::format_rfc3339;
+
+/// The request header that makes a write idempotent.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// The response header listing groups and shards that missed their write quorum.
+pub const DEGRADED: &str = "x-miroir-degraded";
+
+/// Longest accepted `Idempotency-Key`.
+const MAX_KEY_LEN: usize = 256;
+
+/// A client write about to be fanned out.
+#[derive(Clone, Debug)]
+pub struct Write {
+    /// The index written to (`None` for global tasks).
+    pub index_uid: Option<String>,
+    /// The Meilisearch task type.
+    pub kind: TaskKind,
+    /// `details` as known at acceptance (counts the nodes report later are `null`).
+    pub details: serde_json::Value,
+    /// sha256 of what identifies the request for idempotency: see [`fingerprint`].
+    pub fingerprint: [u8; 32],
+}
+
+/// sha256 over method, path and query, and body: two requests are "the same" for an
+/// `Idempotency-Key` when all three are equal.
+pub fn fingerprint(method: &str, path_and_query: &str, body: &[u8]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    for part in [method.as_bytes(), path_and_query.as_bytes()] {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    hasher.update(body);
+    hasher.finalize().into()
+}
+
+/// Meilisearch's summarized task, the body of a 202.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SummarizedTask {
+    task_uid: u64,
+    index_uid: Option<String>,
+    status: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    enqueued_at: String,
+}
+
+impl From<&Task> for SummarizedTask {
+    fn from(task: &Task) -> Self {
+        Self {
+            task_uid: task.uid,
+            index_uid: task.index_uid.clone(),
+            status: task.status.as_str(),
+            kind: task.kind.as_str(),
+            enqueued_at: format_rfc3339(task.enqueued_at),
+        }
+    }
+}
+
+/// 202 with the summarized `task`.
+pub fn accepted(task: &Task) -> Response {
+    (StatusCode::ACCEPTED, Json(SummarizedTask::from(task))).into_response()
+}
+
+/// Accepts `write`: idempotency, task creation, `fan_out`, task update, response (see the
+/// module docs). `fan_out` runs at most once, and only for a request that owns its task.
+pub async fn accept_write<F, Fut>(
+    state: &AppState,
+    headers: &HeaderMap,
+    write: Write,
+    fan_out: F,
+) -> HttpResult<Response>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<WriteOutcome, ApiError>>,
+{
+    let key = idempotency_key(state, headers)?;
+    if let Some(key) = &key
+        && let Some(record) = state.store.get_idempotency(key).await?
+    {
+        return replay(state, &record, &write).await;
+    }
+    let task = state
+        .store
+        .create_task(NewTask {
+            index_uid: write.index_uid.clone(),
+            kind: write.kind,
+            status: TaskStatus::Enqueued,
+            node_tasks: Default::default(),
+            details: Some(write.details.clone()),
+            enqueued_at: Timestamp::now(),
+        })
+        .await?;
+    if let Some(key) = key {
+        let record = IdempotencyRecord {
+            key,
+            body_sha256: write.fingerprint,
+            task_uid: task.uid,
+            expires_at: Timestamp::now()
+                .plus(Duration::from_secs(state.config.idempotency.ttl_seconds)),
+        };
+        if let IdempotencyInsert::Existing(winner) =
+            state.store.insert_idempotency_if_absent(record).await?
+        {
+            state.store.delete_task(task.uid).await?;
+            return replay(state, &winner, &write).await;
+        }
+    }
+    let outcome = match fan_out().await {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            fail(state, &task, &WriteOutcome::default(), &error).await?;
+            return Err(error.into());
+        }
+    };
+    if !outcome.succeeded() {
+        let error = outcome.failure();
+        fail(state, &task, &outcome, &error).await?;
+        return Err(error.into());
+    }
+    let mut update = task.to_update();
+    update.node_tasks = outcome.node_tasks.clone();
+    let task = state.store.update_task(task.uid, update).await?;
+    let session = session::session_id(state, headers);
+    if let Some(id) = &session {
+        session::record_write(state, id.clone(), &task, &outcome).await?;
+    }
+    let mut response = accepted(&task);
+    if let Some(id) = session.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(session::SESSION_HEADER), id);
+    }
+    if let Some(degraded) = outcome
+        .degraded_header()
+        .and_then(|value| HeaderValue::from_str(&value).ok())
+    {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(DEGRADED), degraded);
+    }
+    Ok(response)
+}
+
+/// The `Idempotency-Key` of the request, when idempotency is enabled and one was sent.
+fn idempotency_key(state: &AppState, headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    if !state.config.idempotency.enabled {
+        return Ok(None);
+    }
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key) if !key.is_empty() && key.len() <= MAX_KEY_LEN => Ok(Some(key.to_owned())),
+        _ => Err(ApiError::new(
+            Code::BadRequest,
+            format!("`Idempotency-Key` must be 1 to {MAX_KEY_LEN} visible ASCII characters."),
+        )),
+    }
+}
+
+/// The answer to a request whose key is already taken by `record`.
+async fn replay(
+    state: &AppState,
+    record: &IdempotencyRecord,
+    write: &Write,
+) -> HttpResult<Response> {
+    if record.body_sha256 != write.fingerprint {
+        return Err(ApiError::new(
+            Code::MiroirIdempotencyKeyReused,
+            format!(
+                "`Idempotency-Key` `{}` was used for a different request (task {}).",
+                record.key, record.task_uid
+            ),
+        )
+        .into());
+    }
+    match state.store.get_task(record.task_uid).await? {
+        Some(task) => Ok(accepted(&task)),
+        // The first request's task was pruned: the key outlived it.
+        None => Err(ApiError::new(
+            Code::TaskNotFound,
+            format!("Task `{}` not found.", record.task_uid),
+        )
+        .into()),
+    }
+}
+
+/// Records `task` as failed with `error`, keeping the node tasks that were enqueued.
+async fn fail(
+    state: &AppState,
+    task: &Task,
+    outcome: &WriteOutcome,
+    error: &ApiError,
+) -> HttpResult<()> {
+    let now = Timestamp::now();
+    let mut update = task.to_update();
+    update.status = TaskStatus::Failed;
+    update.node_tasks = outcome.node_tasks.clone();
+    update.started_at = Some(now);
+    update.finished_at = Some(now);
+    update.error = Some(TaskError {
+        message: error.message.clone(),
+        code: error.code_name().to_owned(),
+        error_type: error_type_of(error),
+        link: error.link(),
+    });
+    state.store.update_task(task.uid, update).await?;
+    Ok(())
+}
+
+fn error_type_of(error: &ApiError) -> String {
+    error
+        .to_json()
+        .get("type")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("internal")
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_separate_method_path_and_body() {
+        let base = fingerprint("POST", "/indexes/a/documents", b"[1]");
+        assert_eq!(base, fingerprint("POST", "/indexes/a/documents", b"[1]"));
+        assert_ne!(base, fingerprint("PUT", "/indexes/a/documents", b"[1]"));
+        assert_ne!(base, fingerprint("POST", "/indexes/a/documents", b"[2]"));
+        // The length prefix keeps path and body apart.
+        assert_ne!(
+            fingerprint("POST", "/a", b"b"),
+            fingerprint("POST", "/ab", b"")
+        );
+    }
+}
