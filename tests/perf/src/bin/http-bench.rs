@@ -23,10 +23,11 @@
 // A benchmark program: printing its results on stdout is its purpose.
 #![allow(clippy::print_stdout)]
 
+use miroir_perf::{ChildGuard, Error, Result, migrate_store};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -35,11 +36,6 @@ use axum::http::header::CONTENT_TYPE;
 use axum::routing::get;
 use clap::{Parser, Subcommand};
 use miroir_store::{NewTask, NodeTaskMap, TaskKind, TaskStatus, Timestamp};
-
-/// Any failure; the message is printed and the program exits 1.
-type Error = Box<dyn std::error::Error + Send + Sync>;
-/// Result with [`Error`].
-type Result<T> = std::result::Result<T, Error>;
 
 /// How long each server gets to answer its first 200.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -141,42 +137,6 @@ fn serve_constant(addr: SocketAddr, body: String) -> Result<()> {
     })
 }
 
-/// A child process killed (and reaped) when dropped, on success and on error alike.
-struct ChildGuard {
-    /// What it is, for messages.
-    name: &'static str,
-    /// The process.
-    child: Child,
-}
-
-impl ChildGuard {
-    /// Spawns `command` with stdout discarded (`miroir` logs there) and stderr inherited.
-    fn spawn(name: &'static str, command: &mut Command) -> Result<Self> {
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|error| format!("cannot start {name}: {error}"))?;
-        Ok(Self { name, child })
-    }
-
-    /// An error if the process has already exited.
-    fn check_alive(&mut self) -> Result<()> {
-        match self.child.try_wait()? {
-            None => Ok(()),
-            Some(status) => Err(format!("{} exited early ({status})", self.name).into()),
-        }
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// One server under test: how to start it on a given address.
 #[derive(Clone, Copy)]
 enum Server<'a> {
@@ -263,7 +223,7 @@ fn wait_for_200(child: &mut ChildGuard, addr: SocketAddr, path: &str) -> Result<
     }
     Err(format!(
         "{} did not answer 200 on GET {path} within {START_TIMEOUT:?} (last: {last})",
-        child.name
+        child.name()
     )
     .into())
 }
@@ -300,21 +260,7 @@ fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, Vec<u8>)> {
 
 /// Creates a migrated SQLite store under `dir` holding one task; returns its URL and the uid.
 fn prepare_store(dir: &Path, migrate: &Path) -> Result<(String, u64)> {
-    let url = format!("sqlite://{}", dir.join("tasks.db").display());
-    let output = Command::new(migrate)
-        .args(["up", "--store", &url])
-        .env_remove("MIROIR_CONFIG")
-        .output()
-        .map_err(|error| format!("cannot run {}: {error}", migrate.display()))?;
-    if !output.status.success() {
-        return Err(format!(
-            "{} up --store {url} failed ({}): {}",
-            migrate.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        )
-        .into());
-    }
+    let url = migrate_store(dir, migrate)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

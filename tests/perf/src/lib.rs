@@ -1,0 +1,76 @@
+//! What the benchmark programs of `miroir-perf` share: their error type, a child process killed
+//! on drop, and a freshly migrated SQLite store.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// Any error, as text for the final message.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// Result of the benchmarks' fallible steps.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A child process killed (and reaped) when dropped, on success and on error alike.
+#[derive(Debug)]
+pub struct ChildGuard {
+    /// What it is, for messages.
+    name: String,
+    /// The process.
+    child: Child,
+}
+
+impl ChildGuard {
+    /// Spawns `command` with stdin closed, stdout discarded (`miroir` logs there) and stderr
+    /// inherited; `name` appears in messages.
+    pub fn spawn(name: impl Into<String>, command: &mut Command) -> Result<Self> {
+        let name = name.into();
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|error| format!("cannot start {name}: {error}"))?;
+        Ok(Self { name, child })
+    }
+
+    /// What it is, as given to [`ChildGuard::spawn`].
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// An error if the process has already exited.
+    pub fn check_alive(&mut self) -> Result<()> {
+        match self.child.try_wait()? {
+            None => Ok(()),
+            Some(status) => Err(format!("{} exited early ({status})", self.name).into()),
+        }
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `migrate up` (the `miroir-migrate` binary) on a new SQLite store under `dir`; returns
+/// the store URL.
+pub fn migrate_store(dir: &Path, migrate: &Path) -> Result<String> {
+    let url = format!("sqlite://{}", dir.join("tasks.db").display());
+    let output = Command::new(migrate)
+        .args(["up", "--store", &url])
+        .env_remove("MIROIR_CONFIG")
+        .output()
+        .map_err(|error| format!("cannot run {}: {error}", migrate.display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "{} up --store {url} failed ({}): {}",
+            migrate.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )
+        .into());
+    }
+    Ok(url)
+}
