@@ -7,13 +7,13 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use miroir_core::cluster::{Cluster, NodeCall, WriteOutcome, encode_path_segment};
+use miroir_core::cluster::{NodeCall, encode_path_segment};
 use miroir_core::merge::SHARD_FIELD;
 use miroir_core::node::Method;
 use miroir_core::routing::{NodeIndex, Shard};
 use miroir_core::{ApiError, Code};
 use miroir_http::object::Object;
-use miroir_http::write::{Write, accept_write, fingerprint};
+use miroir_http::write::{Write, accept_calls, accept_write, fingerprint};
 use miroir_http::{AppState, HttpResult, JsonBody, QueryParams, alias};
 use miroir_store::TaskKind;
 use serde::Deserialize;
@@ -131,36 +131,14 @@ async fn add_documents(
     let cluster = state.cluster.clone();
     accept_write(&state, &headers, write, || async move {
         if !exists {
-            create_index(&cluster, &uid, &primary_key).await?;
+            let created = cluster.create_index(&uid, &primary_key).await;
+            if !created.succeeded() {
+                return Err(created.failure());
+            }
         }
         Ok(cluster.write(calls, Some(shards)).await)
     })
     .await
-}
-
-/// Creates `uid` on every node (with `_miroir_shard` filterable) before its first documents;
-/// each node applies its tasks in order, so the documents follow the creation.
-async fn create_index(cluster: &Cluster, uid: &str, primary_key: &str) -> Result<(), ApiError> {
-    let body = json!({"uid": uid, "primaryKey": primary_key}).to_string();
-    let created = cluster
-        .write(
-            cluster.broadcast(&Method::POST, "/indexes", Some(body.as_bytes())),
-            None,
-        )
-        .await;
-    if !created.succeeded() {
-        return Err(created.failure());
-    }
-    let settings = json!({"filterableAttributes": [SHARD_FIELD]}).to_string();
-    let path = format!("/indexes/{}/settings", encode_path_segment(uid));
-    cluster
-        .write(
-            cluster.broadcast(&Method::PATCH, &path, Some(settings.as_bytes())),
-            Some(BTreeSet::new()),
-        )
-        .await;
-    cluster.remember_primary_key(uid, primary_key);
-    Ok(())
 }
 
 /// Delete one document.
@@ -201,7 +179,7 @@ pub(crate) async fn delete_document(
         details: json!({"providedIds": 1, "deletedDocuments": null, "originalFilter": null}),
         fingerprint: fingerprint("DELETE", &path, b""),
     };
-    routed_write(&state, &headers, write, calls, Some([shard].into())).await
+    accept_calls(&state, &headers, write, calls, Some([shard].into())).await
 }
 
 /// Delete documents by id.
@@ -252,7 +230,7 @@ pub(crate) async fn delete_batch(
             serde_json::to_vec(&ids).unwrap_or_default().as_slice(),
         ),
     };
-    routed_write(&state, &headers, write, calls, Some(shards)).await
+    accept_calls(&state, &headers, write, calls, Some(shards)).await
 }
 
 /// The body of `POST /indexes/{uid}/documents/delete`.
@@ -299,7 +277,7 @@ pub(crate) async fn delete_by_filter(
         details: json!({"providedIds": 0, "deletedDocuments": null, "originalFilter": filter.to_string()}),
         fingerprint: fingerprint("POST", &path, request.as_bytes()),
     };
-    routed_write(&state, &headers, write, calls, None).await
+    accept_calls(&state, &headers, write, calls, None).await
 }
 
 /// Delete every document.
@@ -327,20 +305,5 @@ pub(crate) async fn delete_all(
         details: json!({"deletedDocuments": null}),
         fingerprint: fingerprint("DELETE", &path, b""),
     };
-    routed_write(&state, &headers, write, calls, None).await
-}
-
-/// Accepts a write whose node calls are already built.
-async fn routed_write(
-    state: &AppState,
-    headers: &HeaderMap,
-    write: Write,
-    calls: Vec<NodeCall>,
-    shards: Option<BTreeSet<Shard>>,
-) -> HttpResult<Response> {
-    let cluster = state.cluster.clone();
-    accept_write(state, headers, write, || async move {
-        Ok::<WriteOutcome, ApiError>(cluster.write(calls, shards).await)
-    })
-    .await
+    accept_calls(&state, &headers, write, calls, None).await
 }

@@ -17,12 +17,11 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::{Json, Router};
-use miroir_core::cluster::{NodeCall, encode_path_segment};
-use miroir_core::merge::SHARD_FIELD;
+use miroir_core::cluster::encode_path_segment;
 use miroir_core::node::Method;
 use miroir_core::{ApiError, Code};
 use miroir_http::object::Object;
-use miroir_http::write::{Write, accept_write, accepted, fingerprint};
+use miroir_http::write::{Write, accept_calls, accept_write, accepted, fingerprint};
 use miroir_http::{AppState, HttpResult, JsonBody, alias};
 use miroir_store::{NewTask, TaskError, TaskKind, TaskStatus, Timestamp};
 use serde::Deserialize;
@@ -140,31 +139,10 @@ async fn create_index(
         return already_exists(&state, write, &uid).await;
     }
     let cluster = state.cluster.clone();
-    let response = accept_write(&state, &headers, write, || async move {
-        let body = serde_json::to_vec(&request).unwrap_or_default();
-        let outcome = cluster
-            .write(
-                cluster.broadcast(&Method::POST, "/indexes", Some(&body)),
-                None,
-            )
-            .await;
-        // Each node applies its tasks in order, so the settings follow the creation.
-        let settings = json!({"filterableAttributes": [SHARD_FIELD]}).to_string();
-        let path = format!("/indexes/{}/settings", encode_path_segment(&uid));
-        let follow_ups: Vec<NodeCall> = cluster
-            .broadcast(&Method::PATCH, &path, Some(settings.as_bytes()))
-            .into_iter()
-            .filter(|call| {
-                outcome
-                    .node_tasks
-                    .contains_key(&cluster.topology().node(call.node).id)
-            })
-            .collect();
-        cluster.write(follow_ups, Some(Default::default())).await;
-        Ok(outcome)
+    accept_write(&state, &headers, write, || async move {
+        Ok(cluster.create_index(&uid, &primary_key).await)
     })
-    .await?;
-    Ok(response)
+    .await
 }
 
 /// Meilisearch answers a duplicate creation with a task that fails; so does Miroir, without a
@@ -268,13 +246,11 @@ async fn update_index(
         details: json!({"primaryKey": primary_key}),
         fingerprint: fingerprint("PATCH", &path, request.as_bytes()),
     };
-    let cluster = state.cluster.clone();
-    cluster.forget_index(&uid);
-    accept_write(&state, &headers, write, || async move {
-        let calls = cluster.broadcast(&Method::PATCH, &path, Some(request.as_bytes()));
-        Ok(cluster.write(calls, None).await)
-    })
-    .await
+    state.cluster.forget_index(&uid);
+    let calls = state
+        .cluster
+        .broadcast(&Method::PATCH, &path, Some(request.as_bytes()));
+    accept_calls(&state, &headers, write, calls, None).await
 }
 
 /// Delete an index.
@@ -300,14 +276,9 @@ async fn delete_index(
         details: json!({"deletedDocuments": null}),
         fingerprint: fingerprint("DELETE", &path, b""),
     };
-    let cluster = state.cluster.clone();
-    cluster.forget_index(&uid);
-    let response = accept_write(&state, &headers, write, || async move {
-        Ok(cluster
-            .write(cluster.broadcast(&Method::DELETE, &path, None), None)
-            .await)
-    })
-    .await?;
+    state.cluster.forget_index(&uid);
+    let calls = state.cluster.broadcast(&Method::DELETE, &path, None);
+    let response = accept_calls(&state, &headers, write, calls, None).await?;
     if let Err(error) = state.store.delete_node_settings_versions(&uid).await {
         tracing::warn!(%error, index = %uid, "settings versions of a deleted index kept");
     }

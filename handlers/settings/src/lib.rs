@@ -19,7 +19,7 @@ use miroir_core::merge::SHARD_FIELD;
 use miroir_core::node::Method;
 use miroir_core::{ApiError, Code};
 use miroir_http::object::Object;
-use miroir_http::write::{Write, accept_write, fingerprint};
+use miroir_http::write::{Write, accept_calls, accept_write, fingerprint};
 use miroir_http::{AppState, HttpResult, JsonBody, alias};
 use miroir_store::TaskKind;
 use serde_json::{Map, Value, json};
@@ -305,11 +305,6 @@ async fn broadcast_settings(
         details,
         fingerprint: fingerprint("PATCH", &path, &body),
     };
-    let cluster = state.cluster.clone();
-    accept_write(state, headers, write, || async move {
-        Ok(cluster
-            .write(cluster.broadcast(&Method::PATCH, &path, Some(&body)), None)
-            .await)
-    })
-    .await
+    let calls = state.cluster.broadcast(&Method::PATCH, &path, Some(&body));
+    accept_calls(state, headers, write, calls, None).await
 }

@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use crate::config::{Config, UnavailableShardPolicy};
 use crate::errors::{ApiError, Code};
+use crate::merge::SHARD_FIELD;
 use crate::node::{Method, NodeClient, NodeError};
 use crate::routing::{NodeIndex, Shard, Topology};
 
@@ -246,6 +247,36 @@ impl Cluster {
             }
         }
         Err(last.unwrap_or_else(|| ApiError::new(Code::MiroirNodeUnavailable, "no node answered")))
+    }
+
+    /// Creates index `uid` with `primary_key` on every node, then makes `_miroir_shard`
+    /// filterable on each node that enqueued the creation (each node applies its tasks in order,
+    /// so the settings follow the creation; only the creation is in the outcome). Remembers the
+    /// primary key when the creation reached quorum.
+    pub async fn create_index(&self, uid: &str, primary_key: &str) -> WriteOutcome {
+        let body = serde_json::json!({"uid": uid, "primaryKey": primary_key}).to_string();
+        let outcome = self
+            .write(
+                self.broadcast(&Method::POST, "/indexes", Some(body.as_bytes())),
+                None,
+            )
+            .await;
+        let settings = serde_json::json!({"filterableAttributes": [SHARD_FIELD]}).to_string();
+        let path = format!("/indexes/{}/settings", encode_path_segment(uid));
+        let follow_ups: Vec<NodeCall> = self
+            .broadcast(&Method::PATCH, &path, Some(settings.as_bytes()))
+            .into_iter()
+            .filter(|call| {
+                outcome
+                    .node_tasks
+                    .contains_key(&self.topology.node(call.node).id)
+            })
+            .collect();
+        self.write(follow_ups, Some(BTreeSet::new())).await;
+        if outcome.succeeded() {
+            self.remember_primary_key(uid, primary_key);
+        }
+        outcome
     }
 
     /// The primary key of index `uid`, asked of the nodes (first answer wins) and remembered;

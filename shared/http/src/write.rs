@@ -15,13 +15,15 @@
 //!    successful) and the client gets the nodes' rejection or 503 `miroir_no_quorum`. A replay
 //!    of that request with the same key answers the failed task; a new attempt needs a new key.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::time::Duration;
 
 use axum::Json;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use miroir_core::cluster::WriteOutcome;
+use miroir_core::cluster::{NodeCall, WriteOutcome};
+use miroir_core::routing::Shard;
 use miroir_core::{ApiError, Code};
 use miroir_store::{
     IdempotencyInsert, IdempotencyRecord, NewTask, Task, TaskError, TaskKind, TaskStatus, Timestamp,
@@ -175,6 +177,22 @@ where
             .insert(HeaderName::from_static(DEGRADED), degraded);
     }
     Ok(response)
+}
+
+/// [`accept_write`] for a write that is exactly `calls` (already routed), judged for quorum on
+/// `shards` (`None`: every shard, for broadcasts).
+pub async fn accept_calls(
+    state: &AppState,
+    headers: &HeaderMap,
+    write: Write,
+    calls: Vec<NodeCall>,
+    shards: Option<BTreeSet<Shard>>,
+) -> HttpResult<Response> {
+    let cluster = state.cluster.clone();
+    accept_write(state, headers, write, || async move {
+        Ok(cluster.write(calls, shards).await)
+    })
+    .await
 }
 
 /// The `Idempotency-Key` of the request, when idempotency is enabled and one was sent.
