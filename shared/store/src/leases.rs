@@ -25,6 +25,26 @@ pub struct Lease {
     pub expires_at: Timestamp,
 }
 
+/// The proof of holding a lease that a fenced write carries: the scope and the token the holder
+/// was issued. A store operation taking a `Fence` refuses with `Fenced`, changing nothing, once a
+/// newer token has been issued for the scope, checked in the same atomic step as the write.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Fence {
+    /// The lease scope.
+    pub scope: String,
+    /// The token the holder was issued when it acquired the lease.
+    pub token: u64,
+}
+
+impl From<&Lease> for Fence {
+    fn from(lease: &Lease) -> Self {
+        Self {
+            scope: lease.scope.clone(),
+            token: lease.token,
+        }
+    }
+}
+
 /// Leases.
 #[async_trait]
 pub trait LeaseStore {

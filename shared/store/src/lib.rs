@@ -51,7 +51,7 @@ pub use cdc::{CdcCursor, CdcOverflowStats, CdcStore};
 pub use error::{StoreError, StoreResult};
 pub use idempotency::{IdempotencyInsert, IdempotencyRecord, IdempotencyStore};
 pub use jobs::{JOB_LIST_SCAN, Job, JobKind, JobPage, JobQuery, JobState, JobStore, NewJob};
-pub use leases::{Lease, LeaseStore};
+pub use leases::{Fence, Lease, LeaseStore};
 pub use maintenance::{MaintenanceStore, PruneReport};
 pub use node_settings::{NodeSettingsStore, NodeSettingsVersion};
 pub use observed::{ObservedStore, Outcome, StoreObserver};

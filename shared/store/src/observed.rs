@@ -11,7 +11,7 @@ use async_trait::async_trait;
 
 use crate::{
     AdminSession, AdminSessionStore, Alias, AliasStore, AliasTarget, Backend, BackoffPolicy,
-    Canary, CanaryRun, CanaryStore, CdcCursor, CdcOverflowStats, CdcStore, DynStore,
+    Canary, CanaryRun, CanaryStore, CdcCursor, CdcOverflowStats, CdcStore, DynStore, Fence,
     IdempotencyInsert, IdempotencyRecord, IdempotencyStore, Job, JobKind, JobPage, JobQuery,
     JobStore, Lease, LeaseStore, LoginBackoff, MaintenanceStore, MigrationReport, NewJob, NewTask,
     NodeSettingsStore, NodeSettingsVersion, PruneReport, RateLimitBucket, RateLimitHit,
@@ -159,7 +159,12 @@ observed_traits! {
         async fn list_tasks(&self, query: &TaskQuery) -> StoreResult<TaskPage>;
         async fn delete_task(&self, uid: TaskUid) -> StoreResult<bool>;
         async fn count_tasks(&self) -> StoreResult<u64>;
-        async fn prune_tasks(&self, enqueued_before: Timestamp, batch: u32) -> StoreResult<u64>;
+        async fn prune_tasks(
+            &self,
+            enqueued_before: Timestamp,
+            batch: u32,
+            fence: Option<&Fence>,
+        ) -> StoreResult<u64>;
     }
     NodeSettingsStore {
         async fn record_node_settings_version(

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreResult;
+use crate::leases::Fence;
 use crate::time::Timestamp;
 
 /// A task uid: allocated by the store, unique across replicas, never reused.
@@ -351,5 +352,14 @@ pub trait TaskStore {
     /// an enqueued or processing task. Walks a time index: a batch costs what it deletes plus the
     /// old unfinished tasks it steps over, not the size of the registry. Returns how many were
     /// deleted.
-    async fn prune_tasks(&self, enqueued_before: Timestamp, batch: u32) -> StoreResult<u64>;
+    ///
+    /// With a `fence`, the delete happens only if no token newer than the fence's has been issued
+    /// for its scope, checked atomically with the delete: otherwise `Fenced` and nothing is
+    /// deleted (a paused former leader cannot prune on a stale view).
+    async fn prune_tasks(
+        &self,
+        enqueued_before: Timestamp,
+        batch: u32,
+        fence: Option<&Fence>,
+    ) -> StoreResult<u64>;
 }

@@ -9,6 +9,7 @@ use redis::Value;
 use super::RedisStore;
 use super::codec::{self, Fields, Row};
 use crate::error::{StoreError, StoreResult};
+use crate::leases::Fence;
 use crate::tasks::{
     NewTask, Task, TaskPage, TaskQuery, TaskStatus, TaskStore, TaskUid, TaskUpdate, TimeRange,
 };
@@ -270,14 +271,23 @@ impl TaskStore for RedisStore {
             .await
     }
 
-    async fn prune_tasks(&self, enqueued_before: Timestamp, batch: u32) -> StoreResult<u64> {
+    async fn prune_tasks(
+        &self,
+        enqueued_before: Timestamp,
+        batch: u32,
+        fence: Option<&Fence>,
+    ) -> StoreResult<u64> {
         let keys = self.keys();
         let mut invocation = PRUNE.prepare_invoke();
         invocation
             .key(keys.task_index_all())
             .key(keys.tasks_enqueued_at())
             .key(keys.tasks_started_at())
-            .key(keys.tasks_finished_at());
+            .key(keys.tasks_finished_at())
+            .key(fence.map_or_else(
+                || keys.tasks_enqueued_at(),
+                |fence| keys.lease_token(&fence.scope),
+            ));
         for status in TaskStatus::ALL.iter().filter(|status| status.is_terminal()) {
             invocation.key(keys.tasks_by_status(*status));
         }
@@ -286,8 +296,17 @@ impl TaskStore for RedisStore {
             .arg(batch)
             .arg(keys.task_prefix())
             .arg(keys.tasks_by_kind_prefix())
-            .arg(keys.tasks_by_index_prefix());
-        self.eval(&invocation).await
+            .arg(keys.tasks_by_index_prefix())
+            .arg(fence.map_or_else(String::new, |fence| fence.token.to_string()));
+        let (outcome, value): (String, u64) = self.eval(&invocation).await?;
+        match (outcome.as_str(), fence) {
+            ("fenced", Some(fence)) => Err(StoreError::Fenced {
+                scope: fence.scope.clone(),
+                token: fence.token,
+                current: value,
+            }),
+            _ => Ok(value),
+        }
     }
 }
 
@@ -471,7 +490,7 @@ mod tests {
             .count() as u64;
         let mut pruned = 0;
         loop {
-            let batch = store.prune_tasks(cutoff, 4).await.expect("prune");
+            let batch = store.prune_tasks(cutoff, 4, None).await.expect("prune");
             pruned += batch;
             if batch < 4 {
                 break;

@@ -9,7 +9,7 @@ use rusqlite::Row;
 use super::SqliteStore;
 use super::rows::{Columns, expiry, query_all, query_optional, u64_to_sql};
 use crate::error::{StoreError, StoreResult};
-use crate::leases::{Lease, LeaseStore};
+use crate::leases::{Fence, Lease, LeaseStore};
 use crate::time::Timestamp;
 
 /// A `leader_lease` row.
@@ -26,6 +26,19 @@ fn decode_lease_row(row: &Row<'_>) -> StoreResult<LeaseRow> {
         token: columns.u64(1)?,
         expires_at: columns.opt_timestamp(2)?,
     })
+}
+
+/// `Fenced` if a token newer than `fence`'s was issued for its scope. Run inside the transaction
+/// of the write it guards, so the check and the write are one atomic step.
+pub(super) fn check_fence(connection: &rusqlite::Connection, fence: &Fence) -> StoreResult<()> {
+    match get_lease_row(connection, &fence.scope)? {
+        Some(row) if row.token > fence.token => Err(StoreError::Fenced {
+            scope: fence.scope.clone(),
+            token: fence.token,
+            current: row.token,
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn get_lease_row(connection: &rusqlite::Connection, scope: &str) -> StoreResult<Option<LeaseRow>> {
@@ -186,15 +199,8 @@ impl LeaseStore for SqliteStore {
 
     async fn check_fencing_token(&self, scope: &str, token: u64) -> StoreResult<()> {
         let scope = scope.to_owned();
-        self.read(move |connection| match get_lease_row(connection, &scope)? {
-            Some(row) if row.token > token => Err(StoreError::Fenced {
-                scope,
-                token,
-                current: row.token,
-            }),
-            _ => Ok(()),
-        })
-        .await
+        self.read(move |connection| check_fence(connection, &Fence { scope, token }))
+            .await
     }
 }
 

@@ -7,8 +7,10 @@ use serde::Serialize;
 
 use super::SqliteStore;
 use super::connection::in_read_transaction;
+use super::leases::check_fence;
 use super::rows::{Columns, query_all, query_optional, saturating_i64, to_json, u64_to_sql};
 use crate::error::{StoreError, StoreResult};
+use crate::leases::Fence;
 use crate::tasks::{
     NewTask, Task, TaskPage, TaskQuery, TaskStatus, TaskStore, TaskUid, TaskUpdate, TimeRange,
 };
@@ -325,14 +327,25 @@ impl TaskStore for SqliteStore {
 
     /// Walks the `enqueued_at` index from the oldest task (ties by uid), so a batch costs the
     /// same however many tasks are kept.
-    async fn prune_tasks(&self, enqueued_before: Timestamp, batch: u32) -> StoreResult<u64> {
+    async fn prune_tasks(
+        &self,
+        enqueued_before: Timestamp,
+        batch: u32,
+        fence: Option<&Fence>,
+    ) -> StoreResult<u64> {
+        let fence = fence.cloned();
         let terminal: Vec<&str> = TaskStatus::ALL
             .iter()
             .filter(|status| status.is_terminal())
             .map(|status| status.as_str())
             .collect();
         let terminal = to_json("statuses", &terminal)?;
-        self.write(move |connection| {
+        // One transaction, so the fence check and the delete are one atomic step even when
+        // another process writes the same file.
+        self.write_transaction(move |connection| {
+            if let Some(fence) = &fence {
+                check_fence(connection, fence)?;
+            }
             let deleted = connection
                 .prepare_cached(
                     "DELETE FROM tasks WHERE uid IN (SELECT uid FROM tasks INDEXED BY tasks_enqueued_at \
@@ -383,7 +396,7 @@ mod tests {
         }
         assert_eq!(
             store
-                .prune_tasks(Timestamp::from_millis(2), 10)
+                .prune_tasks(Timestamp::from_millis(2), 10, None)
                 .await
                 .unwrap(),
             3
@@ -395,7 +408,7 @@ mod tests {
             .unwrap();
         assert_eq!(after_prune.uid, last + 1);
         store
-            .prune_tasks(Timestamp::from_millis(2), 10)
+            .prune_tasks(Timestamp::from_millis(2), 10, None)
             .await
             .unwrap();
         drop(store);
@@ -429,7 +442,7 @@ mod tests {
         }
         assert_eq!(
             store
-                .prune_tasks(Timestamp::from_millis(2), 10)
+                .prune_tasks(Timestamp::from_millis(2), 10, None)
                 .await
                 .unwrap(),
             0,
@@ -437,7 +450,7 @@ mod tests {
         );
         assert_eq!(
             store
-                .prune_tasks(Timestamp::from_millis(10), 3)
+                .prune_tasks(Timestamp::from_millis(10), 3, None)
                 .await
                 .unwrap(),
             3

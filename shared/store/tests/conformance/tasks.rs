@@ -3,7 +3,8 @@
 use std::collections::BTreeSet;
 
 use miroir_store::{
-    NodeTaskMap, StoreError, Task, TaskError, TaskKind, TaskQuery, TaskStatus, TimeRange, Timestamp,
+    Fence, NodeTaskMap, StoreError, Task, TaskError, TaskKind, TaskQuery, TaskStatus, TimeRange,
+    Timestamp,
 };
 
 use crate::support::{TestStore, new_task};
@@ -393,9 +394,9 @@ pub async fn prune_deletes_only_old_terminal_tasks(store: &TestStore) {
         .collect();
     assert_eq!(old_terminal.len(), 6);
     // Batched: at most `batch` per call, lowest uid first.
-    assert_eq!(store.prune_tasks(cutoff, 4).await.unwrap(), 4);
-    assert_eq!(store.prune_tasks(cutoff, 4).await.unwrap(), 2);
-    assert_eq!(store.prune_tasks(cutoff, 4).await.unwrap(), 0);
+    assert_eq!(store.prune_tasks(cutoff, 4, None).await.unwrap(), 4);
+    assert_eq!(store.prune_tasks(cutoff, 4, None).await.unwrap(), 2);
+    assert_eq!(store.prune_tasks(cutoff, 4, None).await.unwrap(), 0);
     for task in &tasks {
         let kept = store.get_task(task.uid).await.unwrap();
         assert_eq!(
@@ -444,7 +445,7 @@ pub async fn uids_are_never_reused_after_prune(store: &TestStore) {
         }
     }
     let cutoff = Timestamp::now().plus(std::time::Duration::from_secs(3600));
-    assert_eq!(store.prune_tasks(cutoff, 100).await.unwrap(), 4);
+    assert_eq!(store.prune_tasks(cutoff, 100, None).await.unwrap(), 4);
     assert_eq!(store.count_tasks().await.unwrap(), 0);
     let next = store
         .create_task(new_task("movies", TaskKind::IndexCreation))
@@ -462,6 +463,63 @@ pub async fn uids_are_never_reused_after_prune(store: &TestStore) {
             .unwrap();
         assert!(after_reopen.uid > next.uid);
     }
+}
+
+pub async fn fenced_prune_is_refused_once_a_newer_token_exists(store: &TestStore) {
+    let tasks = seed(store, 8).await;
+    let cutoff = Timestamp::now().plus(std::time::Duration::from_secs(3600));
+    let ttl = std::time::Duration::from_millis(200);
+    let old = store
+        .acquire_lease("maintenance", "paused-pod", ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    let old_fence = Fence::from(&old);
+    // The holder's fence is good while no newer token exists, even after its lease expired.
+    assert_eq!(
+        store
+            .prune_tasks(cutoff, 1, Some(&old_fence))
+            .await
+            .unwrap(),
+        1
+    );
+    crate::support::sleep_ms(350).await;
+    let new = store
+        .acquire_lease("maintenance", "pod-b", ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    let before = store.count_tasks().await.unwrap();
+    assert_eq!(
+        store.prune_tasks(cutoff, 100, Some(&old_fence)).await,
+        Err(StoreError::Fenced {
+            scope: "maintenance".into(),
+            token: old.token,
+            current: new.token
+        })
+    );
+    assert_eq!(
+        store.count_tasks().await.unwrap(),
+        before,
+        "a fenced prune deletes nothing"
+    );
+    let terminal = tasks
+        .iter()
+        .filter(|task| task.status.is_terminal())
+        .count() as u64;
+    assert_eq!(
+        store
+            .prune_tasks(cutoff, 100, Some(&Fence::from(&new)))
+            .await
+            .unwrap(),
+        terminal - 1
+    );
+    // A fence for a scope nobody ever leased does not block.
+    let unleased = Fence {
+        scope: "never-leased".into(),
+        token: 0,
+    };
+    assert_eq!(store.prune_tasks(cutoff, 100, Some(&unleased)).await, Ok(0));
 }
 
 pub async fn delete_removes_a_task_from_every_index(store: &TestStore) {
