@@ -4,7 +4,6 @@
 
 use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
-use miroir_core::merge::SHARD_FIELD;
 use miroir_core::{ApiError, Code};
 use serde_json::{Map, Value};
 
@@ -67,57 +66,5 @@ fn malformed(reason: &str) -> ApiError {
     ApiError::new(
         Code::MalformedPayload,
         format!("The `json` payload provided is malformed. `{reason}`."),
-    )
-}
-
-/// The routing string of a document id value: integers and valid strings (Meilisearch's rule:
-/// 1 to 511 of `[A-Za-z0-9_-]`), so `1` and `"1"` are the same document.
-pub(crate) fn id_string(value: &Value) -> Option<String> {
-    match value {
-        Value::Number(number) if number.is_u64() || number.is_i64() => Some(number.to_string()),
-        Value::String(text)
-            if (1..=511).contains(&text.len())
-                && text
-                    .bytes()
-                    .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_') =>
-        {
-            Some(text.clone())
-        }
-        _ => None,
-    }
-}
-
-/// The id of `document` under `primary_key`, checked.
-pub(crate) fn document_id(
-    document: &Map<String, Value>,
-    primary_key: &str,
-) -> Result<String, ApiError> {
-    if document.contains_key(SHARD_FIELD) {
-        return Err(ApiError::new(
-            Code::MiroirReservedField,
-            format!("`{SHARD_FIELD}` is a reserved field: documents must not contain it."),
-        ));
-    }
-    match document.get(primary_key) {
-        None => Err(ApiError::new(
-            Code::MissingDocumentId,
-            format!(
-                "Document doesn't have a `{primary_key}` attribute: `{}`.",
-                Value::Object(document.clone())
-            ),
-        )),
-        Some(value) => id_string(value).ok_or_else(|| invalid_id(value)),
-    }
-}
-
-/// `invalid_document_id` for `value`.
-pub(crate) fn invalid_id(value: &Value) -> ApiError {
-    ApiError::new(
-        Code::InvalidDocumentId,
-        format!(
-            "Document identifier `{value}` is invalid. A document identifier can be of type \
-             integer or string, only composed of alphanumeric characters (a-z A-Z 0-9), hyphens \
-             (-) and underscores (_), and can not be more than 511 bytes."
-        ),
     )
 }

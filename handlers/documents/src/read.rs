@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::documents_path;
-use crate::payload::{id_string, invalid_id};
+use miroir_core::documents::{id_string, invalid_id};
 
 /// Get one document.
 #[utoipa::path(

@@ -8,7 +8,6 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use miroir_core::cluster::{NodeCall, encode_path_segment};
-use miroir_core::merge::SHARD_FIELD;
 use miroir_core::node::Method;
 use miroir_core::routing::{NodeIndex, Shard};
 use miroir_core::{ApiError, Code};
@@ -19,8 +18,9 @@ use miroir_store::TaskKind;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::payload::{document_id, id_string, invalid_id, parse_documents};
+use crate::payload::parse_documents;
 use crate::{documents_path, index_primary_key};
+use miroir_core::documents::{id_string, invalid_id, route_documents};
 
 /// Add or replace documents.
 ///
@@ -89,39 +89,18 @@ async fn add_documents(
     params.reject_unknown(&["primaryKey", "csvDelimiter", "customMetadata"])?;
     let documents = parse_documents(&headers, &body)?;
     let (primary_key, exists) = index_primary_key(&state, &uid, params.get("primaryKey")).await?;
-    let topology = state.cluster.topology();
-    let mut batches: BTreeMap<NodeIndex, Vec<u8>> = BTreeMap::new();
-    let mut shards = BTreeSet::new();
-    for mut document in documents.iter().cloned() {
-        let shard = topology.shard_of(&document_id(&document, &primary_key)?);
-        shards.insert(shard);
-        document.insert(SHARD_FIELD.to_owned(), Value::from(shard));
-        let bytes = serde_json::to_vec(&document).unwrap_or_default();
-        for node in topology.write_targets(shard) {
-            let batch = batches.entry(node).or_insert_with(|| vec![b'[']);
-            if batch.len() > 1 {
-                batch.push(b',');
-            }
-            batch.extend_from_slice(&bytes);
-        }
-    }
     let path = format!(
         "{}?primaryKey={}",
         documents_path(&uid),
         encode_path_segment(&primary_key)
     );
-    let calls: Vec<NodeCall> = batches
-        .into_iter()
-        .map(|(node, mut batch)| {
-            batch.push(b']');
-            NodeCall {
-                node,
-                method: method.clone(),
-                path: path.clone(),
-                body: Some(batch),
-            }
-        })
-        .collect();
+    let (calls, shards) = route_documents(
+        state.cluster.topology(),
+        &documents,
+        &primary_key,
+        &method,
+        &path,
+    )?;
     let write = Write {
         index_uid: Some(uid.clone()),
         kind: TaskKind::DocumentAdditionOrUpdate,

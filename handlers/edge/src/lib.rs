@@ -1,5 +1,7 @@
 //! `miroir-edge`: every handler's routes merged into one server, the container's entrypoint
-//! (bin `miroir`).
+//! (bin `miroir`), and the scheduled worker function (bin `lambda-worker`, [`worker`]).
+
+pub mod worker;
 
 use axum::Router;
 use miroir_http::{AppState, apply_layers};

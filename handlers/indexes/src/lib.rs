@@ -18,6 +18,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::{Json, Router};
 use miroir_core::cluster::encode_path_segment;
+use miroir_core::jobs::valid_index_uid;
 use miroir_core::node::Method;
 use miroir_core::{ApiError, Code};
 use miroir_http::object::Object;
@@ -56,26 +57,6 @@ struct CreateIndex {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct UpdateIndex {
     primary_key: Option<Value>,
-}
-
-/// `uid` if it is a valid index uid (Meilisearch's rule: 1 to 400 of `[A-Za-z0-9_-]`).
-pub fn valid_index_uid(uid: &str) -> Result<(), ApiError> {
-    if (1..=400).contains(&uid.len())
-        && uid
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
-    {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            Code::InvalidIndexUid,
-            format!(
-                "`{uid}` is not a valid index uid. Index uid can be an integer or a string \
-                 containing only alphanumeric characters, hyphens (-) and underscores (_), and \
-                 can not be more than 400 bytes."
-            ),
-        ))
-    }
 }
 
 fn primary_key_required(index: &str) -> ApiError {

@@ -3,6 +3,8 @@
 //!
 //! - `GET /_miroir/jobs`: jobs in enqueue order, filtered by `state` and `type`, paged by job id
 //!   (`from` / `next`);
+//! - `POST /_miroir/jobs`: enqueue a job (`{"type": "reindex", "params": {…}, "maxAttempts": 5}`;
+//!   `reindex` is the type operators submit, its params checked before anything is queued);
 //! - `GET /_miroir/jobs/{id}`: one job;
 //! - `POST /_miroir/jobs/{id}/retry`: a failed job back in the queue, its attempts reset.
 //!
@@ -14,10 +16,16 @@ mod query;
 mod view;
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::{Json, Router};
+use miroir_core::jobs::ReindexParams;
 use miroir_core::{ApiError, Code};
-use miroir_http::{AppState, HttpResult, QueryParams};
-use miroir_store::StoreError;
+use miroir_http::object::Object;
+use miroir_http::{AppState, HttpResult, JsonBody, QueryParams};
+use miroir_store::{JobKind, NewJob, StoreError};
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -27,7 +35,7 @@ use crate::view::{JobList, JobView};
 /// The job routes and their OpenAPI description: the one place they are defined.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_jobs))
+        .routes(routes!(list_jobs, enqueue_job))
         .routes(routes!(get_job))
         .routes(routes!(retry_job))
 }
@@ -138,6 +146,92 @@ async fn retry_job(
         }
         Err(other) => Err(other.into()),
     }
+}
+
+/// Attempts a job gets when the request does not say.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+/// Most attempts a request may ask for.
+pub const MAX_ATTEMPTS: u32 = 100;
+
+/// The body of `POST /_miroir/jobs`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct EnqueueJob {
+    /// The job type: `reindex`.
+    #[serde(rename = "type")]
+    kind: String,
+    /// The type's parameters. `reindex`: `{source, target, alias?, settings?, batchSize?}`.
+    #[schema(value_type = Object)]
+    params: Value,
+    /// Attempts before the job fails for good, 1 to 100 (default 5).
+    #[serde(default)]
+    max_attempts: Option<u32>,
+}
+
+/// Enqueue a background job.
+///
+/// `{"type": "reindex", "params": {"source": "movies_v1", "target": "movies_v2", "alias":
+/// "movies"}}`: a worker creates `target` with the primary key and settings of `source` (then
+/// `params.settings` on top), copies every document through the write path, waits until every
+/// node applied the copy and points the alias at `target` (plan §13.7). The job resumes from its
+/// saved progress if its worker dies. Other job types are created by Miroir itself.
+#[utoipa::path(
+    post,
+    path = "/_miroir/jobs",
+    tag = "jobs",
+    request_body = EnqueueJob,
+    responses(
+        (status = 201, description = "The job, queued.", body = JobView),
+        (status = 400, description = "An unknown field or type, a type operators cannot submit, bad parameters (naming the key) or `maxAttempts` out of range (`bad_request`, `invalid_index_uid`)."),
+        (status = 413, description = "The body is over `server.max_body_bytes` (`payload_too_large`)."),
+        (status = 415, description = "The body is not JSON (`missing_content_type`, `invalid_content_type`)."),
+    )
+)]
+async fn enqueue_job(
+    State(state): State<AppState>,
+    JsonBody(Object(body)): JsonBody<Object<EnqueueJob>>,
+) -> HttpResult<(StatusCode, Json<JobView>)> {
+    let kind: JobKind = body.kind.parse().map_err(|_| {
+        ApiError::new(
+            Code::BadRequest,
+            format!(
+                "Invalid value in `type`: `{}` is not a job type.",
+                body.kind
+            ),
+        )
+    })?;
+    let params = match kind {
+        JobKind::Reindex => serde_json::to_value(ReindexParams::parse(body.params)?)
+            .map_err(|error| ApiError::new(Code::Internal, error.to_string()))?,
+        other => {
+            return Err(ApiError::new(
+                Code::BadRequest,
+                format!(
+                    "Invalid value in `type`: `{other}` jobs are created by Miroir itself; operators submit `reindex` jobs."
+                ),
+            )
+            .into());
+        }
+    };
+    let max_attempts = body.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
+    if !(1..=MAX_ATTEMPTS).contains(&max_attempts) {
+        return Err(ApiError::new(
+            Code::BadRequest,
+            format!(
+                "Invalid value in `maxAttempts`: expected 1 to {MAX_ATTEMPTS}, found {max_attempts}."
+            ),
+        )
+        .into());
+    }
+    let job = state
+        .store
+        .enqueue_job(NewJob {
+            kind,
+            params,
+            max_attempts,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(JobView::from(job))))
 }
 
 fn not_found(id: &str) -> ApiError {

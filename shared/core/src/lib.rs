@@ -3,8 +3,10 @@
 //! - [`config`]: the plan §4 configuration with its defaults, environment overrides and
 //!   validation;
 //! - [`errors`]: the one table of error codes and the Meilisearch error shape;
+//! - [`jobs`]: the index uid rule and the parameters of each background job type;
 //! - [`routing`]: shard of a primary key, rendezvous placement, write targets, covering sets;
 //! - [`cluster`]: the fleet for the data path: parallel fan-out and the write quorum;
+//! - [`documents`]: document ids and the per-node batches of a document write;
 //! - [`node`]: the pooled client Miroir talks to Meilisearch nodes with;
 //! - [`merge`]: one search response from a covering set's answers;
 //! - [`aggregate`]: a Miroir task's status from its node tasks; [`refresh`]: polling and
@@ -14,8 +16,10 @@
 pub mod aggregate;
 pub mod cluster;
 pub mod config;
+pub mod documents;
 pub mod errors;
 mod exit;
+pub mod jobs;
 pub mod merge;
 pub mod node;
 pub mod refresh;

@@ -1,5 +1,6 @@
 //! Fails when a crate breaks the dependency direction of DESIGN.md §2:
-//! handlers → shared/http → shared/core → shared/store, the store depends on nothing of Miroir,
+//! handlers → shared/http → shared/core → shared/store (shared/background sits beside the
+//! handlers: above http, used only by `edge`), the store depends on nothing of Miroir,
 //! handlers never depend on each other (only `edge` mounts them all), and only the store crate
 //! talks to SQLite or Redis.
 #![allow(clippy::unwrap_used)]
@@ -15,6 +16,7 @@ enum Layer {
     Store,
     Core,
     Http,
+    Background,
     Handler,
     Edge,
     MigrationJob,
@@ -28,6 +30,7 @@ fn layer_of(manifest: &Path, root: &Path) -> Layer {
         ["shared", "store"] => Layer::Store,
         ["shared", "core"] => Layer::Core,
         ["shared", "http"] => Layer::Http,
+        ["shared", "background"] => Layer::Background,
         ["handlers", "edge"] => Layer::Edge,
         ["handlers", _] => Layer::Handler,
         ["migrations"] => Layer::MigrationJob,
@@ -43,8 +46,8 @@ fn allowed(from: Layer, to: Layer) -> bool {
         Store => false,
         Core => to == Store,
         Http => matches!(to, Store | Core),
-        Handler => matches!(to, Store | Core | Http),
-        Edge => matches!(to, Store | Core | Http | Handler),
+        Background | Handler => matches!(to, Store | Core | Http),
+        Edge => matches!(to, Store | Core | Http | Background | Handler),
         MigrationJob => matches!(to, Store | Core),
         TestKit => true,
     }

@@ -44,9 +44,10 @@ pub use env_source::{EnvSource, ProcessEnv};
 pub use error::ConfigError;
 pub use secret::Secret;
 pub use sections::{
-    AdminConfig, AdminUiConfig, AliasesConfig, CanaryRunnerConfig, HealthConfig, IdempotencyConfig,
-    NodeConfig, RebalancerConfig, ScatterConfig, ServerConfig, SessionPinningConfig,
-    TaskStoreBackend, TaskStoreConfig, UnavailableShardPolicy, WaitStrategy,
+    AdminConfig, AdminUiConfig, AliasesConfig, BackgroundConfig, CanaryRunnerConfig, HealthConfig,
+    IdempotencyConfig, NodeConfig, RebalancerConfig, ScatterConfig, ServerConfig,
+    SessionPinningConfig, TaskRegistryConfig, TaskStoreBackend, TaskStoreConfig,
+    UnavailableShardPolicy, WaitStrategy,
 };
 
 /// The embedded default configuration: every key with its default value, used when no file is
@@ -97,6 +98,10 @@ pub struct Config {
     pub idempotency: IdempotencyConfig,
     /// Read-your-writes sessions (plan §13.6).
     pub session_pinning: SessionPinningConfig,
+    /// Retention of the task registry.
+    pub task_registry: TaskRegistryConfig,
+    /// Background work (plan §14.5).
+    pub background: BackgroundConfig,
 }
 
 impl Default for Config {
@@ -119,6 +124,8 @@ impl Default for Config {
             canary_runner: CanaryRunnerConfig::default(),
             idempotency: IdempotencyConfig::default(),
             session_pinning: SessionPinningConfig::default(),
+            task_registry: TaskRegistryConfig::default(),
+            background: BackgroundConfig::default(),
         }
     }
 }

@@ -334,3 +334,69 @@ impl Default for SessionPinningConfig {
         }
     }
 }
+
+/// `miroir.task_registry`: how long finished tasks are kept and how many (plan §4 table 1).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TaskRegistryConfig {
+    /// Finished tasks enqueued longer ago than this are pruned, seconds (default 604800 = 7
+    /// days, at least 1).
+    pub ttl_seconds: u64,
+    /// Beyond this many stored tasks the oldest finished ones are pruned whatever their age
+    /// (default 1000000, like Meilisearch's cap; at least 1).
+    pub max_tasks: u64,
+    /// Tasks one prune step deletes at most (default 1000, at least 1): the bound on one store
+    /// call's work while requests are served.
+    pub prune_batch: u32,
+}
+
+impl Default for TaskRegistryConfig {
+    fn default() -> Self {
+        Self {
+            ttl_seconds: 604_800,
+            max_tasks: 1_000_000,
+            prune_batch: 1000,
+        }
+    }
+}
+
+/// `miroir.background`: the background work every replica runs (plan §14.5): task polling,
+/// pruning, the job worker and the canary runner.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackgroundConfig {
+    /// Run the background loops in `miroir` (default true). The scheduled worker function runs
+    /// its pass either way.
+    pub enabled: bool,
+    /// This replica's identity among its peers (default empty: `POD_NAME` from the Kubernetes
+    /// Downward API, else `<host name>-<process id>`).
+    pub pod_id: String,
+    /// Period of the background loops, milliseconds (default 1000, at least 10).
+    pub tick_ms: u64,
+    /// A replica that has not renewed its membership for this long leaves the peer set, and its
+    /// partitioned work moves to the others; milliseconds (default 10000, more than `tick_ms`).
+    pub peer_ttl_ms: u64,
+    /// Lifetime of a leader lease (singleton work), renewed every tick; milliseconds (default
+    /// 10000, more than `tick_ms`).
+    pub leader_lease_ms: u64,
+    /// Claim lease of a job; a worker heartbeats every third of it and a crashed worker's job is
+    /// reclaimed after it; milliseconds (default 30000, at least 30).
+    pub job_lease_ms: u64,
+    /// Longest a task is left `enqueued` with no node task recorded (its writer crashed between
+    /// creating it and fanning out) before it is failed; seconds (default 60, at least 1).
+    pub orphan_task_after_s: u64,
+}
+
+impl Default for BackgroundConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            pod_id: String::new(),
+            tick_ms: 1000,
+            peer_ttl_ms: 10_000,
+            leader_lease_ms: 10_000,
+            job_lease_ms: 30_000,
+            orphan_task_after_s: 60,
+        }
+    }
+}

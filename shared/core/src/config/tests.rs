@@ -168,7 +168,9 @@ fn default_yaml_lists_exactly_the_code_defaults() {
             "aliases",
             "canary_runner",
             "idempotency",
-            "session_pinning"
+            "session_pinning",
+            "task_registry",
+            "background"
         ]
     );
 }
@@ -392,6 +394,16 @@ fn every_leaf_override() -> (Vec<(&'static str, &'static str)>, Config) {
         ("MIROIR_SESSION_PINNING__TTL_SECONDS", "24"),
         ("MIROIR_SESSION_PINNING__WAIT_STRATEGY", "route_pin"),
         ("MIROIR_SESSION_PINNING__MAX_WAIT_MS", "25"),
+        ("MIROIR_TASK_REGISTRY__TTL_SECONDS", "26"),
+        ("MIROIR_TASK_REGISTRY__MAX_TASKS", "27"),
+        ("MIROIR_TASK_REGISTRY__PRUNE_BATCH", "28"),
+        ("MIROIR_BACKGROUND__ENABLED", "false"),
+        ("MIROIR_BACKGROUND__POD_ID", "pod-7"),
+        ("MIROIR_BACKGROUND__TICK_MS", "29"),
+        ("MIROIR_BACKGROUND__PEER_TTL_MS", "30"),
+        ("MIROIR_BACKGROUND__LEADER_LEASE_MS", "31"),
+        ("MIROIR_BACKGROUND__JOB_LEASE_MS", "32"),
+        ("MIROIR_BACKGROUND__ORPHAN_TASK_AFTER_S", "33"),
     ];
     let expected = Config {
         master_key: Secret::new("mk"),
@@ -462,6 +474,20 @@ fn every_leaf_override() -> (Vec<(&'static str, &'static str)>, Config) {
             ttl_seconds: 24,
             wait_strategy: WaitStrategy::RoutePin,
             max_wait_ms: 25,
+        },
+        task_registry: TaskRegistryConfig {
+            ttl_seconds: 26,
+            max_tasks: 27,
+            prune_batch: 28,
+        },
+        background: BackgroundConfig {
+            enabled: false,
+            pod_id: "pod-7".to_owned(),
+            tick_ms: 29,
+            peer_ttl_ms: 30,
+            leader_lease_ms: 31,
+            job_lease_ms: 32,
+            orphan_task_after_s: 33,
         },
     };
     (vars, expected)

@@ -65,6 +65,7 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
         "miroir.session_pinning.ttl_seconds",
         config.session_pinning.ttl_seconds,
     )?;
+    task_registry_and_background(config)?;
     at_least_one(
         "miroir.scatter.node_timeout_ms",
         config.scatter.node_timeout_ms,
@@ -278,4 +279,50 @@ fn is_ip_or_host_name(text: &str) -> bool {
                 && !label.ends_with('-')
                 && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         })
+}
+
+/// `miroir.task_registry` and `miroir.background`: positive sizes and periods, leases longer than
+/// the tick that renews them.
+fn task_registry_and_background(config: &Config) -> Result<(), ConfigError> {
+    let registry = &config.task_registry;
+    at_least_one("miroir.task_registry.ttl_seconds", registry.ttl_seconds)?;
+    at_least_one("miroir.task_registry.max_tasks", registry.max_tasks)?;
+    at_least_one(
+        "miroir.task_registry.prune_batch",
+        u64::from(registry.prune_batch),
+    )?;
+    let background = &config.background;
+    if background.tick_ms < 10 {
+        return Err(ConfigError::invalid(
+            "miroir.background.tick_ms",
+            format!("{} is below 10 ms", background.tick_ms),
+        ));
+    }
+    for (key, value) in [
+        ("miroir.background.peer_ttl_ms", background.peer_ttl_ms),
+        (
+            "miroir.background.leader_lease_ms",
+            background.leader_lease_ms,
+        ),
+    ] {
+        if value <= background.tick_ms {
+            return Err(ConfigError::invalid(
+                key,
+                format!(
+                    "{value} ms must be longer than miroir.background.tick_ms ({} ms), which renews it",
+                    background.tick_ms
+                ),
+            ));
+        }
+    }
+    if background.job_lease_ms < 30 {
+        return Err(ConfigError::invalid(
+            "miroir.background.job_lease_ms",
+            format!("{} is below 30 ms", background.job_lease_ms),
+        ));
+    }
+    at_least_one(
+        "miroir.background.orphan_task_after_s",
+        background.orphan_task_after_s,
+    )
 }

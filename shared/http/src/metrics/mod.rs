@@ -11,7 +11,12 @@
 //!   [`Metrics::refresh_queue_depth`]. The store is shared, so every replica reports the same
 //!   global value.
 //!
+//! - the background work's metrics ([`BackgroundMetrics`]): leadership, peers, owned items,
+//!   pruning, jobs and canaries.
+//!
 //! One registry per process (per Lambda execution environment on AWS); no global recorder.
+
+mod background;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::RwLock;
@@ -28,6 +33,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+pub use background::BackgroundMetrics;
 
 /// The `Content-Type` of [`Metrics::render`]'s output (Prometheus text format 0.0.4).
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -69,6 +76,7 @@ pub struct Metrics {
     request_duration: Family<RequestLabels, Histogram, fn() -> Histogram>,
     store_duration: Family<StoreLabels, Histogram, fn() -> Histogram>,
     queue_depth: Family<QueueLabels, Gauge>,
+    background: BackgroundMetrics,
 }
 
 impl Default for Metrics {
@@ -111,6 +119,7 @@ impl Metrics {
             "Queued background jobs, by job type (global: read from the shared task store)",
             queue_depth.clone(),
         );
+        let background = BackgroundMetrics::register(&mut registry);
         Self {
             registry,
             routes: RwLock::new(HashSet::new()),
@@ -118,7 +127,13 @@ impl Metrics {
             request_duration,
             store_duration,
             queue_depth,
+            background,
         }
+    }
+
+    /// The background work's metrics.
+    pub fn background(&self) -> &BackgroundMetrics {
+        &self.background
     }
 
     /// Sets `miroir_background_queue_depth` to `depths`: one sample per job type, 0 for the types
