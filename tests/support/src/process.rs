@@ -73,6 +73,28 @@ impl Process {
             .map_err(|error| HarnessError::new(format!("cannot spawn {command:?}: {error}")))
     }
 
+    /// The operating-system process id.
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Sends `signal` (`KILL`, `STOP`, `CONT`, `TERM`, …) with `kill(1)`.
+    pub fn signal(&self, signal: &str) -> Result<(), HarnessError> {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.0.id().to_string())
+            .status()
+            .map_err(|error| HarnessError::new(format!("cannot run kill: {error}")))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(HarnessError::new(format!(
+                "kill -{signal} {} failed",
+                self.0.id()
+            )))
+        }
+    }
+
     /// The exit code if the process has ended, without waiting.
     pub fn exit_code(&mut self) -> Option<Option<i32>> {
         self.0.try_wait().ok().flatten().map(|status| status.code())

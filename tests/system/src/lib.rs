@@ -65,7 +65,7 @@ impl Fleet {
 
 /// A running `miroir` and its port.
 pub struct Miroir {
-    _process: Process,
+    process: Process,
     /// Its HTTP port on 127.0.0.1.
     pub port: u16,
 }
@@ -73,6 +73,16 @@ pub struct Miroir {
 impl Miroir {
     /// `miroir` over `store_url` in front of `fleet` with `replication_factor`, ready.
     pub fn start(fleet: &Fleet, store_url: &str, replication_factor: u32) -> Self {
+        Self::start_with(fleet, store_url, replication_factor, &[])
+    }
+
+    /// [`Miroir::start`] with more environment variables (set last, so they win).
+    pub fn start_with(
+        fleet: &Fleet,
+        store_url: &str,
+        replication_factor: u32,
+        env: &[(&str, &str)],
+    ) -> Self {
         let migrate = Command::new(workspace_binary("miroir-migrate", "miroir-migrate").unwrap())
             .args(["up", "--store", store_url])
             .stdout(Stdio::null())
@@ -99,16 +109,41 @@ impl Miroir {
                 .env("MIROIR_REPLICATION_FACTOR", replication_factor.to_string())
                 .env("MIROIR_SCATTER__NODE_TIMEOUT_MS", "2000")
                 .env("MIROIR_LOG", "warn")
+                .envs(env.iter().copied())
                 .stdout(Stdio::null()),
         )
         .unwrap();
         wait_until("miroir to be ready", Duration::from_secs(20), || {
             http(port, "GET", "/_miroir/ready", &[], "").is_some_and(|reply| reply.status == 200)
         });
-        Self {
-            _process: process,
-            port,
-        }
+        Self { process, port }
+    }
+
+    /// Sends `signal` (`KILL`, `STOP`, `CONT`) to the process.
+    pub fn signal(&self, signal: &str) {
+        self.process.signal(signal).unwrap();
+    }
+
+    /// The Prometheus text of `GET /_miroir/metrics`.
+    pub fn metrics(&self) -> String {
+        let reply = self.call("GET", "/_miroir/metrics", &Value::Null);
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.body
+    }
+
+    /// The value of the sample `name{labels}` (labels exactly as rendered, e.g.
+    /// `scope="maintenance"`; empty for none), 0 when absent.
+    pub fn metric(&self, name: &str, labels: &str) -> f64 {
+        let series = if labels.is_empty() {
+            format!("{name} ")
+        } else {
+            format!("{name}{{{labels}}} ")
+        };
+        self.metrics()
+            .lines()
+            .find_map(|line| line.strip_prefix(&series))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or(0.0)
     }
 
     /// One request; `Value::Null` sends no body.
