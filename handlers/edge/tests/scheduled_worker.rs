@@ -14,7 +14,7 @@ use miroir_background::{Background, PassReport};
 use miroir_core::Config;
 use miroir_core::config::NodeConfig;
 use miroir_http::AppState;
-use miroir_store::{JobState, TaskStatus};
+use miroir_store::{CanaryRunStatus, JobState, NewTask, TaskKind, TaskStatus, Timestamp};
 use miroir_test_support::meilisearch::{TestNode, TestNodeOptions};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -125,6 +125,48 @@ async fn a_scheduled_event_runs_one_bounded_pass() {
     )
     .await;
     assert_eq!(hits["estimatedTotalHits"], 40);
+
+    // Canaries run through the search route; a failed assertion is recorded with what was seen.
+    for (name, assertions) in [
+        ("books-pass", json!([{"type": "min_hits", "value": 40}])),
+        (
+            "books-fail",
+            json!([{"type": "top_hit_id", "value": "nope"}]),
+        ),
+    ] {
+        call(
+            &app,
+            "POST",
+            "/_miroir/canaries",
+            json!({"name": name, "index": "books_live", "query": {"q": ""}, "assertions": assertions}),
+        )
+        .await;
+    }
+    // A task whose writer died before fanning out (no node task, enqueued long ago).
+    let orphan = store
+        .create_task(NewTask {
+            index_uid: Some("books".to_owned()),
+            kind: TaskKind::DocumentAdditionOrUpdate,
+            status: TaskStatus::Enqueued,
+            node_tasks: Default::default(),
+            details: None,
+            enqueued_at: Timestamp::now().minus(Duration::from_secs(3600)),
+        })
+        .await
+        .unwrap();
+    let report = invoke(&background, Duration::from_secs(5)).await;
+    assert_eq!(report.canaries_run, 2);
+    let passed = store.list_canary_runs("books-pass", 10).await.unwrap();
+    assert_eq!(passed[0].status, CanaryRunStatus::Pass, "{passed:?}");
+    let failed = store.list_canary_runs("books-fail", 10).await.unwrap();
+    assert_eq!(failed[0].status, CanaryRunStatus::Fail, "{failed:?}");
+    let failure = &failed[0].failed_assertions.as_ref().unwrap()[0];
+    assert_eq!(failure["type"], "top_hit_id");
+    assert_eq!(failure["expected"], json!({"value": "nope"}));
+    assert!(failure["observed"].is_string(), "{failure}");
+    let orphan = store.get_task(orphan.uid).await.unwrap().unwrap();
+    assert_eq!(orphan.status, TaskStatus::Failed);
+    assert_eq!(orphan.error.unwrap().code, "miroir_task_orphaned");
 
     // Nearly out of time: the pass still answers before the deadline.
     invoke(&background, Duration::from_millis(2600)).await;

@@ -2,6 +2,7 @@
 //! `task_registry.ttl_seconds`, then the oldest finished tasks beyond `task_registry.max_tasks`
 //! (Meilisearch's cap), both through fenced `prune_tasks`; expired rows of the TTL'd tables
 //! (SQLite; Redis expires keys itself); and jobs whose claim expired (returned to the queue).
+//! (`miroir_task_registry_size` is set by every replica's round, not only the leader's.)
 //!
 //! Pruning is one leader's work rather than partitioned by key: `prune_tasks` deletes a whole
 //! batch from a time index in one store call, far cheaper than peers deleting their own tasks one
@@ -72,7 +73,6 @@ pub async fn prune(
             break;
         }
     }
-    metrics.set_registry_size(size);
     round.expired_rows = store.prune_expired(batch).await?.total();
     round.reclaimed_jobs = store.reclaim_expired_jobs(RECLAIM_BATCH).await?.len() as u64;
     if round != PruneRound::default() {

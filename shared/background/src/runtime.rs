@@ -153,6 +153,11 @@ impl Background {
                     .map(drop)
             })
             .await;
+        // Every replica reports the registry size (one O(1) read), not only the pruner's leader.
+        match state.store.count_tasks().await {
+            Ok(size) => metrics.set_registry_size(size),
+            Err(error) => report.errors.push(format!("task registry size: {error}")),
+        }
     }
 
     /// Renews the membership and reads the peers.
