@@ -59,6 +59,10 @@ pub enum AuthScope {
 /// The path of the admin login, the one `/_miroir/` route open to requests without a key.
 pub const ADMIN_LOGIN_PATH: &str = "/_miroir/admin/login";
 
+/// The readiness route, open like `/health` so that Kubernetes probes (which cannot carry a
+/// secret) can call it; it reveals only whether the store is at this binary's schema version.
+pub const READY_PATH: &str = "/_miroir/ready";
+
 /// The name of the admin session cookie.
 pub const ADMIN_SESSION_COOKIE: &str = "miroir_admin_session";
 
@@ -67,9 +71,10 @@ pub const CSRF_TOKEN_HEADER: &str = "x-csrf-token";
 
 /// The scope of a request to `method path`.
 pub fn scope_of(method: &Method, path: &str) -> AuthScope {
-    let health = path == "/health" && (method == Method::GET || method == Method::HEAD);
+    let probe = (path == "/health" || path == READY_PATH)
+        && (method == Method::GET || method == Method::HEAD);
     let login = path == ADMIN_LOGIN_PATH && method == Method::POST;
-    if health || login {
+    if probe || login {
         AuthScope::Open
     } else if path == "/_miroir" || path.starts_with("/_miroir/") {
         AuthScope::Admin
@@ -418,6 +423,8 @@ mod tests {
             AuthScope::Admin
         );
         assert_eq!(scope_of(&Method::GET, "/health"), AuthScope::Open);
+        assert_eq!(scope_of(&Method::GET, READY_PATH), AuthScope::Open);
+        assert_eq!(scope_of(&Method::POST, READY_PATH), AuthScope::Admin);
         assert_eq!(scope_of(&Method::GET, "/tasks"), AuthScope::Client);
     }
 

@@ -58,12 +58,15 @@ async fn method_not_allowed(request: Request) -> Response {
     ))
 }
 
+/// True for the one route the readiness gate lets through whatever the store: `GET /health`.
+pub(crate) fn bypasses_gate(method: &Method, path: &str) -> bool {
+    path == "/health" && (method == Method::GET || method == Method::HEAD)
+}
+
 /// The readiness gate: 503 on everything but `GET /health` while the store's schema does not
 /// match.
 async fn gate(State(readiness): State<Readiness>, request: Request, next: Next) -> Response {
-    let open_route = request.uri().path() == "/health"
-        && (request.method() == Method::GET || request.method() == Method::HEAD);
-    if !open_route {
+    if !bypasses_gate(request.method(), request.uri().path()) {
         if let Err(error) = readiness.status() {
             return error_response(&error);
         }

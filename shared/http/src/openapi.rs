@@ -147,7 +147,7 @@ fn add_shared_behaviour(method: &Method, path: &str, operation: &mut Operation) 
             });
         }
     }
-    if scope != AuthScope::Open {
+    if !crate::layers::bypasses_gate(method, path) {
         responses.entry("503".into()).or_insert_with(|| {
             let mut response = error_response(
                 "The task store is unavailable (`miroir_store_unavailable`) or not at this \

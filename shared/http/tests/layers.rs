@@ -35,6 +35,7 @@ fn routes() -> Router {
             post(|JsonBody(value): JsonBody<Typed>| async move { value.limit.to_string() }),
         )
         .route("/_miroir/ready", get(|| async { "ready" }))
+        .route("/_miroir/leases", get(|| async { "leases" }))
 }
 
 async fn store(migrated: bool) -> DynStore {
@@ -204,7 +205,7 @@ async fn operator_routes_need_the_admin_key() {
         &[("x-admin-key", "wrong")][..],
         &[("authorization", "Bearer master-key")][..],
     ] {
-        let (status, body) = call(&app, get_with("/_miroir/ready", headers)).await;
+        let (status, body) = call(&app, get_with("/_miroir/leases", headers)).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{headers:?}");
         let body = body.unwrap();
         assert_eq!(body["code"], "miroir_invalid_auth");
@@ -216,11 +217,16 @@ async fn operator_routes_need_the_admin_key() {
         &[("x-admin-key", "admin-key")][..],
     ] {
         assert_eq!(
-            call(&app, get_with("/_miroir/ready", headers)).await.0,
+            call(&app, get_with("/_miroir/leases", headers)).await.0,
             StatusCode::OK,
             "{headers:?}"
         );
     }
+    // Probes carry no key: readiness is open, like /health.
+    assert_eq!(
+        call(&app, get_with("/_miroir/ready", &[])).await.0,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
