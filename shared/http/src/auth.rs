@@ -61,7 +61,7 @@ pub const ADMIN_LOGIN_PATH: &str = "/_miroir/admin/login";
 
 /// The readiness route, open like `/health` so that Kubernetes probes (which cannot carry a
 /// secret) can call it; it reveals only whether the store is at this binary's schema version.
-pub const READY_PATH: &str = "/_miroir/ready";
+pub(crate) const READY_PATH: &str = "/_miroir/ready";
 
 /// The name of the admin session cookie.
 pub const ADMIN_SESSION_COOKIE: &str = "miroir_admin_session";
