@@ -164,7 +164,7 @@ mod tests {
     async fn an_expired_session_id_can_be_reused_but_a_live_one_cannot() {
         let store = testing::memory().await;
         let short = AdminSession {
-            expires_at: Timestamp::now().plus(std::time::Duration::from_millis(5)),
+            expires_at: Timestamp::now().plus(std::time::Duration::from_millis(500)),
             ..session("s")
         };
         store.create_admin_session(short).await.unwrap();
@@ -172,7 +172,7 @@ mod tests {
             store.create_admin_session(session("s")).await,
             Err(StoreError::Conflict(_))
         ));
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(550)).await;
         assert_eq!(store.get_admin_session("s").await.unwrap(), None);
         store.create_admin_session(session("s")).await.unwrap();
         let expired = AdminSession {

@@ -66,6 +66,8 @@ mod tests {
 
     #[tokio::test]
     async fn prunes_expired_rows_in_batches() {
+        // Long enough that a loaded machine still checks "nothing expired yet" in time.
+        const TTL: Duration = Duration::from_millis(500);
         let store = testing::memory().await;
         for id in ["a", "b", "c"] {
             let session = Session {
@@ -74,16 +76,16 @@ mod tests {
                 last_write_at: None,
                 pinned_group: None,
                 min_settings_version: 0,
-                expires_at: Timestamp::now().plus(Duration::from_millis(5)),
+                expires_at: Timestamp::now().plus(TTL),
             };
             store.put_session(session).await.unwrap();
         }
         store
-            .hit_rate_limit(RateLimitBucket::SearchUi, "ip", Duration::from_millis(5))
+            .hit_rate_limit(RateLimitBucket::SearchUi, "ip", TTL)
             .await
             .unwrap();
         let policy = BackoffPolicy {
-            cap: Duration::from_millis(5),
+            cap: TTL,
             ..BackoffPolicy::default()
         };
         store.record_login_failure("ip", policy).await.unwrap();
@@ -92,7 +94,7 @@ mod tests {
             PruneReport::default(),
             "nothing expired yet"
         );
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(TTL + Duration::from_millis(50)).await;
         let first = store.prune_expired(2).await.unwrap();
         assert_eq!((first.sessions, first.rate_limits), (2, 2));
         assert_eq!(store.prune_expired(2).await.unwrap().total(), 1);

@@ -131,7 +131,8 @@ mod tests {
     #[tokio::test]
     async fn windows_restart_after_they_end_and_success_clears_the_login_counter() {
         let store = testing::memory().await;
-        let window = Duration::from_millis(20);
+        // Long enough that both hits land in one window on a loaded machine.
+        let window = Duration::from_millis(500);
         let first = store
             .hit_rate_limit(RateLimitBucket::AdminLogin, "ip", window)
             .await
@@ -152,7 +153,7 @@ mod tests {
                 .count,
             1
         );
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        tokio::time::sleep(window + Duration::from_millis(50)).await;
         let restarted = store
             .hit_rate_limit(RateLimitBucket::AdminLogin, "ip", window)
             .await
