@@ -60,7 +60,10 @@ where
             .map_err(|error| {
                 StartError::failed(format!("cannot start the async runtime: {error}"))
             })?;
-        runtime.block_on(async move { serve(start_state(config, recheck).await?).await })
+        runtime.block_on(async move {
+            let config = resolve_references(config).await?;
+            serve(start_state(config, recheck).await?).await
+        })
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -69,6 +72,16 @@ where
             error.exit.into()
         }
     }
+}
+
+/// `config` with its secret references (`aws-sm://`, `aws-ssm://`) replaced by their values;
+/// a reference that does not resolve is a start error naming the key and the reference.
+pub async fn resolve_references(mut config: Config) -> Result<Config, StartError> {
+    config
+        .resolve_references_with_aws()
+        .await
+        .map_err(|error| StartError::failed(format!("invalid configuration: {error}")))?;
+    Ok(config)
 }
 
 /// JSON log lines on stdout without ANSI colours, filtered by `MIROIR_LOG` (default `info`).

@@ -28,6 +28,7 @@
 mod env_source;
 mod error;
 mod overrides;
+pub mod references;
 mod secret;
 mod sections;
 mod validate;

@@ -129,6 +129,10 @@ fn at_least_one(key: &str, value: u64) -> Result<(), ConfigError> {
 
 fn task_store(config: &Config) -> Result<(), ConfigError> {
     let store = &config.task_store;
+    if super::references::Reference::is_reference(&store.url) {
+        // Checked once resolved (`Config::resolve_references`).
+        return Ok(());
+    }
     if !store.url.is_empty() {
         let parsed = StoreUrl::parse(&store.url)
             .map_err(|error| ConfigError::invalid("miroir.task_store.url", error.to_string()))?;
