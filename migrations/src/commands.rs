@@ -1,13 +1,16 @@
 //! The three subcommands over an opened store. Human output goes to `out`; every non-zero exit
-//! is a [`Failure`] whose message the caller prints on stderr.
+//! is a [`Failure`] whose message the caller prints on stderr. `up` is also the library's
+//! [`crate::up`], which the `lambda-migrate` function runs.
 
+use std::fmt;
 use std::io::Write;
 
 use miroir_store::schema::MIGRATIONS;
 use miroir_store::{
-    Connect, DynStore, SCHEMA_VERSION, SqliteLocation, StoreUrl, check_schema_version,
-    pending_steps,
+    Connect, SCHEMA_VERSION, SqliteLocation, StoreUrl, check_schema_version, pending_steps,
 };
+
+use serde::Serialize;
 
 use crate::cli::Command;
 use crate::failure::Failure;
@@ -23,49 +26,70 @@ pub(crate) async fn execute(
     say(out, format_args!("store: {}", target.shown));
     match command {
         Command::Up => {
-            up(
-                &miroir_store::open_url(&target.url, Connect::Now).await?,
-                out,
-            )
-            .await
+            let report = up(target).await?;
+            say(out, format_args!("{report}"));
+            Ok(Exit::Done)
         }
         Command::Status => status(read_version(target).await?, out),
         Command::Check => check(read_version(target).await?, out),
     }
 }
 
-async fn up(store: &DynStore, out: &mut dyn Write) -> Result<Exit, Failure> {
-    let report = store.migrate().await?;
-    if report.from == report.to {
-        say(
-            out,
-            format_args!("already at version {}; nothing to apply", report.to),
-        );
-    } else if report.applied.is_empty() {
-        say(
-            out,
-            format_args!(
+/// What `up` did to a store. Serialized (for the `lambda-migrate` function's answer) as
+/// `{"fromVersion": 0, "toVersion": 1, "applied": [1]}`; displayed as the line
+/// `miroir-migrate up` prints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpReport {
+    /// The store's schema version before.
+    pub from_version: u32,
+    /// The store's schema version after: always this binary's [`SCHEMA_VERSION`].
+    pub to_version: u32,
+    /// The steps this run applied, by number, in order; empty when the store was already
+    /// current or another process applied them meanwhile.
+    pub applied: Vec<u32>,
+}
+
+impl fmt::Display for UpReport {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.from_version == self.to_version {
+            write!(
+                formatter,
+                "already at version {}; nothing to apply",
+                self.to_version
+            )
+        } else if self.applied.is_empty() {
+            write!(
+                formatter,
                 "now at version {} (from {}); another process applied the steps",
-                report.to, report.from
-            ),
-        );
-    } else {
-        let applied: Vec<String> = report
-            .applied
-            .iter()
-            .map(|version| step_label(*version))
-            .collect();
-        say(
-            out,
-            format_args!(
+                self.to_version, self.from_version
+            )
+        } else {
+            let applied: Vec<String> = self
+                .applied
+                .iter()
+                .map(|version| step_label(*version))
+                .collect();
+            write!(
+                formatter,
                 "migrated from version {} to {}; applied {}",
-                report.from,
-                report.to,
+                self.from_version,
+                self.to_version,
                 applied.join(", ")
-            ),
-        );
+            )
+        }
     }
-    Ok(Exit::Done)
+}
+
+/// `up`: connects to the store now and applies every missing step (see [`crate::up`]).
+pub(crate) async fn up(target: &Target) -> Result<UpReport, Failure> {
+    let store = miroir_store::open_url(&target.url, Connect::Now).await?;
+    let report = store.migrate().await?;
+    Ok(UpReport {
+        from_version: report.from,
+        to_version: report.to,
+        applied: report.applied,
+    })
 }
 
 fn status(version: StoreVersion, out: &mut dyn Write) -> Result<Exit, Failure> {

@@ -1,5 +1,7 @@
 //! [`Failure`]: a non-zero exit with the one-line message printed on stderr.
 
+use std::fmt;
+
 use miroir_core::ConfigError;
 use miroir_store::StoreError;
 
@@ -7,10 +9,21 @@ use miroir_core::Exit;
 
 /// Why a subcommand did not exit 0. The message carries no secret (store URLs are redacted).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Failure {
-    pub(crate) exit: Exit,
-    pub(crate) message: String,
+pub struct Failure {
+    /// The exit code the command line ends with ([`Exit::Ahead`] for a store ahead of this
+    /// binary, [`Exit::Unavailable`] for a store that did not answer, …).
+    pub exit: Exit,
+    /// One line saying what failed (both versions for a store at another version).
+    pub message: String,
 }
+
+impl fmt::Display for Failure {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
 
 impl From<StoreError> for Failure {
     fn from(error: StoreError) -> Self {

@@ -31,6 +31,12 @@
 //!
 //! Human output goes to stdout, errors to stderr (`error: …`); store URLs are shown with their
 //! password replaced by `***`.
+//!
+//! # On AWS Lambda
+//!
+//! Bin `lambda-migrate` is the same job as a one-shot function: each invocation runs [`up`] on
+//! the store [`target_from_env`] names (which must be Redis there: functions share no disk) and
+//! answers the [`UpReport`] as JSON, or fails with the [`Failure`]'s message.
 
 mod cli;
 mod commands;
@@ -45,10 +51,10 @@ use clap::Parser;
 use miroir_core::EnvSource;
 
 pub use cli::{Cli, Command};
+pub use commands::UpReport;
+pub use failure::Failure;
 pub use miroir_core::Exit;
-pub use target::STORE_URL_VAR;
-
-use failure::Failure;
+pub use target::{STORE_URL_VAR, Target};
 
 /// Runs the job as the command line `args` (program name first) asks, with `env` as the
 /// environment, writing human output to `stdout` and errors to `stderr`. Returns the exit code;
@@ -88,8 +94,23 @@ where
     }
 }
 
+/// The store the environment names, as `miroir-migrate` run without flags would pick it:
+/// `MIROIR_TASK_STORE_URL`, else the config file (`MIROIR_CONFIG`, else the embedded default)
+/// with every `MIROIR_*` override. Fails with [`Exit::Failed`] for a bad URL or configuration.
+/// A secret reference there is resolved with the AWS SDK.
+pub async fn target_from_env(env: &impl EnvSource) -> Result<Target, Failure> {
+    target::resolve(None, None, env).await
+}
+
+/// `miroir-migrate up` on `target`: connects now and applies every missing step. Idempotent and
+/// safe beside other runs. Fails with [`Exit::Ahead`] (message naming both versions) when the
+/// store is ahead of this binary, leaving it untouched; with [`Exit::Unavailable`] when it does
+/// not answer. Needs a multi-threaded Tokio runtime (the SQLite backend blocks in place).
+pub async fn up(target: &Target) -> Result<UpReport, Failure> {
+    commands::up(target).await
+}
+
 fn execute(cli: &Cli, env: &impl EnvSource, stdout: &mut dyn Write) -> Result<Exit, Failure> {
-    let target = target::resolve(cli, env)?;
     // Multi-threaded: the SQLite backend runs blocking calls with `block_in_place`.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -99,7 +120,10 @@ fn execute(cli: &Cli, env: &impl EnvSource, stdout: &mut dyn Write) -> Result<Ex
             exit: Exit::Failed,
             message: format!("cannot start the async runtime: {error}"),
         })?;
-    runtime.block_on(commands::execute(cli.command, &target, stdout))
+    runtime.block_on(async {
+        let target = target::resolve(cli.store.as_deref(), cli.config.as_deref(), env).await?;
+        commands::execute(cli.command, &target, stdout).await
+    })
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! Secret references resolved at start against a local AWS API (`moto_server`, PyPI
 //! `moto[server]`): `miroir` takes its master key from a Secrets Manager JSON secret
 //! (`aws-sm://miroir/keys#master`) and its admin key from an SSM SecureString parameter
-//! (`aws-ssm:///miroir/admin-key`) and enforces them; a reference that does not resolve stops the
-//! start with exit 1 and a message naming the key and the reference.
+//! (`aws-ssm:///miroir/admin-key`) and enforces them; `miroir-migrate` finds its store through a
+//! parameter holding the store URL; a reference that does not resolve stops the start with exit
+//! 1 and a message naming the key and the reference.
 #![allow(clippy::unwrap_used)]
 
 use std::process::{Command, Stdio};
@@ -21,7 +22,7 @@ struct LocalAws {
 }
 
 impl LocalAws {
-    fn start() -> Self {
+    fn start(store_url: &str) -> Self {
         let probe = Command::new("python3")
             .args(["-c", "import moto, boto3"])
             .status()
@@ -55,8 +56,9 @@ kw = dict(endpoint_url="http://127.0.0.1:{port}", region_name="us-east-1",
           aws_access_key_id="testing", aws_secret_access_key="testing")
 boto3.client("secretsmanager", **kw).create_secret(
     Name="miroir/keys", SecretString=json.dumps({{"master": "{MASTER}"}}))
-boto3.client("ssm", **kw).put_parameter(
-    Name="/miroir/admin-key", Value="{ADMIN}", Type="SecureString")
+ssm = boto3.client("ssm", **kw)
+ssm.put_parameter(Name="/miroir/admin-key", Value="{ADMIN}", Type="SecureString")
+ssm.put_parameter(Name="/miroir/store-url", Value="{store_url}", Type="SecureString")
 "#
         );
         let seeded = Command::new("python3")
@@ -91,10 +93,23 @@ boto3.client("ssm", **kw).put_parameter(
 
 #[test]
 fn keys_come_from_secrets_manager_and_ssm_and_a_missing_one_stops_the_start() {
-    let aws = LocalAws::start();
-    let fleet = Fleet::start(1);
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("tasks.db").display());
+    let aws = LocalAws::start(&url);
+    // The migration job finds the store through the parameter.
+    let migrated = Command::new(workspace_binary("miroir-migrate", "miroir-migrate").unwrap())
+        .arg("up")
+        .envs(aws.env())
+        .env("MIROIR_TASK_STORE_URL", "aws-ssm:///miroir/store-url")
+        .output()
+        .unwrap();
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    assert!(dir.path().join("tasks.db").exists());
+    let fleet = Fleet::start(1);
     let mut env = aws.env();
     env.push((
         "MIROIR_MASTER_KEY",
