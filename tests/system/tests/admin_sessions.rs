@@ -70,9 +70,9 @@ fn login(port: u16) -> Login {
     }
 }
 
-/// `GET /_miroir/ready` authenticated by the session cookie alone.
-fn ready_with_cookie(port: u16, login: &Login) -> HttpReply {
-    http_get(port, "/_miroir/ready", &[("Cookie", &login.cookie)]).unwrap()
+/// `GET /_miroir/leases` (an operator route) authenticated by the session cookie alone.
+fn leases_with_cookie(port: u16, login: &Login) -> HttpReply {
+    http_get(port, "/_miroir/leases", &[("Cookie", &login.cookie)]).unwrap()
 }
 
 fn session_with_cookie(port: u16, login: &Login) -> HttpReply {
@@ -114,7 +114,7 @@ fn logout_on_one_replica_is_seen_by_the_other(kill_pubsub: bool) {
         on_b.body
     );
     assert!(on_b.body.contains(r#""expiresAt""#), "{}", on_b.body);
-    let probe = ready_with_cookie(port_b, &session);
+    let probe = leases_with_cookie(port_b, &session);
     assert_eq!(probe.status, 200, "{}", probe.body);
     // A mutation on B needs the token A issued.
     let refused = http(
@@ -149,14 +149,14 @@ fn logout_on_one_replica_is_seen_by_the_other(kill_pubsub: bool) {
     );
 
     // B's very next request with the cookie is refused.
-    let after = ready_with_cookie(port_b, &session);
+    let after = leases_with_cookie(port_b, &session);
     assert_eq!(after.status, 401, "{}", after.body);
     assert!(after.body.contains("miroir_invalid_auth"), "{}", after.body);
     assert_eq!(session_with_cookie(port_b, &session).status, 401);
-    assert_eq!(ready_with_cookie(port_a, &session).status, 401);
+    assert_eq!(leases_with_cookie(port_a, &session).status, 401);
     // The key still works on both, and a new login on B works on A.
     for port in [port_a, port_b] {
-        let keyed = http_get(port, "/_miroir/ready", &[("X-Admin-Key", ADMIN_KEY)]).unwrap();
+        let keyed = http_get(port, "/_miroir/leases", &[("X-Admin-Key", ADMIN_KEY)]).unwrap();
         assert_eq!(keyed.status, 200, "{}", keyed.body);
     }
     let again = login(port_b);
