@@ -12,6 +12,18 @@ use miroir_test_support::process::{
 use serde_json::Value;
 use tokio::runtime::Runtime;
 
+/// Workspace bin `bin` of `package` (built on demand), with every inherited `MIROIR_*` variable
+/// removed so only what the test sets configures it.
+pub fn command(package: &str, bin: &str) -> Command {
+    let mut command = Command::new(workspace_binary(package, bin).unwrap());
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("MIROIR_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
 /// Three test nodes served by their own runtime, so the test body can block on HTTP.
 pub struct Fleet {
     runtime: Runtime,
@@ -90,12 +102,7 @@ impl Miroir {
             .unwrap();
         assert!(migrate.success());
         let port = loopback_port().unwrap();
-        let mut command = Command::new(workspace_binary("miroir-edge", "miroir").unwrap());
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("MIROIR_") {
-                command.env_remove(name);
-            }
-        }
+        let mut command = command("miroir-edge", "miroir");
         let process = Process::spawn(
             command
                 .env("MIROIR_TASK_STORE_URL", store_url)

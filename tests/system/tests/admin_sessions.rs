@@ -4,26 +4,14 @@
 //! logout, so it cannot have heard the revocation broadcast.
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use miroir_test_support::process::{
-    HttpReply, Process, http, http_get, loopback_port, wait_until, workspace_binary,
-};
+use miroir_system_tests::command;
+use miroir_test_support::process::{HttpReply, Process, http, http_get, loopback_port, wait_until};
 use miroir_test_support::{RedisServer, Reply, unique_prefix};
 
 const ADMIN_KEY: &str = "admin-secret";
-
-/// A command for `bin` with no inherited `MIROIR_*` variable.
-fn command(package: &str, bin: &str) -> Command {
-    let mut command = Command::new(workspace_binary(package, bin).unwrap());
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("MIROIR_") {
-            command.env_remove(name);
-        }
-    }
-    command
-}
 
 /// `miroir` on a free port over `store_url`, once it serves (the store is migrated).
 fn miroir(store_url: &str) -> (Process, u16) {

@@ -4,12 +4,11 @@
 //! (no lost update), and the history stays within `aliases.history_retention`.
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use miroir_test_support::process::{
-    HttpReply, Process, http, loopback_port, wait_until, workspace_binary,
-};
+use miroir_system_tests::command;
+use miroir_test_support::process::{HttpReply, Process, http, loopback_port, wait_until};
 use miroir_test_support::{RedisServer, unique_prefix};
 use serde_json::{Value, json};
 
@@ -20,17 +19,6 @@ const FLIPS: u64 = 1_000;
 
 /// `aliases.history_retention` of both servers.
 const RETENTION: u64 = 7;
-
-/// A command for `bin` with no inherited `MIROIR_*` variable.
-fn command(package: &str, bin: &str) -> Command {
-    let mut command = Command::new(workspace_binary(package, bin).unwrap());
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("MIROIR_") {
-            command.env_remove(name);
-        }
-    }
-    command
-}
 
 /// `miroir` on a free port over `store_url`, waited for until its readiness gate is open.
 fn miroir(store_url: &str) -> (Process, u16) {

@@ -9,8 +9,8 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use miroir_system_tests::{Fleet, Miroir};
-use miroir_test_support::process::{Process, http, loopback_port, wait_until, workspace_binary};
+use miroir_system_tests::{Fleet, Miroir, command};
+use miroir_test_support::process::{Process, http, loopback_port, wait_until};
 
 const MASTER: &str = "m-secret-1";
 const ADMIN: &str = "a-secret-1";
@@ -97,7 +97,7 @@ fn keys_come_from_secrets_manager_and_ssm_and_a_missing_one_stops_the_start() {
     let url = format!("sqlite://{}", dir.path().join("tasks.db").display());
     let aws = LocalAws::start(&url);
     // The migration job finds the store through the parameter.
-    let migrated = Command::new(workspace_binary("miroir-migrate", "miroir-migrate").unwrap())
+    let migrated = command("miroir-migrate", "miroir-migrate")
         .arg("up")
         .envs(aws.env())
         .env("MIROIR_TASK_STORE_URL", "aws-ssm:///miroir/store-url")
@@ -152,13 +152,7 @@ fn keys_come_from_secrets_manager_and_ssm_and_a_missing_one_stops_the_start() {
             "miroir.admin.api_key",
         ),
     ] {
-        let mut command = Command::new(workspace_binary("miroir-edge", "miroir").unwrap());
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("MIROIR_") {
-                command.env_remove(name);
-            }
-        }
-        let output = command
+        let output = command("miroir-edge", "miroir")
             .envs(aws.env())
             .env("MIROIR_TASK_STORE_URL", &url)
             .env(

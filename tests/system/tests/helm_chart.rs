@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use miroir_test_support::process::workspace_binary;
+use miroir_system_tests::command;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -63,20 +63,13 @@ fn the_charts_config_files_load_in_miroir() {
     let dir = tempfile::tempdir().unwrap();
     let output = chart_script(&[Path::new("--write-configs"), dir.path()]);
     assert_success("test_chart.py --write-configs", &output);
-    let migrate = workspace_binary("miroir-migrate", "miroir-migrate").unwrap();
     for label in ["default", "production"] {
         let config = dir.path().join(format!("{label}.yaml"));
         let store = format!(
             "sqlite://{}",
             dir.path().join(format!("{label}.db")).display()
         );
-        let mut command = Command::new(&migrate);
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("MIROIR_") {
-                command.env_remove(name);
-            }
-        }
-        let output = command
+        let output = command("miroir-migrate", "miroir-migrate")
             .arg("up")
             .env("MIROIR_CONFIG", &config)
             .env("MIROIR_TASK_STORE__BACKEND", "sqlite")

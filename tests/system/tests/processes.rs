@@ -4,27 +4,15 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use miroir_store::SCHEMA_VERSION;
-use miroir_test_support::process::{
-    HttpReply, Process, http_get, loopback_port, wait_until, workspace_binary,
-};
+use miroir_system_tests::command;
+use miroir_test_support::process::{HttpReply, Process, http_get, loopback_port, wait_until};
 use miroir_test_support::{RedisServer, unique_prefix};
 
 const ADMIN_KEY: &str = "admin-secret";
-
-/// A command for `bin` with no inherited `MIROIR_*` variable.
-fn command(package: &str, bin: &str) -> Command {
-    let mut command = Command::new(workspace_binary(package, bin).unwrap());
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("MIROIR_") {
-            command.env_remove(name);
-        }
-    }
-    command
-}
 
 fn migrate(args: &[&str]) -> std::process::Output {
     command("miroir-migrate", "miroir-migrate")
