@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use common::{assert_all_up_with_one_applier, migrate, migrate_concurrently};
 use miroir_store::SCHEMA_VERSION;
-use miroir_test_support::{RedisServer, Reply, shared_redis, unique_prefix};
+use miroir_test_support::{
+    RedisServer, Reply, key_slot, shared_redis, shared_redis_cluster, unique_prefix,
+};
 
 fn store_of(server: &RedisServer, label: &str) -> (String, String) {
     let prefix = unique_prefix(label);
@@ -166,4 +168,35 @@ fn an_unreachable_server_exits_5_quickly_without_the_password() {
             outcome.all()
         );
     }
+}
+
+#[test]
+fn racing_jobs_migrate_a_redis_cluster_store_once() {
+    let cluster = shared_redis_cluster();
+    let prefix = unique_prefix("migrate-cluster");
+    let store = cluster.store_url(&prefix, Duration::from_secs(2));
+    let cwd = tempfile::tempdir().unwrap();
+    assert_eq!(
+        migrate(cwd.path(), &["check", "--store", &store], &[]).code,
+        3
+    );
+    let outcomes = migrate_concurrently(4, cwd.path(), &["up", "--store", &store]);
+    assert_all_up_with_one_applier(&outcomes);
+    assert_eq!(
+        migrate(cwd.path(), &["check", "--store", &store], &[]).code,
+        0
+    );
+    let key = version_key(&prefix);
+    let slot = key_slot(&key);
+    let owner = cluster
+        .slot_owners()
+        .unwrap()
+        .into_iter()
+        .find(|(slots, _)| slots.contains(&slot))
+        .map(|(_, node)| node)
+        .unwrap();
+    assert_eq!(
+        cluster.command(owner, &["GET", &key]).unwrap(),
+        Reply::Bulk(Some(SCHEMA_VERSION.to_string().into_bytes()))
+    );
 }

@@ -342,6 +342,19 @@ class Suite:
                 ),
             ),
             (
+                "three pods on a Redis Cluster",
+                merged(
+                    SHARED_RATE_LIMIT,
+                    {
+                        "miroir": {"replicas": 3},
+                        "taskStore": {
+                            "backend": "redis",
+                            "redis": {"url": "redis+cluster://redis-0:6379,redis-1:6379"},
+                        },
+                    },
+                ),
+            ),
+            (
                 "Redis URL from an existing Secret",
                 {"taskStore": {"backend": "redis", "redis": {"urlSecret": {"name": "store"}}}},
             ),

@@ -59,11 +59,14 @@ async fn handle(env: &impl EnvSource) -> Result<UpReport, Diagnostic> {
 /// Resolves the store, refuses one Lambda functions could not share, and migrates it.
 async fn migrate(env: &impl EnvSource) -> Result<UpReport, Failure> {
     let target = miroir_migrate::target_from_env(env).await?;
-    if !matches!(target.url, StoreUrl::Redis { .. }) {
+    if !matches!(
+        target.url,
+        StoreUrl::Redis { .. } | StoreUrl::RedisCluster { .. }
+    ) {
         return Err(Failure {
             exit: Exit::Failed,
             message: format!(
-                "the task store of a Lambda deployment must be Redis (redis:// or rediss://), \
+                "the task store of a Lambda deployment must be Redis (redis://, rediss:// or redis+cluster://), \
                  since functions share no disk; {} is not (set MIROIR_TASK_STORE_URL)",
                 target.shown
             ),

@@ -158,6 +158,17 @@ pub async fn open_url(url: &StoreUrl, connect: Connect) -> StoreResult<DynStore>
                 RedisStore::connect_lazily(connection_url, *timeout, key_prefix)?
             }
         })),
+        #[cfg(feature = "redis")]
+        StoreUrl::RedisCluster {
+            node_urls,
+            timeout,
+            key_prefix,
+        } => Ok(Arc::new(match connect {
+            Connect::Now => RedisStore::connect_cluster(node_urls, *timeout, key_prefix).await?,
+            Connect::OnFirstUse => {
+                RedisStore::connect_cluster_lazily(node_urls, *timeout, key_prefix)?
+            }
+        })),
         #[allow(unreachable_patterns)]
         other => Err(StoreError::InvalidUrl {
             url: other.to_string(),

@@ -1,5 +1,6 @@
 //! Parsing of the one URL that selects a backend: `sqlite:///abs.db`, `sqlite://rel.db`,
-//! `sqlite::memory:`, `redis://host:port/db`, `rediss://host:port/db`.
+//! `sqlite::memory:`, `redis://host:port/db`, `rediss://host:port/db`,
+//! `redis+cluster://host:port,host:port`, `rediss+cluster://host:port,host:port`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -53,6 +54,16 @@ pub enum StoreUrl {
         /// deployments (or test runs) can share one Redis database.
         key_prefix: String,
     },
+    /// A Redis Cluster (`redis+cluster://h1:p1,h2:p2` or TLS `rediss+cluster://…`), reached
+    /// through the listed nodes (the others are discovered). Same parameters as `redis://`.
+    RedisCluster {
+        /// One `redis://[user:password@]host:port` (or `rediss://`) URL per listed node.
+        node_urls: Vec<String>,
+        /// `?timeout_ms=N` (default 2000): bound on connecting and on each command.
+        timeout: Duration,
+        /// `?prefix=NAME` (default `miroir`): first segment of every key.
+        key_prefix: String,
+    },
 }
 
 impl StoreUrl {
@@ -70,9 +81,9 @@ impl StoreUrl {
         match scheme {
             "sqlite" => parse_sqlite(raw).map_err(|reason| invalid(&reason)),
             "redis" | "rediss" => parse_redis(raw).map_err(|reason| invalid(&reason)),
-            "redis+cluster" | "rediss+cluster" => Err(invalid(
-                "redis cluster urls are not supported by this build yet; use redis://",
-            )),
+            "redis+cluster" | "rediss+cluster" => {
+                parse_redis_cluster(raw).map_err(|reason| invalid(&reason))
+            }
             other => Err(invalid(&format!(
                 "unknown scheme `{other}`; expected sqlite or redis"
             ))),
@@ -92,6 +103,25 @@ impl std::fmt::Display for StoreUrl {
                 ..
             } => write!(formatter, "sqlite://{}", path.display()),
             StoreUrl::Redis { connection_url, .. } => formatter.write_str(&redact(connection_url)),
+            StoreUrl::RedisCluster { node_urls, .. } => {
+                let scheme = if node_urls.iter().any(|url| url.starts_with("rediss:")) {
+                    "rediss+cluster"
+                } else {
+                    "redis+cluster"
+                };
+                let nodes: Vec<String> = node_urls
+                    .iter()
+                    .filter_map(|node| url::Url::parse(node).ok())
+                    .map(|node| {
+                        format!(
+                            "{}:{}",
+                            node.host_str().unwrap_or_default(),
+                            node.port().unwrap_or(DEFAULT_REDIS_PORT)
+                        )
+                    })
+                    .collect();
+                write!(formatter, "{scheme}://{}", nodes.join(","))
+            }
         }
     }
 }
@@ -190,43 +220,117 @@ fn parse_redis(raw: &str) -> Result<StoreUrl, String> {
     if !database.is_empty() && database.parse::<u16>().is_err() {
         return Err(format!("database must be a number, got `{database}`"));
     }
-    let mut timeout = DEFAULT_OPERATION_TIMEOUT;
-    let mut key_prefix = DEFAULT_KEY_PREFIX.to_owned();
-    let mut passthrough = Vec::new();
-    for (key, value) in parsed.query_pairs() {
-        match key.as_ref() {
-            "timeout_ms" => timeout = parse_millis(&key, &value)?,
-            "prefix" => {
-                let valid = !value.is_empty()
-                    && value
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-                if !valid {
-                    return Err(format!(
-                        "`prefix` must be non-empty [A-Za-z0-9_-], got `{value}`"
-                    ));
-                }
-                key_prefix = value.into_owned();
-            }
-            // Parameters the redis client itself understands.
-            "protocol" | "insecure" => passthrough.push((key.into_owned(), value.into_owned())),
-            _ => {
-                return Err(format!(
-                    "unknown parameter `{key}` (known: timeout_ms, prefix, protocol)"
-                ));
-            }
-        }
-    }
-    if passthrough.is_empty() {
+    let params: Vec<(String, String)> = parsed
+        .query_pairs()
+        .map(|(key, value)| (key.into_owned(), value.into_owned()))
+        .collect();
+    let params = RedisParams::parse(params)?;
+    if params.passthrough.is_empty() {
         parsed.set_query(None);
     } else {
-        parsed.query_pairs_mut().clear().extend_pairs(passthrough);
+        parsed
+            .query_pairs_mut()
+            .clear()
+            .extend_pairs(&params.passthrough);
     }
     Ok(StoreUrl::Redis {
         connection_url: parsed.to_string(),
-        timeout,
-        key_prefix,
+        timeout: params.timeout,
+        key_prefix: params.key_prefix,
     })
+}
+
+/// Port of a cluster node given without one.
+const DEFAULT_REDIS_PORT: u16 = 6379;
+
+fn parse_redis_cluster(raw: &str) -> Result<StoreUrl, String> {
+    let (scheme, rest) = raw
+        .split_once("://")
+        .ok_or("expected redis+cluster://host:port,host:port")?;
+    let node_scheme = scheme.trim_end_matches("+cluster");
+    let (location, params) = split_query(rest);
+    let (authority, path) = location
+        .split_once('/')
+        .map_or((location, ""), |(authority, path)| (authority, path));
+    if !path.is_empty() && path != "0" {
+        return Err(format!(
+            "a Redis Cluster has only database 0, got `/{path}`"
+        ));
+    }
+    let (credentials, hosts) = match authority.rsplit_once('@') {
+        Some((credentials, hosts)) => (format!("{credentials}@"), hosts),
+        None => (String::new(), authority),
+    };
+    let node_urls = hosts
+        .split(',')
+        .map(|host| {
+            if host.is_empty() {
+                return Err("empty node address (redis+cluster://host:port,host:port)".to_owned());
+            }
+            let node = format!("{node_scheme}://{credentials}{host}");
+            let parsed =
+                url::Url::parse(&node).map_err(|error| format!("node `{host}`: {error}"))?;
+            if parsed.host_str().is_none_or(str::is_empty) {
+                return Err(format!("node `{host}` has no host"));
+            }
+            Ok(format!(
+                "{node_scheme}://{credentials}{}:{}",
+                parsed.host_str().unwrap_or_default(),
+                parsed.port().unwrap_or(DEFAULT_REDIS_PORT)
+            ))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let params = RedisParams::parse(params)?;
+    if !params.passthrough.is_empty() {
+        return Err("`protocol` and `insecure` are not supported on cluster urls".to_owned());
+    }
+    Ok(StoreUrl::RedisCluster {
+        node_urls,
+        timeout: params.timeout,
+        key_prefix: params.key_prefix,
+    })
+}
+
+/// The query parameters of a Redis URL.
+struct RedisParams {
+    timeout: Duration,
+    key_prefix: String,
+    /// Parameters the redis client itself understands, kept on the connection URL.
+    passthrough: Vec<(String, String)>,
+}
+
+impl RedisParams {
+    fn parse(params: Vec<(String, String)>) -> Result<Self, String> {
+        let mut parsed = RedisParams {
+            timeout: DEFAULT_OPERATION_TIMEOUT,
+            key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            passthrough: Vec::new(),
+        };
+        for (key, value) in params {
+            match key.as_str() {
+                "timeout_ms" => parsed.timeout = parse_millis(&key, &value)?,
+                "prefix" => {
+                    let valid = !value.is_empty()
+                        && value
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                    if !valid {
+                        return Err(format!(
+                            "`prefix` must be non-empty [A-Za-z0-9_-], got `{value}`"
+                        ));
+                    }
+                    parsed.key_prefix = value;
+                }
+                "protocol" | "insecure" => parsed.passthrough.push((key, value)),
+                _ => {
+                    return Err(format!(
+                        "unknown parameter `{key}` (known: timeout_ms, prefix, protocol)"
+                    ));
+                }
+            }
+        }
+        Ok(parsed)
+    }
 }
 
 #[cfg(test)]
@@ -296,5 +400,42 @@ mod tests {
             panic!("bad database must be refused");
         };
         assert!(!error.to_string().contains("hunter2"), "{error}");
+    }
+
+    #[test]
+    fn cluster_urls_list_every_node_with_credentials_and_default_ports() {
+        let Ok(StoreUrl::RedisCluster {
+            node_urls,
+            timeout,
+            key_prefix,
+        }) = StoreUrl::parse(
+            "redis+cluster://app:s3cret@10.0.0.1:7000,10.0.0.2/?prefix=p&timeout_ms=900",
+        )
+        else {
+            panic!("cluster url must parse");
+        };
+        assert_eq!(
+            node_urls,
+            [
+                "redis://app:s3cret@10.0.0.1:7000",
+                "redis://app:s3cret@10.0.0.2:6379"
+            ]
+        );
+        assert_eq!(timeout, Duration::from_millis(900));
+        assert_eq!(key_prefix, "p");
+        let parsed = StoreUrl::parse("rediss+cluster://app:s3cret@a:1,b:2").expect("tls cluster");
+        assert_eq!(parsed.to_string(), "rediss+cluster://a:1,b:2");
+        for bad in [
+            "redis+cluster://",
+            "redis+cluster://a:1,,b:2",
+            "redis+cluster://a:1/3",
+            "redis+cluster://a:notaport",
+            "redis+cluster://a:1?colour=blue",
+        ] {
+            assert!(
+                matches!(StoreUrl::parse(bad), Err(StoreError::InvalidUrl { .. })),
+                "{bad} must be refused"
+            );
+        }
     }
 }

@@ -13,6 +13,13 @@
 //!   it when the test stops, kills or restarts the server (outage and recovery, persistence), or
 //!   needs non-default configuration ([`RedisOptions`]: append-only file, fsync policy, extra
 //!   directives). It is killed when the value is dropped.
+//! - [`shared_redis_cluster`]: one real 3-master Redis Cluster per test process, for code that
+//!   must work against Redis Cluster (`redis+cluster://…` store URLs, keys spread over masters).
+//!   Isolate tests by key prefix exactly as with [`shared_redis`] ([`RedisCluster::store_url`]);
+//!   never stop or flush it. [`RedisCluster::count_keys_per_node`] and [`key_slot`] show where
+//!   keys landed.
+//! - [`RedisCluster::start`]: a private cluster (any number of masters from 3), killed when
+//!   dropped.
 //!
 //! # Where the server comes from
 //!
@@ -24,9 +31,16 @@
 //! to pick the binary. If neither is available, starting fails with a [`HarnessError`] saying what
 //! to install.
 //!
+//! A Redis Cluster always runs local `redis-server` processes in cluster mode (each on a free
+//! loopback port with its cluster bus on a second one), joined by `redis-cli --cluster create`
+//! (Debian package `redis-tools`), whatever `MIROIR_TEST_REDIS` says: Docker is never used for
+//! it, because nodes in containers would announce their container addresses in `CLUSTER SLOTS`
+//! and `MOVED` redirects, which clients on the host cannot reach.
+//!
 //! The kit talks to the server over plain TCP with a tiny RESP client ([`RedisServer::command`]);
 //! it does not depend on the `redis` crate.
 
+mod cluster;
 mod docker;
 mod local;
 pub mod meilisearch;
@@ -39,6 +53,7 @@ use std::fmt;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub use cluster::{RedisCluster, key_slot};
 pub use resp::Reply;
 pub use server::{Appendfsync, RedisOptions, RedisServer};
 
@@ -83,6 +98,25 @@ pub fn shared_redis() -> &'static RedisServer {
         Ok(server) => server,
         Err(error) => panic!("cannot start the shared test redis: {error}"),
     })
+}
+
+/// The 3-master Redis Cluster shared by every test of this process, started on first call (a few
+/// seconds) with [`RedisCluster::start`].
+///
+/// It is never stopped by the kit while the process lives and its nodes are killed when the
+/// process exits. Tests isolate themselves with a unique key prefix ([`unique_prefix`]) and must
+/// never stop, reconfigure or flush it.
+///
+/// # Panics
+///
+/// Panics with the [`HarnessError`] message if the cluster cannot be started (test code only).
+/// The failure is remembered: later calls panic at once instead of waiting for another start.
+pub fn shared_redis_cluster() -> &'static RedisCluster {
+    static SHARED: OnceLock<Result<RedisCluster, HarnessError>> = OnceLock::new();
+    match SHARED.get_or_init(|| RedisCluster::start(3)) {
+        Ok(cluster) => cluster,
+        Err(error) => panic!("cannot start the shared test redis cluster: {error}"),
+    }
 }
 
 /// A key prefix no other call in this process (or a concurrent test process) returns, made of

@@ -14,8 +14,8 @@ pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a graceful shutdown may take before the server is killed.
 pub(crate) const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Bound on each step of [`RedisServer::command`].
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bound on each step of [`RedisServer::command`] (and of the cluster's commands).
+pub(crate) const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The `appendfsync` policy of the append-only file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

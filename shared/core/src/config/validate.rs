@@ -138,7 +138,7 @@ fn task_store(config: &Config) -> Result<(), ConfigError> {
             .map_err(|error| ConfigError::invalid("miroir.task_store.url", error.to_string()))?;
         let url_backend = match parsed {
             StoreUrl::Sqlite { .. } => TaskStoreBackend::Sqlite,
-            StoreUrl::Redis { .. } => TaskStoreBackend::Redis,
+            StoreUrl::Redis { .. } | StoreUrl::RedisCluster { .. } => TaskStoreBackend::Redis,
         };
         if url_backend != store.backend {
             return Err(ConfigError::invalid(

@@ -94,13 +94,15 @@ impl CdcStore for RedisStore {
             return Ok(Vec::new());
         }
         sinks.sort();
-        let mut pipeline = redis::pipe();
-        for sink_name in &sinks {
-            pipeline
-                .cmd("HGETALL")
-                .arg(self.keys().cdc_cursors(sink_name));
-        }
-        let per_sink: Vec<BTreeMap<String, String>> = self.query_pipeline(&pipeline).await?;
+        let commands: Vec<redis::Cmd> = sinks
+            .iter()
+            .map(|sink_name| {
+                redis::cmd("HGETALL")
+                    .arg(self.keys().cdc_cursors(sink_name))
+                    .clone()
+            })
+            .collect();
+        let per_sink: Vec<BTreeMap<String, String>> = self.query_each(&commands).await?;
         let mut cursors = Vec::new();
         for (sink_name, stored) in sinks.iter().zip(per_sink) {
             for (index_uid, raw) in stored {

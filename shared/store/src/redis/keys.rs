@@ -3,12 +3,13 @@
 //! Every key starts with the store's prefix `P` (`miroir` unless the URL says `?prefix=`). Small
 //! tables keep all their keys in one Redis Cluster slot with a hash tag (`{…}`), so each of their
 //! scripts touches a single slot; big keyspaces (tasks, sessions, idempotency records, admin
-//! sessions, tenants, rate limits) spread over slots.
+//! sessions, rate limits) spread over slots. The table is the standalone layout; a Redis Cluster
+//! store differs for tasks and tenants (see "On a Redis Cluster" below).
 //!
 //! | Key | Type | Contents |
 //! |-----|------|----------|
 //! | `P:{meta}:schema_version` | string | schema version (absent = 0) |
-//! | `P:tasks:<uid>` | hash | one task: `uid kind status node_tasks enqueued_at` and, when set, `index_uid details error canceled_by started_at finished_at` (JSON for `node_tasks`, `details`, `error`) |
+//! | `P:tasks:<uid>` | hash | one task (standalone layout; see the cluster layout below): `uid kind status node_tasks enqueued_at` and, when set, `index_uid details error canceled_by started_at finished_at` (JSON for `node_tasks`, `details`, `error`) |
 //! | `P:{tasks}:seq` | string | last uid handed out (`INCR`) |
 //! | `P:{tasks}:_index` | zset | every uid, score = uid |
 //! | `P:{tasks}:status:<status>` | zset | uids of a status, score = uid |
@@ -63,13 +64,30 @@
 //! cannot move the tag.
 //!
 //! Scripts declare the keys they touch in `KEYS`, except keys they discover while running, which
-//! they build from a prefix passed in `ARGV`: job hashes found in the queue or claim set (claim,
-//! reclaim, list) and lease hashes found in the lease index (list) stay in their table's slot;
-//! task hashes (`P:tasks:<uid>`, the uid allocated by the create script, read back by prune) are
-//! outside the `{tasks}` slot, and a tenant's mapping hash and id string (each found through the
-//! other by the tenant scripts) are in different slots, so the tasks and tenants keyspaces need a
-//! single Redis node (or a cluster-aware redesign); the other tables' scripts each stay within
-//! one slot.
+//! they build from a prefix passed in `ARGV` and which are always in the slot of the declared
+//! keys: job hashes found in the queue or claim set (claim, reclaim, list), lease hashes found in
+//! the lease index (list), task hashes and type/index sets of a task read back by prune and
+//! delete, and a tenant's mapping hash or id string found through the other.
+//!
+//! # On a Redis Cluster ([`Layout::Cluster`])
+//!
+//! Every script and every `MULTI` stays in one hash slot, and the big keyspaces spread:
+//!
+//! - **Tasks** are split into [`CLUSTER_TASK_PARTITIONS`] partitions by `uid mod 16`. Partition
+//!   `p` has the hash tag `{tasks~N}` ([`cluster_task_tags`]) and holds, in that slot, the task
+//!   hashes `P:{tasks~N}:task:<uid>` and the same index sets as above (`P:{tasks~N}:_index`,
+//!   `…:status:<s>`, `…:type:<t>`, `…:index:<i>`, `…:enqueued_at`, `…:started_at`,
+//!   `…:finished_at`, `…:tmp:<n>`) over its own tasks, plus `P:{tasks~N}:fence:<scope>`, the
+//!   newest fencing token its prune accepted. The uid sequence stays `P:{tasks}:seq`, taken with
+//!   `INCR` before the partition's create script. Listing runs the list script on every
+//!   partition and merges the pages; counting sums the partitions.
+//! - **Tenants** share the tag `{tenants}`: `P:{tenants}:tenant_map:<sha256 hex>` and
+//!   `P:{tenants}:tenant_by_id:<tenant_id>` (their scripts read one through the other).
+//! - Sessions, idempotency records, admin sessions and rate-limit counters are single-key rows
+//!   without a tag, so they spread over all slots by their ids; every other table is one tagged
+//!   slot (`{jobs}`, `{lease}`, `{aliases}`, …) as in the table above.
+//! - Reads of several rows in different slots (a page of tasks, every CDC sink's cursors) are
+//!   concurrent single-key commands instead of one pipeline.
 
 use crate::jobs::JobState;
 use crate::rate_limits::RateLimitBucket;
@@ -90,17 +108,54 @@ pub(super) fn escape(segment: &str) -> String {
     escaped
 }
 
+/// Number of task partitions on a Redis Cluster. Their hash tags are chosen so their slots are
+/// evenly spaced over the 16 384 slots (see [`cluster_task_tags`]), so a cluster whose masters
+/// hold contiguous, equal slot ranges (what `redis-cli --cluster create` assigns) holds an equal
+/// share of them: 16 partitions spread within ±20 % of even over up to 3 masters, and over every
+/// master up to 16.
+pub(super) const CLUSTER_TASK_PARTITIONS: usize = 16;
+
+/// Number of Redis Cluster hash slots.
+const SLOTS: u16 = 16_384;
+
+/// Where the keys live: one server, or a Redis Cluster whose atomic operations must each stay in
+/// one hash slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Layout {
+    /// A standalone server (or a primary with replicas): the layout of the table above.
+    Standalone,
+    /// A Redis Cluster: tasks are spread over [`CLUSTER_TASK_PARTITIONS`] hash tags and the
+    /// tenant keys share the `{tenants}` tag.
+    Cluster,
+}
+
 /// Builds every key of one store prefix.
 #[derive(Debug)]
 pub(super) struct Keys {
     prefix: String,
+    layout: Layout,
+    /// One hash tag per task partition (`{tasks}` alone on a standalone server).
+    task_tags: Vec<String>,
+    /// Inserted before the tenant key families: empty, or `{tenants}:` on a cluster.
+    tenant_tag: &'static str,
 }
 
 impl Keys {
-    pub(super) fn new(prefix: &str) -> Self {
+    pub(super) fn new(prefix: &str, layout: Layout) -> Self {
+        let (task_tags, tenant_tag) = match layout {
+            Layout::Standalone => (vec!["{tasks}".to_owned()], ""),
+            Layout::Cluster => (cluster_task_tags(), "{tenants}:"),
+        };
         Self {
             prefix: prefix.to_owned(),
+            layout,
+            task_tags,
+            tenant_tag,
         }
+    }
+
+    pub(super) fn layout(&self) -> Layout {
+        self.layout
     }
 
     pub(super) fn prefix(&self) -> &str {
@@ -117,59 +172,44 @@ impl Keys {
 
     // Tasks.
 
-    /// `P:tasks:` — the task scripts append the uid.
-    pub(super) fn task_prefix(&self) -> String {
-        self.key(format_args!("tasks:"))
+    /// Number of task partitions: 1 on a standalone server, [`CLUSTER_TASK_PARTITIONS`] on a
+    /// cluster.
+    pub(super) fn task_partitions(&self) -> usize {
+        self.task_tags.len()
     }
 
+    /// The partition holding task `uid` (`uid mod` the number of partitions).
+    pub(super) fn task_partition_of(&self, uid: TaskUid) -> usize {
+        // The remainder is below the partition count, a usize.
+        (uid % self.task_tags.len() as u64) as usize
+    }
+
+    /// The keys of one task partition.
+    pub(super) fn task_space(&self, partition: usize) -> TaskSpace<'_> {
+        TaskSpace {
+            keys: self,
+            tag: &self.task_tags[partition],
+        }
+    }
+
+    /// Every task partition, in order.
+    pub(super) fn task_spaces(&self) -> impl Iterator<Item = TaskSpace<'_>> {
+        (0..self.task_partitions()).map(|partition| self.task_space(partition))
+    }
+
+    /// The keys of the partition holding task `uid`.
+    pub(super) fn task_space_of(&self, uid: TaskUid) -> TaskSpace<'_> {
+        self.task_space(self.task_partition_of(uid))
+    }
+
+    /// The hash of task `uid`.
     pub(super) fn task(&self, uid: TaskUid) -> String {
-        self.key(format_args!("tasks:{uid}"))
+        self.task_space_of(uid).task(uid)
     }
 
+    /// `P:{tasks}:seq`, the last uid handed out (`INCR`), for every partition.
     pub(super) fn task_seq(&self) -> String {
         self.key(format_args!("{{tasks}}:seq"))
-    }
-
-    pub(super) fn task_index_all(&self) -> String {
-        self.key(format_args!("{{tasks}}:_index"))
-    }
-
-    pub(super) fn tasks_by_status(&self, status: TaskStatus) -> String {
-        self.key(format_args!("{{tasks}}:status:{status}"))
-    }
-
-    pub(super) fn tasks_by_kind(&self, kind: TaskKind) -> String {
-        self.key(format_args!("{{tasks}}:type:{kind}"))
-    }
-
-    /// `P:{tasks}:type:` — the prune script appends the type it reads from the task.
-    pub(super) fn tasks_by_kind_prefix(&self) -> String {
-        self.key(format_args!("{{tasks}}:type:"))
-    }
-
-    pub(super) fn tasks_by_index(&self, index_uid: &str) -> String {
-        self.key(format_args!("{{tasks}}:index:{index_uid}"))
-    }
-
-    /// `P:{tasks}:index:` — the prune script appends the index uid it reads from the task.
-    pub(super) fn tasks_by_index_prefix(&self) -> String {
-        self.key(format_args!("{{tasks}}:index:"))
-    }
-
-    pub(super) fn tasks_enqueued_at(&self) -> String {
-        self.key(format_args!("{{tasks}}:enqueued_at"))
-    }
-
-    pub(super) fn tasks_started_at(&self) -> String {
-        self.key(format_args!("{{tasks}}:started_at"))
-    }
-
-    pub(super) fn tasks_finished_at(&self) -> String {
-        self.key(format_args!("{{tasks}}:finished_at"))
-    }
-
-    pub(super) fn tasks_scratch(&self, number: usize) -> String {
-        self.key(format_args!("{{tasks}}:tmp:{number}"))
     }
 
     // Node settings.
@@ -299,21 +339,29 @@ impl Keys {
     // Tenants.
 
     pub(super) fn tenant(&self, api_key_hash: &[u8; 32]) -> String {
-        self.key(format_args!("tenant_map:{}", hex::encode(api_key_hash)))
+        self.key(format_args!(
+            "{}tenant_map:{}",
+            self.tenant_tag,
+            hex::encode(api_key_hash)
+        ))
     }
 
     /// `P:tenant_map:` — the tenant scripts append the key hash (hex) they read.
     pub(super) fn tenant_prefix(&self) -> String {
-        self.key(format_args!("tenant_map:"))
+        self.key(format_args!("{}tenant_map:", self.tenant_tag))
     }
 
     pub(super) fn tenant_by_id(&self, tenant_id: &str) -> String {
-        self.key(format_args!("tenant_by_id:{}", escape(tenant_id)))
+        self.key(format_args!(
+            "{}tenant_by_id:{}",
+            self.tenant_tag,
+            escape(tenant_id)
+        ))
     }
 
     /// `P:tenant_by_id:` — the delete script appends the escaped tenant id it reads.
     pub(super) fn tenant_by_id_prefix(&self) -> String {
-        self.key(format_args!("tenant_by_id:"))
+        self.key(format_args!("{}tenant_by_id:", self.tenant_tag))
     }
 
     // Rollover policies.
@@ -361,6 +409,131 @@ impl Keys {
     }
 }
 
+/// The keys of one task partition: its task hashes and the index sets over them, all in the
+/// partition's hash slot.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct TaskSpace<'a> {
+    keys: &'a Keys,
+    tag: &'a str,
+}
+
+impl TaskSpace<'_> {
+    fn key(&self, rest: std::fmt::Arguments<'_>) -> String {
+        format!("{}:{}:{rest}", self.keys.prefix, self.tag)
+    }
+
+    /// The hash key prefix the task scripts append a uid to: `P:tasks:` on a standalone server
+    /// (the historical layout), `P:{tasks~N}:task:` in a cluster partition.
+    pub(super) fn task_prefix(&self) -> String {
+        match self.keys.layout {
+            Layout::Standalone => self.keys.key(format_args!("tasks:")),
+            Layout::Cluster => self.key(format_args!("task:")),
+        }
+    }
+
+    pub(super) fn task(&self, uid: TaskUid) -> String {
+        format!("{}{uid}", self.task_prefix())
+    }
+
+    pub(super) fn index_all(&self) -> String {
+        self.key(format_args!("_index"))
+    }
+
+    pub(super) fn by_status(&self, status: TaskStatus) -> String {
+        self.key(format_args!("status:{status}"))
+    }
+
+    pub(super) fn by_kind(&self, kind: TaskKind) -> String {
+        self.key(format_args!("type:{kind}"))
+    }
+
+    /// `…:type:` — the prune and delete scripts append the type they read from the task.
+    pub(super) fn by_kind_prefix(&self) -> String {
+        self.key(format_args!("type:"))
+    }
+
+    pub(super) fn by_index(&self, index_uid: &str) -> String {
+        self.key(format_args!("index:{index_uid}"))
+    }
+
+    /// `…:index:` — the prune and delete scripts append the index uid they read from the task.
+    pub(super) fn by_index_prefix(&self) -> String {
+        self.key(format_args!("index:"))
+    }
+
+    pub(super) fn enqueued_at(&self) -> String {
+        self.key(format_args!("enqueued_at"))
+    }
+
+    pub(super) fn started_at(&self) -> String {
+        self.key(format_args!("started_at"))
+    }
+
+    pub(super) fn finished_at(&self) -> String {
+        self.key(format_args!("finished_at"))
+    }
+
+    pub(super) fn scratch(&self, number: usize) -> String {
+        self.key(format_args!("tmp:{number}"))
+    }
+
+    /// The newest fencing token of `scope` this partition has accepted (cluster only: there the
+    /// lease token lives in another slot, so each partition keeps its own high-water mark).
+    pub(super) fn fence(&self, scope: &str) -> String {
+        self.key(format_args!("fence:{scope}"))
+    }
+}
+
+/// The hash slot of `key` (CRC16-XMODEM of the key, or of its hash tag, modulo 16 384), as
+/// Redis Cluster computes it.
+pub(super) fn key_slot(key: &str) -> u16 {
+    let bytes = key.as_bytes();
+    let hashed = bytes
+        .iter()
+        .position(|byte| *byte == b'{')
+        .and_then(|open| {
+            let close = bytes[open + 1..].iter().position(|byte| *byte == b'}')?;
+            (close > 0).then(|| &bytes[open + 1..open + 1 + close])
+        })
+        .unwrap_or(bytes);
+    crc16_xmodem(hashed) % SLOTS
+}
+
+fn crc16_xmodem(bytes: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for byte in bytes {
+        crc ^= u16::from(*byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 == 0 {
+                crc << 1
+            } else {
+                (crc << 1) ^ 0x1021
+            };
+        }
+    }
+    crc
+}
+
+/// The hash tags of the cluster task partitions: partition `p` gets `{tasks~N}` with the
+/// smallest `N` whose slot falls in the `p`-th of [`CLUSTER_TASK_PARTITIONS`] equal slot ranges.
+/// Deterministic, so every replica and version computes the same tags.
+pub(super) fn cluster_task_tags() -> Vec<String> {
+    let range = usize::from(SLOTS) / CLUSTER_TASK_PARTITIONS;
+    let mut tags: Vec<Option<String>> = vec![None; CLUSTER_TASK_PARTITIONS];
+    let mut missing = CLUSTER_TASK_PARTITIONS;
+    let mut candidate = 0_u32;
+    while missing > 0 {
+        let tag = format!("{{tasks~{candidate}}}");
+        let partition = usize::from(key_slot(&tag)) / range;
+        if tags[partition].is_none() {
+            tags[partition] = Some(tag);
+            missing -= 1;
+        }
+        candidate += 1;
+    }
+    tags.into_iter().flatten().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,7 +547,7 @@ mod tests {
 
     #[test]
     fn default_prefix_matches_the_plan() {
-        let keys = Keys::new("miroir");
+        let keys = Keys::new("miroir", Layout::Standalone);
         assert_eq!(
             keys.admin_session_revocations(),
             "miroir:admin_session:revoked"
@@ -382,9 +555,10 @@ mod tests {
         assert_eq!(keys.schema_version(), "miroir:{meta}:schema_version");
         assert_eq!(keys.task(7), "miroir:tasks:7");
         assert_eq!(
-            keys.tasks_by_status(TaskStatus::Enqueued),
+            keys.task_space(0).by_status(TaskStatus::Enqueued),
             "miroir:{tasks}:status:enqueued"
         );
+        assert_eq!(keys.tenant_prefix(), "miroir:tenant_map:");
         assert_eq!(
             keys.cdc_overflow("s:{x}"),
             "miroir:cdc:{s%3A%7Bx%7D}:overflow"
@@ -396,6 +570,45 @@ mod tests {
         assert_ne!(
             keys.rate_limit(RateLimitBucket::AdminLogin, "backoff:1"),
             keys.login_backoff("1")
+        );
+    }
+
+    #[test]
+    fn slots_match_redis() {
+        // Values of `CLUSTER KEYSLOT` on Redis 7.
+        assert_eq!(key_slot("foo"), 12_182);
+        assert_eq!(key_slot("hello"), 866);
+        assert_eq!(key_slot("{user1000}.following"), key_slot("user1000"));
+        assert_eq!(key_slot("foo{}{bar}"), key_slot("foo{}{bar}"));
+        assert_eq!(key_slot("foo{bar}{zap}"), key_slot("bar"));
+    }
+
+    #[test]
+    fn cluster_task_partitions_cover_evenly_spaced_slots() {
+        let keys = Keys::new("miroir", Layout::Cluster);
+        assert_eq!(keys.task_partitions(), CLUSTER_TASK_PARTITIONS);
+        let range = SLOTS / CLUSTER_TASK_PARTITIONS as u16;
+        for (partition, space) in keys.task_spaces().enumerate() {
+            let slot = key_slot(&space.index_all());
+            assert_eq!(
+                usize::from(slot / range),
+                partition,
+                "{}",
+                space.index_all()
+            );
+            for key in [
+                space.task(17),
+                space.by_status(TaskStatus::Failed),
+                space.fence("m"),
+            ] {
+                assert_eq!(key_slot(&key), slot, "{key}");
+            }
+        }
+        assert_eq!(keys.task_partition_of(33), 1);
+        assert!(keys.task(33).starts_with("miroir:{tasks~"));
+        assert_eq!(
+            key_slot(&keys.tenant(&[7; 32])),
+            key_slot(&keys.tenant_by_id("t:1"))
         );
     }
 }

@@ -52,14 +52,18 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, FromRedisValue, RedisError, ScriptInvocation};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
+use redis::{
+    Client, FromRedisValue, RedisError, RedisFuture, RedisResult, ScriptInvocation, Value,
+};
 
 use crate::error::{StoreError, StoreResult};
 use crate::store_url::redact;
 use crate::{Backend, Store};
 
-use self::keys::Keys;
+use self::keys::{Keys, Layout};
 
 /// Reconnect attempts per outage burst before the manager gives up until the next command
 /// (which starts a new burst).
@@ -71,17 +75,27 @@ const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(50);
 /// Longest delay between reconnect attempts.
 const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(1);
 
-/// A store on a standalone Redis server. Cheap to clone: clones share one multiplexed connection.
+/// Retries of a cluster command after a redirection or a failed node (each call stays bounded
+/// by the URL's timeout).
+const CLUSTER_RETRIES: u32 = 4;
+
+fn to_millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A store on a standalone Redis server or a Redis Cluster. Cheap to clone: clones share one
+/// multiplexed connection (per cluster node).
 #[derive(Clone)]
 pub struct RedisStore {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    /// Opens the dedicated pub/sub connections.
+    /// Opens the dedicated pub/sub connections (on a cluster, to its first node: Redis Cluster
+    /// broadcasts every `PUBLISH` to all nodes).
     client: Client,
     /// The shared, self-reconnecting connection every command goes through.
-    connection: ConnectionManager,
+    connection: Connection,
     keys: Keys,
     timeout: Duration,
 }
@@ -91,8 +105,70 @@ impl std::fmt::Debug for RedisStore {
         formatter
             .debug_struct("RedisStore")
             .field("prefix", &self.inner.keys.prefix())
+            .field("layout", &self.inner.keys.layout())
             .field("timeout", &self.inner.timeout)
             .finish_non_exhaustive()
+    }
+}
+
+/// The connection of a standalone server or of a cluster, behind one [`ConnectionLike`].
+#[derive(Clone)]
+enum Connection {
+    Standalone(ConnectionManager),
+    Cluster(Arc<ClusterHandle>),
+}
+
+/// A cluster connection made on first use (and again after a failed attempt); the cluster
+/// connection itself follows topology changes and reconnects to nodes.
+struct ClusterHandle {
+    client: ClusterClient,
+    connection: tokio::sync::OnceCell<ClusterConnection>,
+}
+
+impl ClusterHandle {
+    async fn get(&self) -> RedisResult<ClusterConnection> {
+        self.connection
+            .get_or_try_init(|| self.client.get_async_connection())
+            .await
+            .cloned()
+    }
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, command: &'a redis::Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Connection::Standalone(connection) => connection.req_packed_command(command),
+            Connection::Cluster(handle) => Box::pin(async move {
+                let mut connection = handle.get().await?;
+                connection.req_packed_command(command).await
+            }),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Connection::Standalone(connection) => {
+                connection.req_packed_commands(pipeline, offset, count)
+            }
+            Connection::Cluster(handle) => Box::pin(async move {
+                let mut connection = handle.get().await?;
+                connection
+                    .req_packed_commands(pipeline, offset, count)
+                    .await
+            }),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Standalone(connection) => connection.get_db(),
+            Connection::Cluster(_) => 0,
+        }
     }
 }
 
@@ -112,7 +188,11 @@ impl RedisStore {
         )
         .await?;
         Ok(Self::with_connection(
-            client, connection, timeout, key_prefix,
+            client,
+            Connection::Standalone(connection),
+            Layout::Standalone,
+            timeout,
+            key_prefix,
         ))
     }
 
@@ -131,13 +211,68 @@ impl RedisStore {
                     reason: error.to_string(),
                 })?;
         Ok(Self::with_connection(
-            client, connection, timeout, key_prefix,
+            client,
+            Connection::Standalone(connection),
+            Layout::Standalone,
+            timeout,
+            key_prefix,
         ))
+    }
+
+    /// A store on the Redis Cluster reachable through `node_urls` (`redis://host:port` of some of
+    /// its nodes; the others are discovered), with the cluster key layout (see [`keys`]).
+    /// Connects on first use, like [`RedisStore::connect_lazily`]; call
+    /// [`RedisStore::connect_cluster`] to connect at once.
+    pub fn connect_cluster_lazily(
+        node_urls: &[String],
+        timeout: Duration,
+        key_prefix: &str,
+    ) -> StoreResult<RedisStore> {
+        let invalid = |reason: String| StoreError::InvalidUrl {
+            url: node_urls.first().map(|url| redact(url)).unwrap_or_default(),
+            reason,
+        };
+        let first = node_urls
+            .first()
+            .ok_or_else(|| invalid("a cluster needs at least one node".to_owned()))?;
+        let cluster = ClusterClientBuilder::new(node_urls.iter().map(String::as_str))
+            .connection_timeout(timeout)
+            .response_timeout(timeout)
+            .retries(CLUSTER_RETRIES)
+            .min_retry_wait(to_millis(RECONNECT_MIN_DELAY))
+            .max_retry_wait(to_millis(RECONNECT_MAX_DELAY))
+            .build()
+            .map_err(|error| invalid(error.to_string()))?;
+        Ok(Self::with_connection(
+            client(first)?,
+            Connection::Cluster(Arc::new(ClusterHandle {
+                client: cluster,
+                connection: tokio::sync::OnceCell::new(),
+            })),
+            Layout::Cluster,
+            timeout,
+            key_prefix,
+        ))
+    }
+
+    /// [`RedisStore::connect_cluster_lazily`], connected within `timeout` (`Unavailable` if no
+    /// node answers in time).
+    pub async fn connect_cluster(
+        node_urls: &[String],
+        timeout: Duration,
+        key_prefix: &str,
+    ) -> StoreResult<RedisStore> {
+        let store = Self::connect_cluster_lazily(node_urls, timeout, key_prefix)?;
+        if let Connection::Cluster(handle) = &store.inner.connection {
+            bounded(timeout, handle.get()).await?;
+        }
+        Ok(store)
     }
 
     fn with_connection(
         client: Client,
-        connection: ConnectionManager,
+        connection: Connection,
+        layout: Layout,
         timeout: Duration,
         key_prefix: &str,
     ) -> RedisStore {
@@ -145,7 +280,7 @@ impl RedisStore {
             inner: Arc::new(Inner {
                 client,
                 connection,
-                keys: Keys::new(key_prefix),
+                keys: Keys::new(key_prefix, layout),
                 timeout,
             }),
         }
@@ -163,12 +298,36 @@ impl RedisStore {
     }
 
     /// Runs a pipeline (atomic if built with `.atomic()`), one reply per non-ignored command.
+    /// On a cluster every command of the pipeline must address the same hash slot; use
+    /// [`RedisStore::query_each`] for commands on keys of several slots.
     async fn query_pipeline<T: FromRedisValue>(
         &self,
         pipeline: &redis::Pipeline,
     ) -> StoreResult<T> {
         let mut connection = self.inner.connection.clone();
         bounded(self.inner.timeout, pipeline.query_async(&mut connection)).await
+    }
+
+    /// Runs independent (not atomic together) commands, possibly on keys of different slots,
+    /// and returns their replies in order: one pipeline on a standalone server, concurrent
+    /// commands (each routed to its node) on a cluster.
+    async fn query_each<T: FromRedisValue>(&self, commands: &[redis::Cmd]) -> StoreResult<Vec<T>> {
+        if commands.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.keys().layout() {
+            Layout::Standalone => {
+                let mut pipeline = redis::pipe();
+                for command in commands {
+                    pipeline.add_command(command.clone());
+                }
+                self.query_pipeline(&pipeline).await
+            }
+            Layout::Cluster => {
+                futures::future::try_join_all(commands.iter().map(|command| self.query(command)))
+                    .await
+            }
+        }
     }
 
     /// Runs a script (loading it first if the server does not know it).

@@ -69,15 +69,15 @@ impl RateLimitStore for RedisStore {
 
     async fn record_login_success(&self, source: &str) -> StoreResult<()> {
         let keys = self.keys();
-        // Two slots: a plain pipeline, each DEL atomic on its own.
-        let mut pipeline = redis::pipe();
-        pipeline
-            .cmd("DEL")
-            .arg(keys.login_backoff(source))
-            .ignore()
-            .cmd("DEL")
-            .arg(keys.rate_limit(RateLimitBucket::AdminLogin, source))
-            .ignore();
-        self.query_pipeline(&pipeline).await
+        // Two slots: each DEL atomic on its own.
+        let _: Vec<u64> = self
+            .query_each(&[
+                redis::cmd("DEL").arg(keys.login_backoff(source)).clone(),
+                redis::cmd("DEL")
+                    .arg(keys.rate_limit(RateLimitBucket::AdminLogin, source))
+                    .clone(),
+            ])
+            .await?;
+        Ok(())
     }
 }

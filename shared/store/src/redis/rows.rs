@@ -37,16 +37,13 @@ impl RedisStore {
         Row::decode(table, value)
     }
 
-    /// The hashes at `keys` in that order (one pipeline), skipping missing ones.
+    /// The hashes at `keys` in that order (one round trip per node), skipping missing ones.
     pub(super) async fn rows(&self, table: &'static str, keys: &[String]) -> StoreResult<Vec<Row>> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut pipeline = redis::pipe();
-        for key in keys {
-            pipeline.cmd("HGETALL").arg(key);
-        }
-        let values: Vec<Value> = self.query_pipeline(&pipeline).await?;
+        let commands: Vec<redis::Cmd> = keys
+            .iter()
+            .map(|key| redis::cmd("HGETALL").arg(key).clone())
+            .collect();
+        let values: Vec<Value> = self.query_each(&commands).await?;
         let mut rows = Vec::with_capacity(keys.len());
         for value in values {
             rows.extend(Row::decode(table, value)?);

@@ -8,6 +8,7 @@ use redis::Value;
 
 use super::RedisStore;
 use super::codec::{self, Fields, Row};
+use super::keys::{Layout, TaskSpace};
 use crate::error::{StoreError, StoreResult};
 use crate::leases::Fence;
 use crate::tasks::{
@@ -80,6 +81,12 @@ fn optional_millis(value: Option<Timestamp>) -> String {
         .unwrap_or_default()
 }
 
+/// One partition's share of a task page: its total and its first matches in page order.
+struct PartialPage {
+    total: u64,
+    uids: Vec<TaskUid>,
+}
+
 impl RedisStore {
     /// The tasks of `uids` in that order, skipping the ones deleted meanwhile.
     async fn tasks_by_uid(&self, uids: &[TaskUid]) -> StoreResult<Vec<Task>> {
@@ -89,6 +96,190 @@ impl RedisStore {
             .iter()
             .map(decode_task)
             .collect()
+    }
+
+    /// Runs `task_list.lua` on one partition: its total and up to `limit + 1` uids from `from`.
+    async fn list_partition(
+        &self,
+        space: TaskSpace<'_>,
+        query: &TaskQuery,
+    ) -> StoreResult<PartialPage> {
+        let mut invocation = LIST.prepare_invoke();
+        invocation
+            .key(space.index_all())
+            .key(space.enqueued_at())
+            .key(space.started_at())
+            .key(space.finished_at());
+        for number in 1..=LIST_SCRATCH_KEYS {
+            invocation.key(space.scratch(number));
+        }
+        invocation
+            .arg(query.from.map(|uid| uid.to_string()).unwrap_or_default())
+            .arg(query.limit)
+            .arg(if query.reverse { "1" } else { "0" });
+        match &query.uids {
+            None => invocation.arg(-1),
+            Some(uids) => {
+                let uids = distinct(uids);
+                invocation.arg(uids.len()).arg(uids)
+            }
+        };
+        let status_keys: Option<Vec<String>> = query.statuses.as_ref().map(|statuses| {
+            distinct(statuses)
+                .into_iter()
+                .map(|status| space.by_status(status))
+                .collect()
+        });
+        let kind_keys = query.kinds.as_ref().map(|kinds| {
+            distinct(kinds)
+                .into_iter()
+                .map(|kind| space.by_kind(kind))
+                .collect()
+        });
+        let index_keys = query.index_uids.as_ref().map(|indexes| {
+            distinct(indexes)
+                .iter()
+                .map(|index| space.by_index(index))
+                .collect()
+        });
+        for filter_keys in [status_keys, kind_keys, index_keys] {
+            match filter_keys {
+                None => invocation.arg(-1),
+                Some(filter_keys) => invocation.arg(filter_keys.len()).key(filter_keys),
+            };
+        }
+        for range in [&query.enqueued, &query.started, &query.finished] {
+            let (min, max) = window_bounds(range);
+            invocation.arg(min).arg(max);
+        }
+        let mut reply = codec::array(TABLE, self.eval(&invocation).await?)?.into_iter();
+        let total = reply
+            .next()
+            .ok_or_else(|| StoreError::corrupt(TABLE, "list script returned nothing"))?;
+        Ok(PartialPage {
+            total: codec::integer(TABLE, total)?,
+            uids: reply
+                .map(|value| codec::integer(TABLE, value))
+                .collect::<StoreResult<Vec<TaskUid>>>()?,
+        })
+    }
+
+    /// Runs `task_prune.lua` on one partition in `mode` (see the script), fenced by `fence_key`
+    /// holding a token when `fence` is given.
+    async fn prune_partition(
+        &self,
+        space: TaskSpace<'_>,
+        enqueued_before: Timestamp,
+        batch: u32,
+        fence: Option<(&Fence, String)>,
+        mode: &str,
+    ) -> StoreResult<Vec<String>> {
+        let mut invocation = PRUNE.prepare_invoke();
+        invocation
+            .key(space.index_all())
+            .key(space.enqueued_at())
+            .key(space.started_at())
+            .key(space.finished_at())
+            .key(
+                fence
+                    .as_ref()
+                    .map_or_else(|| space.enqueued_at(), |(_, key)| key.clone()),
+            );
+        for status in TaskStatus::ALL.iter().filter(|status| status.is_terminal()) {
+            invocation.key(space.by_status(*status));
+        }
+        invocation
+            .arg(enqueued_before.as_millis())
+            .arg(batch)
+            .arg(space.task_prefix())
+            .arg(space.by_kind_prefix())
+            .arg(space.by_index_prefix())
+            .arg(fence.map_or_else(String::new, |(fence, _)| fence.token.to_string()))
+            .arg(mode);
+        self.eval(&invocation).await
+    }
+
+    /// Prunes the partitions of a cluster: the oldest `batch` candidates over all partitions
+    /// (peeked first), then each partition deletes its share, each checking and raising its own
+    /// fence high-water mark, after the lease token itself was checked.
+    async fn prune_partitions(
+        &self,
+        enqueued_before: Timestamp,
+        batch: u32,
+        fence: Option<&Fence>,
+    ) -> StoreResult<u64> {
+        let keys = self.keys();
+        if let Some(fence) = fence {
+            let current: Option<u64> = self
+                .query(redis::cmd("GET").arg(keys.lease_token(&fence.scope)))
+                .await?;
+            if let Some(current) = current.filter(|current| *current > fence.token) {
+                return Err(fenced(fence, current));
+            }
+        }
+        let peeked = futures::future::try_join_all(
+            keys.task_spaces()
+                .map(|space| self.prune_partition(space, enqueued_before, batch, None, "peek")),
+        )
+        .await?;
+        let mut candidates = Vec::new();
+        for (partition, reply) in peeked.iter().enumerate() {
+            for pair in reply[1..].chunks(2) {
+                let [uid, enqueued_ms] = pair else {
+                    return Err(StoreError::corrupt(TABLE, "odd prune candidate list"));
+                };
+                let parse_error = || StoreError::corrupt(TABLE, "prune candidate is not a number");
+                let uid: TaskUid = uid.parse().map_err(|_| parse_error())?;
+                let enqueued_ms: f64 = enqueued_ms.parse().map_err(|_| parse_error())?;
+                candidates.push((enqueued_ms, uid, partition));
+            }
+        }
+        candidates.sort_by(|left, right| left.0.total_cmp(&right.0).then(left.1.cmp(&right.1)));
+        candidates.truncate(usize::try_from(batch).unwrap_or(usize::MAX));
+        let mut shares = vec![0_u32; keys.task_partitions()];
+        for (_, _, partition) in &candidates {
+            shares[*partition] += 1;
+        }
+        let outcomes = futures::future::try_join_all(
+            shares
+                .iter()
+                .enumerate()
+                .filter(|(_, share)| **share > 0)
+                .map(|(partition, share)| {
+                    let space = keys.task_space(partition);
+                    let fence = fence.map(|fence| (fence, space.fence(&fence.scope)));
+                    self.prune_partition(space, enqueued_before, *share, fence, "raise")
+                }),
+        )
+        .await?;
+        let mut deleted = 0;
+        for outcome in outcomes {
+            let (kind, value) = prune_outcome(&outcome)?;
+            match (kind, fence) {
+                ("fenced", Some(fence)) => return Err(fenced(fence, value)),
+                _ => deleted += value,
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+/// `{kind, number}` of a deleting prune run.
+fn prune_outcome(reply: &[String]) -> StoreResult<(&str, u64)> {
+    match reply {
+        [kind, value] => value
+            .parse()
+            .map(|value| (kind.as_str(), value))
+            .map_err(|_| StoreError::corrupt(TABLE, "prune count is not a number")),
+        _ => Err(StoreError::corrupt(TABLE, "prune script returned no count")),
+    }
+}
+
+fn fenced(fence: &Fence, current: u64) -> StoreError {
+    StoreError::Fenced {
+        scope: fence.scope.clone(),
+        token: fence.token,
+        current,
     }
 }
 
@@ -103,18 +294,30 @@ impl TaskStore for RedisStore {
             .timestamp("enqueued_at", task.enqueued_at)
             .optional("index_uid", task.index_uid.as_deref(), Fields::text)
             .optional_json("details", task.details.as_ref())?;
+        // On a cluster the uid sequence is in another slot than the task's partition, so the
+        // uid is taken first (a crash right after leaves a gap in the uids, never a reuse).
+        let allocated: Option<TaskUid> = match keys.layout() {
+            Layout::Standalone => None,
+            Layout::Cluster => Some(self.query(redis::cmd("INCR").arg(keys.task_seq())).await?),
+        };
+        let space = allocated.map_or_else(|| keys.task_space(0), |uid| keys.task_space_of(uid));
         let mut invocation = CREATE.prepare_invoke();
         invocation
-            .key(keys.task_seq())
-            .key(keys.task_index_all())
-            .key(keys.tasks_by_status(task.status))
-            .key(keys.tasks_by_kind(task.kind))
-            .key(keys.tasks_enqueued_at());
-        if let Some(index_uid) = &task.index_uid {
-            invocation.key(keys.tasks_by_index(index_uid));
+            .key(space.index_all())
+            .key(space.by_status(task.status))
+            .key(space.by_kind(task.kind))
+            .key(space.enqueued_at())
+            .key(
+                task.index_uid
+                    .as_deref()
+                    .map_or_else(|| space.index_all(), |index_uid| space.by_index(index_uid)),
+            );
+        if allocated.is_none() {
+            invocation.key(keys.task_seq());
         }
         invocation
-            .arg(keys.task_prefix())
+            .arg(allocated.map(|uid| uid.to_string()).unwrap_or_default())
+            .arg(space.task_prefix())
             .arg(task.enqueued_at.as_millis())
             .arg(fields.script_args());
         let uid: TaskUid = self.eval(&invocation).await?;
@@ -130,7 +333,7 @@ impl TaskStore for RedisStore {
     }
 
     async fn update_task(&self, uid: TaskUid, update: TaskUpdate) -> StoreResult<Task> {
-        let keys = self.keys();
+        let space = self.keys().task_space_of(uid);
         let status_position = TaskStatus::ALL
             .iter()
             .position(|status| *status == update.status)
@@ -142,11 +345,11 @@ impl TaskStore for RedisStore {
             .collect();
         let mut invocation = UPDATE.prepare_invoke();
         invocation
-            .key(keys.task(uid))
-            .key(keys.tasks_started_at())
-            .key(keys.tasks_finished_at());
+            .key(space.task(uid))
+            .key(space.started_at())
+            .key(space.finished_at());
         for status in TaskStatus::ALL {
-            invocation.key(keys.tasks_by_status(*status));
+            invocation.key(space.by_status(*status));
         }
         invocation
             .arg(uid)
@@ -179,65 +382,26 @@ impl TaskStore for RedisStore {
                 next: None,
             });
         }
-        let keys = self.keys();
-        let mut invocation = LIST.prepare_invoke();
-        invocation
-            .key(keys.task_index_all())
-            .key(keys.tasks_enqueued_at())
-            .key(keys.tasks_started_at())
-            .key(keys.tasks_finished_at());
-        for number in 1..=LIST_SCRATCH_KEYS {
-            invocation.key(keys.tasks_scratch(number));
+        let partials = futures::future::try_join_all(
+            self.keys()
+                .task_spaces()
+                .map(|space| self.list_partition(space, query)),
+        )
+        .await?;
+        let total = partials.iter().map(|partial| partial.total).sum();
+        // Each partition returned its first `limit + 1` matches in page order, so the first
+        // `limit + 1` of their union are the page and its successor.
+        let mut uids: Vec<TaskUid> = partials
+            .into_iter()
+            .flat_map(|partial| partial.uids)
+            .collect();
+        if query.reverse {
+            uids.sort_unstable();
+        } else {
+            uids.sort_unstable_by(|left, right| right.cmp(left));
         }
-        invocation
-            .arg(query.from.map(|uid| uid.to_string()).unwrap_or_default())
-            .arg(query.limit)
-            .arg(if query.reverse { "1" } else { "0" });
-        match &query.uids {
-            None => invocation.arg(-1),
-            Some(uids) => {
-                let uids = distinct(uids);
-                invocation.arg(uids.len()).arg(uids)
-            }
-        };
-        let status_keys: Option<Vec<String>> = query.statuses.as_ref().map(|statuses| {
-            distinct(statuses)
-                .into_iter()
-                .map(|status| keys.tasks_by_status(status))
-                .collect()
-        });
-        let kind_keys = query.kinds.as_ref().map(|kinds| {
-            distinct(kinds)
-                .into_iter()
-                .map(|kind| keys.tasks_by_kind(kind))
-                .collect()
-        });
-        let index_keys = query.index_uids.as_ref().map(|indexes| {
-            distinct(indexes)
-                .iter()
-                .map(|index| keys.tasks_by_index(index))
-                .collect()
-        });
-        for filter_keys in [status_keys, kind_keys, index_keys] {
-            match filter_keys {
-                None => invocation.arg(-1),
-                Some(filter_keys) => invocation.arg(filter_keys.len()).key(filter_keys),
-            };
-        }
-        for range in [&query.enqueued, &query.started, &query.finished] {
-            let (min, max) = window_bounds(range);
-            invocation.arg(min).arg(max);
-        }
-        let mut reply = codec::array(TABLE, self.eval(&invocation).await?)?.into_iter();
-        let total = reply
-            .next()
-            .ok_or_else(|| StoreError::corrupt(TABLE, "list script returned nothing"))?;
-        let total: u64 = codec::integer(TABLE, total)?;
-        let mut uids = reply
-            .map(|value| codec::integer(TABLE, value))
-            .collect::<StoreResult<Vec<TaskUid>>>()?;
         let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
-        let next = (uids.len() > limit).then(|| uids[limit]);
+        let next = uids.get(limit).copied();
         uids.truncate(limit);
         Ok(TaskPage {
             results: self.tasks_by_uid(&uids).await?,
@@ -247,28 +411,33 @@ impl TaskStore for RedisStore {
     }
 
     async fn delete_task(&self, uid: TaskUid) -> StoreResult<bool> {
-        let keys = self.keys();
+        let space = self.keys().task_space_of(uid);
         let mut invocation = DELETE.prepare_invoke();
         invocation
-            .key(keys.task_index_all())
-            .key(keys.tasks_enqueued_at())
-            .key(keys.tasks_started_at())
-            .key(keys.tasks_finished_at());
+            .key(space.index_all())
+            .key(space.enqueued_at())
+            .key(space.started_at())
+            .key(space.finished_at());
         for status in TaskStatus::ALL {
-            invocation.key(keys.tasks_by_status(*status));
+            invocation.key(space.by_status(*status));
         }
         invocation
             .arg(uid)
-            .arg(keys.task_prefix())
-            .arg(keys.tasks_by_kind_prefix())
-            .arg(keys.tasks_by_index_prefix());
+            .arg(space.task_prefix())
+            .arg(space.by_kind_prefix())
+            .arg(space.by_index_prefix());
         let deleted: u64 = self.eval(&invocation).await?;
         Ok(deleted > 0)
     }
 
     async fn count_tasks(&self) -> StoreResult<u64> {
-        self.query(redis::cmd("ZCARD").arg(self.keys().task_index_all()))
-            .await
+        let commands: Vec<redis::Cmd> = self
+            .keys()
+            .task_spaces()
+            .map(|space| redis::cmd("ZCARD").arg(space.index_all()).clone())
+            .collect();
+        let counts: Vec<u64> = self.query_each(&commands).await?;
+        Ok(counts.into_iter().sum())
     }
 
     async fn prune_tasks(
@@ -278,34 +447,23 @@ impl TaskStore for RedisStore {
         fence: Option<&Fence>,
     ) -> StoreResult<u64> {
         let keys = self.keys();
-        let mut invocation = PRUNE.prepare_invoke();
-        invocation
-            .key(keys.task_index_all())
-            .key(keys.tasks_enqueued_at())
-            .key(keys.tasks_started_at())
-            .key(keys.tasks_finished_at())
-            .key(fence.map_or_else(
-                || keys.tasks_enqueued_at(),
-                |fence| keys.lease_token(&fence.scope),
-            ));
-        for status in TaskStatus::ALL.iter().filter(|status| status.is_terminal()) {
-            invocation.key(keys.tasks_by_status(*status));
+        if keys.task_partitions() > 1 {
+            return self.prune_partitions(enqueued_before, batch, fence).await;
         }
-        invocation
-            .arg(enqueued_before.as_millis())
-            .arg(batch)
-            .arg(keys.task_prefix())
-            .arg(keys.tasks_by_kind_prefix())
-            .arg(keys.tasks_by_index_prefix())
-            .arg(fence.map_or_else(String::new, |fence| fence.token.to_string()));
-        let (outcome, value): (String, u64) = self.eval(&invocation).await?;
-        match (outcome.as_str(), fence) {
-            ("fenced", Some(fence)) => Err(StoreError::Fenced {
-                scope: fence.scope.clone(),
-                token: fence.token,
-                current: value,
-            }),
-            _ => Ok(value),
+        // One partition: the lease token is checked in the same script as the delete.
+        let fence_key = fence.map(|fence| (fence, keys.lease_token(&fence.scope)));
+        let reply = self
+            .prune_partition(
+                keys.task_space(0),
+                enqueued_before,
+                batch,
+                fence_key,
+                "delete",
+            )
+            .await?;
+        match (prune_outcome(&reply)?, fence) {
+            (("fenced", current), Some(fence)) => Err(fenced(fence, current)),
+            ((_, deleted), _) => Ok(deleted),
         }
     }
 }
@@ -461,7 +619,15 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn list_equals_the_reference_for_random_queries_and_leaves_no_scratch_keys() {
-        let store = test_support::store("list_tasks").await;
+        list_matches_the_reference(test_support::store("list_tasks").await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn list_merges_the_partitions_of_a_cluster_like_the_reference() {
+        list_matches_the_reference(test_support::cluster_store("list_tasks").await).await;
+    }
+
+    async fn list_matches_the_reference(store: RedisStore) {
         let mut dice = Dice(0x5EED_1234_ABCD_0001);
         let tasks = seed(&store, &mut dice).await;
         for round in 0..400 {
@@ -469,12 +635,14 @@ mod tests {
             let page = store.list_tasks(&query).await.expect("list");
             assert_eq!(page, reference(&tasks, &query), "round {round}: {query:?}");
         }
-        for number in 1..=LIST_SCRATCH_KEYS {
-            let exists: u64 = store
-                .query(redis::cmd("EXISTS").arg(store.keys().tasks_scratch(number)))
-                .await
-                .expect("exists");
-            assert_eq!(exists, 0, "scratch key {number} left behind");
+        for space in store.keys().task_spaces() {
+            for number in 1..=LIST_SCRATCH_KEYS {
+                let exists: u64 = store
+                    .query(redis::cmd("EXISTS").arg(space.scratch(number)))
+                    .await
+                    .expect("exists");
+                assert_eq!(exists, 0, "scratch key {number} left behind");
+            }
         }
     }
 
@@ -501,25 +669,20 @@ mod tests {
             .iter()
             .filter(|task| !(task.status.is_terminal() && task.enqueued_at < cutoff))
             .collect();
-        let keys = store.keys();
+        let space = store.keys().task_space(0);
         let mut index_sets = vec![
-            keys.task_index_all(),
-            keys.tasks_enqueued_at(),
-            keys.tasks_started_at(),
-            keys.tasks_finished_at(),
+            space.index_all(),
+            space.enqueued_at(),
+            space.started_at(),
+            space.finished_at(),
         ];
         index_sets.extend(
             TaskStatus::ALL
                 .iter()
-                .map(|status| keys.tasks_by_status(*status)),
+                .map(|status| space.by_status(*status)),
         );
-        index_sets.extend(KINDS.iter().map(|kind| keys.tasks_by_kind(*kind)));
-        index_sets.extend(
-            INDEXES
-                .iter()
-                .flatten()
-                .map(|index| keys.tasks_by_index(index)),
-        );
+        index_sets.extend(KINDS.iter().map(|kind| space.by_kind(*kind)));
+        index_sets.extend(INDEXES.iter().flatten().map(|index| space.by_index(index)));
         let mut indexed = 0;
         for set in &index_sets {
             let members: Vec<TaskUid> = store

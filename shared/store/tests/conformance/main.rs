@@ -22,6 +22,8 @@ mod observed;
 mod properties;
 mod rate_limits;
 #[cfg(feature = "redis")]
+mod redis_cluster_only;
+#[cfg(feature = "redis")]
 mod redis_only;
 mod schema;
 #[cfg(feature = "sqlite")]
@@ -101,3 +103,5 @@ conformance_suite!(sqlite_file, crate::support::sqlite_file);
 conformance_suite!(sqlite_observed, crate::support::sqlite_observed);
 #[cfg(feature = "redis")]
 conformance_suite!(redis, crate::support::redis);
+#[cfg(feature = "redis")]
+conformance_suite!(redis_cluster, crate::support::redis_cluster);

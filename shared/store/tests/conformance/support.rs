@@ -29,6 +29,15 @@ impl TestStore {
         }
     }
 
+    /// The key prefix of a Redis store under test (`None` for SQLite).
+    pub fn prefix(&self) -> Option<&str> {
+        match &self.raw {
+            #[cfg(feature = "redis")]
+            Some(RawAccess::Redis { prefix, .. }) => Some(prefix),
+            _ => None,
+        }
+    }
+
     /// A second handle on the same data, or `None` when the backend cannot share it.
     pub async fn reopen(&self) -> Option<DynStore> {
         let url = self.url.as_ref()?;
@@ -62,7 +71,26 @@ pub async fn redis() -> TestStore {
     let prefix = miroir_test_support::unique_prefix("conformance");
     let url = server.store_url(&prefix, miroir_store::store_url::DEFAULT_OPERATION_TIMEOUT);
     let raw = RawAccess::Redis {
-        url: server.url(),
+        nodes: RedisNodes::Standalone(server.url()),
+        prefix,
+    };
+    TestStore::new(url, Some(raw), None).await
+}
+
+/// A store on the shared 3-master Redis Cluster of the test kit, with its own prefix.
+#[cfg(feature = "redis")]
+pub async fn redis_cluster() -> TestStore {
+    let cluster = miroir_test_support::shared_redis_cluster();
+    let prefix = miroir_test_support::unique_prefix("conformance");
+    let url = cluster.store_url(&prefix, miroir_store::store_url::DEFAULT_OPERATION_TIMEOUT);
+    let raw = RawAccess::Redis {
+        nodes: RedisNodes::Cluster(
+            cluster
+                .ports()
+                .iter()
+                .map(|port| format!("redis://127.0.0.1:{port}"))
+                .collect(),
+        ),
         prefix,
     };
     TestStore::new(url, Some(raw), None).await
@@ -165,7 +193,7 @@ pub enum RawAccess {
     #[cfg(feature = "sqlite")]
     Sqlite(std::path::PathBuf),
     #[cfg(feature = "redis")]
-    Redis { url: String, prefix: String },
+    Redis { nodes: RedisNodes, prefix: String },
 }
 
 impl RawAccess {
@@ -190,16 +218,16 @@ impl RawAccess {
                 assert_eq!(changed, 1);
             }
             #[cfg(feature = "redis")]
-            RawAccess::Redis { url, prefix } => {
-                let mut connection = redis_connection(url).await;
-                let key = format!("{prefix}:tasks:{uid}");
-                let _: () = redis::cmd("HSET")
-                    .arg(&key)
-                    .arg("node_tasks")
-                    .arg("{not json")
-                    .query_async(&mut connection)
-                    .await
-                    .unwrap();
+            RawAccess::Redis { nodes, prefix } => {
+                let key = nodes.task_key(prefix, uid);
+                nodes
+                    .run(
+                        redis::cmd("HSET")
+                            .arg(&key)
+                            .arg("node_tasks")
+                            .arg("{not json"),
+                    )
+                    .await;
             }
         }
     }
@@ -216,25 +244,62 @@ impl RawAccess {
                     .unwrap();
             }
             #[cfg(feature = "redis")]
-            RawAccess::Redis { url, prefix } => {
-                let mut connection = redis_connection(url).await;
+            RawAccess::Redis { nodes, prefix } => {
                 let key = format!("{prefix}:{{meta}}:schema_version");
-                let _: () = redis::cmd("SET")
-                    .arg(&key)
-                    .arg(version)
-                    .query_async(&mut connection)
-                    .await
-                    .unwrap();
+                nodes.run(redis::cmd("SET").arg(&key).arg(version)).await;
             }
         }
     }
 }
 
+/// The server(s) behind a Redis store under test.
 #[cfg(feature = "redis")]
-async fn redis_connection(url: &str) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(url)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
+#[derive(Clone, Debug)]
+pub enum RedisNodes {
+    /// `redis://host:port/0`.
+    Standalone(String),
+    /// `redis://host:port` of each cluster node.
+    Cluster(Vec<String>),
+}
+
+#[cfg(feature = "redis")]
+impl RedisNodes {
+    /// Runs one command, routed to the node owning its key.
+    async fn run(&self, command: &redis::Cmd) {
+        let _: redis::Value = match self {
+            RedisNodes::Standalone(url) => {
+                let mut connection = redis::Client::open(url.as_str())
+                    .unwrap()
+                    .get_multiplexed_async_connection()
+                    .await
+                    .unwrap();
+                command.query_async(&mut connection).await.unwrap()
+            }
+            RedisNodes::Cluster(urls) => {
+                let mut connection = redis::cluster::ClusterClient::new(urls.clone())
+                    .unwrap()
+                    .get_async_connection()
+                    .await
+                    .unwrap();
+                command.query_async(&mut connection).await.unwrap()
+            }
+        };
+    }
+
+    /// The key of task `uid`, as the documented layout says: `P:tasks:<uid>` on one server;
+    /// on a cluster `P:{tasks~N}:task:<uid>` in partition `uid mod 16`, whose tag has the
+    /// smallest `N` putting its slot in the partition's sixteenth of the slots.
+    fn task_key(&self, prefix: &str, uid: u64) -> String {
+        match self {
+            RedisNodes::Standalone(_) => format!("{prefix}:tasks:{uid}"),
+            RedisNodes::Cluster(_) => {
+                let partition = uid % 16;
+                let tag = (0_u32..)
+                    .map(|candidate| format!("{{tasks~{candidate}}}"))
+                    .find(|tag| u64::from(miroir_test_support::key_slot(tag) / 1024) == partition)
+                    .unwrap();
+                format!("{prefix}:{tag}:task:{uid}")
+            }
+        }
+    }
 }
