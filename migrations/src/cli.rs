@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::builder::TypedValueParser;
+use clap::{Args, Parser, Subcommand};
 
 use crate::exit::HELP_FOOTER;
 
@@ -23,7 +24,7 @@ pub struct Cli {
 }
 
 /// The subcommands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Subcommand)]
+#[derive(Clone, Debug, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// Apply every missing migration step. Idempotent; safe to run from several processes at once.
     Up,
@@ -32,4 +33,26 @@ pub enum Command {
     /// Exit 0 only if the store is exactly at this binary's version (3 behind, 4 ahead).
     /// Changes nothing.
     Check,
+    /// Copy every table of one store into another (e.g. SQLite to Redis, Redis to Redis
+    /// Cluster), keeping task uids, the uid sequence, versions, fencing tokens and expiry, then
+    /// verify counts and checksums. Stop every writer first.
+    Copy(CopyArgs),
+}
+
+/// Arguments of `copy`.
+#[derive(Clone, Debug, PartialEq, Eq, Args)]
+pub struct CopyArgs {
+    /// The store to copy from; default the job's store (--store, MIROIR_TASK_STORE_URL, config).
+    #[arg(long, value_name = "URL")]
+    pub from: Option<String>,
+    /// The store to copy into (migrated to this binary's version first).
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// Delete every row of a non-empty target first (without it, a non-empty target is refused).
+    #[arg(long)]
+    pub force: bool,
+    /// Rows per page read from the source.
+    #[arg(long, value_name = "ROWS", default_value_t = crate::copy::DEFAULT_BATCH,
+          value_parser = clap::value_parser!(u32).range(1..=100_000).map(|rows| rows as usize))]
+    pub batch: usize,
 }

@@ -15,23 +15,41 @@ use serde::Serialize;
 use crate::cli::Command;
 use crate::failure::Failure;
 use crate::target::Target;
-use miroir_core::Exit;
+use miroir_core::{EnvSource, Exit};
 
-/// Runs `command` on the store `target` names.
+/// Runs `command` on the store `target` names (for `copy`, the store copied from; the one
+/// copied into is resolved from the arguments with `env`).
 pub(crate) async fn execute(
-    command: Command,
+    command: &Command,
     target: &Target,
+    env: &impl EnvSource,
     out: &mut dyn Write,
 ) -> Result<Exit, Failure> {
-    say(out, format_args!("store: {}", target.shown));
+    let single = |out: &mut dyn Write| say(out, format_args!("store: {}", target.shown));
     match command {
         Command::Up => {
+            single(out);
             let report = up(target).await?;
             say(out, format_args!("{report}"));
             Ok(Exit::Done)
         }
-        Command::Status => status(read_version(target).await?, out),
-        Command::Check => check(read_version(target).await?, out),
+        Command::Status => {
+            single(out);
+            status(read_version(target).await?, out)
+        }
+        Command::Check => {
+            single(out);
+            check(read_version(target).await?, out)
+        }
+        Command::Copy(args) => {
+            let to = crate::target::resolve(Some(&args.to), None, env).await?;
+            let options = crate::copy::CopyOptions {
+                force: args.force,
+                batch: args.batch,
+                progress: true,
+            };
+            crate::copy::run(target, &to, options, out).await
+        }
     }
 }
 
@@ -164,6 +182,6 @@ fn step_label(version: u32) -> String {
 }
 
 /// One line of human output. A closed stdout does not change the exit code.
-fn say(out: &mut dyn Write, line: std::fmt::Arguments<'_>) {
+pub(crate) fn say(out: &mut dyn Write, line: std::fmt::Arguments<'_>) {
     let _ = writeln!(out, "{line}");
 }

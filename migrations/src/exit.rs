@@ -11,8 +11,10 @@ The store URL comes from, in order: --store URL; MIROIR_TASK_STORE_URL; the conf
 else the embedded default, sqlite://./.miroir/tasks.db.
 
 Exit codes:
-  0  done: up applied what was missing (or nothing was), status printed, check found the store current
-  1  any other failure (bad config or store URL, not a Miroir store, ...); message on stderr
+  0  done: up applied what was missing (or nothing was), status printed, check found the store
+     current, copy copied and verified every table
+  1  any other failure (bad config or store URL, not a Miroir store, copy into a non-empty target
+     without --force, copy verification failed, ...); message on stderr
   2  usage error
   3  check: the store is behind this binary; run `miroir-migrate up`
   4  the store is AHEAD of this binary (migrated by a newer Miroir); nothing was changed

@@ -11,6 +11,30 @@
 //!   and not created).
 //! - `miroir-migrate check`: exits 0 only when the store is exactly at this binary's version.
 //!   Changes nothing.
+//! - `miroir-migrate copy --from URL --to URL [--force] [--batch N]`: copies every table of one
+//!   store into another ([`copy::copy_store`]), keeping task uids and the uid sequence, versions,
+//!   fencing tokens, job order and expiry times, then verifies per table that both stores hold
+//!   the same rows (count and checksum). `--from` defaults to the job's store. The source must be
+//!   at this binary's version; the target is migrated first and must be empty unless `--force`.
+//!   Progress (rows and rows/s per table) is drawn on stderr when it is a terminal.
+//!
+//! # Moving to another store
+//!
+//! From SQLite (one replica) to Redis (many), or from Redis to a Redis Cluster:
+//!
+//! 1. Stop every writer: scale `miroir` to 0 (`kubectl scale deploy/miroir --replicas=0`, or stop
+//!    the process; on Lambda, set the functions' reserved concurrency to 0) and wait until the
+//!    pods are gone. Meilisearch nodes keep their data; only Miroir's state moves.
+//! 2. Copy: `miroir-migrate copy --from sqlite:///data/tasks.db --to redis://redis:6379/0`. It
+//!    refuses a non-empty target, prints each table's rows, then the verification table; exit 0
+//!    means every table matches. If it stops half way, run it again with `--force`.
+//! 3. Switch the URL: set `task_store.url` (`MIROIR_TASK_STORE_URL`, or the chart's
+//!    `taskStore.backend: redis` and `taskStore.redis.url`) to the target.
+//! 4. Start `miroir` again (any number of replicas on Redis). Task uids continue after the
+//!    source's last uid; `GET /tasks` serves the same pages as before.
+//!
+//! Keep the source until the new deployment has run for a while: copying back is the same
+//! command with `--from` and `--to` swapped.
 //!
 //! # Which store
 //!
@@ -22,8 +46,8 @@
 //!
 //! | code | meaning |
 //! |---|---|
-//! | 0 | done (`up`), printed (`status`), current (`check`) |
-//! | 1 | any other failure: bad config or store URL, not a Miroir store, unexpected store error |
+//! | 0 | done (`up`), printed (`status`), current (`check`), copied and verified (`copy`) |
+//! | 1 | any other failure: bad config or store URL, not a Miroir store, `copy` into a non-empty target without `--force` or a failed verification, unexpected store error |
 //! | 2 | usage error |
 //! | 3 | `check`: the store is behind this binary |
 //! | 4 | any command: the store is AHEAD of this binary; nothing changed; both versions named |
@@ -40,6 +64,7 @@
 
 mod cli;
 mod commands;
+pub mod copy;
 mod exit;
 mod failure;
 mod target;
@@ -50,7 +75,7 @@ use std::io::Write;
 use clap::Parser;
 use miroir_core::EnvSource;
 
-pub use cli::{Cli, Command};
+pub use cli::{Cli, Command, CopyArgs};
 pub use commands::UpReport;
 pub use failure::Failure;
 pub use miroir_core::Exit;
@@ -121,8 +146,12 @@ fn execute(cli: &Cli, env: &impl EnvSource, stdout: &mut dyn Write) -> Result<Ex
             message: format!("cannot start the async runtime: {error}"),
         })?;
     runtime.block_on(async {
-        let target = target::resolve(cli.store.as_deref(), cli.config.as_deref(), env).await?;
-        commands::execute(cli.command, &target, stdout).await
+        let store = match &cli.command {
+            Command::Copy(args) => args.from.as_deref().or(cli.store.as_deref()),
+            _ => cli.store.as_deref(),
+        };
+        let target = target::resolve(store, cli.config.as_deref(), env).await?;
+        commands::execute(&cli.command, &target, env, stdout).await
     })
 }
 

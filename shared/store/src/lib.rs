@@ -20,6 +20,7 @@ pub mod admin_sessions;
 pub mod aliases;
 pub mod canaries;
 pub mod cdc;
+pub mod copy;
 pub mod error;
 pub mod idempotency;
 pub mod jobs;
@@ -48,6 +49,7 @@ pub use admin_sessions::{AdminSession, AdminSessionStore, RevocationEvent, Revoc
 pub use aliases::{Alias, AliasHistoryEntry, AliasStore, AliasTarget};
 pub use canaries::{Canary, CanaryRun, CanaryRunStatus, CanaryStore};
 pub use cdc::{CdcCursor, CdcOverflowStats, CdcStore};
+pub use copy::{CopyDigest, CopyPage, CopyRow, CopyStore, CopyTable};
 pub use error::{StoreError, StoreResult};
 pub use idempotency::{IdempotencyInsert, IdempotencyRecord, IdempotencyStore};
 pub use jobs::{JOB_LIST_SCAN, Job, JobKind, JobPage, JobQuery, JobState, JobStore, NewJob};
@@ -103,6 +105,7 @@ pub trait Store:
     + AdminSessionStore
     + RateLimitStore
     + MaintenanceStore
+    + CopyStore
     + std::fmt::Debug
     + Send
     + Sync

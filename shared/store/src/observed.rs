@@ -11,14 +11,14 @@ use async_trait::async_trait;
 
 use crate::{
     AdminSession, AdminSessionStore, Alias, AliasStore, AliasTarget, Backend, BackoffPolicy,
-    Canary, CanaryRun, CanaryStore, CdcCursor, CdcOverflowStats, CdcStore, DynStore, Fence,
-    IdempotencyInsert, IdempotencyRecord, IdempotencyStore, Job, JobKind, JobPage, JobQuery,
-    JobStore, Lease, LeaseStore, LoginBackoff, MaintenanceStore, MigrationReport, NewJob, NewTask,
-    NodeSettingsStore, NodeSettingsVersion, PruneReport, RateLimitBucket, RateLimitHit,
-    RateLimitStore, RevocationStream, RolloverPolicy, RolloverStore, SchemaStore,
-    ScopedKeyObservation, ScopedKeyState, SearchUiConfig, SearchUiStore, Session, SessionStore,
-    Store, StoreError, StoreResult, Task, TaskPage, TaskQuery, TaskStore, TaskUid, TaskUpdate,
-    TenantMapping, TenantStore, Timestamp,
+    Canary, CanaryRun, CanaryStore, CdcCursor, CdcOverflowStats, CdcStore, CopyPage, CopyRow,
+    CopyStore, CopyTable, DynStore, Fence, IdempotencyInsert, IdempotencyRecord, IdempotencyStore,
+    Job, JobKind, JobPage, JobQuery, JobStore, Lease, LeaseStore, LoginBackoff, MaintenanceStore,
+    MigrationReport, NewJob, NewTask, NodeSettingsStore, NodeSettingsVersion, PruneReport,
+    RateLimitBucket, RateLimitHit, RateLimitStore, RevocationStream, RolloverPolicy, RolloverStore,
+    SchemaStore, ScopedKeyObservation, ScopedKeyState, SearchUiConfig, SearchUiStore, Session,
+    SessionStore, Store, StoreError, StoreResult, Task, TaskPage, TaskQuery, TaskStore, TaskUid,
+    TaskUpdate, TenantMapping, TenantStore, Timestamp,
 };
 
 /// How an observed store operation ended.
@@ -361,6 +361,18 @@ observed_traits! {
     }
     MaintenanceStore {
         async fn prune_expired(&self, batch: u32) -> StoreResult<PruneReport>;
+    }
+    CopyStore {
+        async fn export_rows(
+            &self,
+            table: CopyTable,
+            cursor: Option<&str>,
+            limit: usize,
+        ) -> StoreResult<CopyPage>;
+        async fn import_rows(&self, rows: &[CopyRow]) -> StoreResult<()>;
+        async fn task_sequence(&self) -> StoreResult<TaskUid>;
+        async fn raise_task_sequence(&self, last_uid: TaskUid) -> StoreResult<()>;
+        async fn clear_all_rows(&self) -> StoreResult<()>;
     }
 }
 

@@ -9,7 +9,8 @@ use crate::error::StoreResult;
 use crate::time::Timestamp;
 
 /// Which limiter a counter belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum RateLimitBucket {
     /// `POST /_miroir/admin/login` per source IP.
     AdminLogin,

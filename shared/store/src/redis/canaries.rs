@@ -20,7 +20,7 @@ lua_script!(RECORD_RUN = "canary_record_run.lua");
 /// A run as stored in the runs sorted set. `failed_assertions` is wrapped in a one-element array
 /// so that `Some(null)` and `None` stay distinct in JSON.
 #[derive(Serialize, Deserialize)]
-struct StoredRun {
+pub(super) struct StoredRun {
     canary_id: String,
     ran_at: Timestamp,
     status: CanaryRunStatus,
@@ -53,7 +53,7 @@ impl From<StoredRun> for CanaryRun {
     }
 }
 
-fn decode(row: &Row) -> StoreResult<Canary> {
+pub(super) fn decode(row: &Row) -> StoreResult<Canary> {
     Ok(Canary {
         id: row.text("id")?,
         name: row.text("name")?,

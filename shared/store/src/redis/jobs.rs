@@ -30,14 +30,14 @@ lua_script!(RETRY = "jobs_common.lua", "job_retry.lua");
 lua_script!(LIST = "job_list.lua");
 
 /// The states in the order `jobs_common.lua` expects them.
-const STATES: [JobState; 4] = [
+pub(super) const STATES: [JobState; 4] = [
     JobState::Queued,
     JobState::InProgress,
     JobState::Completed,
     JobState::Failed,
 ];
 
-fn decode(row: &Row) -> StoreResult<Job> {
+pub(super) fn decode(row: &Row) -> StoreResult<Job> {
     Ok(Job {
         id: row.text("id")?,
         kind: row.parse("kind")?,
@@ -70,7 +70,7 @@ fn duration_millis(duration: Duration) -> i64 {
 impl RedisStore {
     /// An invocation of a job script with the shared keys and arguments of `jobs_common.lua`,
     /// addressing job `id` (`KEYS[10]`) when given.
-    fn job_invocation(
+    pub(super) fn job_invocation(
         &self,
         script: &'static redis::Script,
         id: Option<&str>,

@@ -66,8 +66,9 @@
 //! Scripts declare the keys they touch in `KEYS`, except keys they discover while running, which
 //! they build from a prefix passed in `ARGV` and which are always in the slot of the declared
 //! keys: job hashes found in the queue or claim set (claim, reclaim, list), lease hashes found in
-//! the lease index (list), task hashes and type/index sets of a task read back by prune and
-//! delete, and a tenant's mapping hash or id string found through the other.
+//! the lease index (list), task hashes and type/index sets of a task read back by prune, delete
+//! and a copy's import, the task or job hashes of a page of a copy's export, and a tenant's
+//! mapping hash or id string found through the other (put, delete, a copy's import).
 //!
 //! # On a Redis Cluster ([`Layout::Cluster`])
 //!
@@ -106,6 +107,27 @@ pub(super) fn escape(segment: &str) -> String {
         }
     }
     escaped
+}
+
+/// Reverses [`escape`]: `None` unless `escaped` is one of its outputs (every `%` starts `%25`,
+/// `%3A`, `%7B` or `%7D`, and no `:`, `{` or `}` is left unescaped).
+pub(super) fn unescape(escaped: &str) -> Option<String> {
+    let mut segment = String::with_capacity(escaped.len());
+    let mut rest = escaped;
+    while let Some(at) = rest.find(['%', ':', '{', '}']) {
+        segment.push_str(&rest[..at]);
+        let code = rest.get(at..at + 3)?;
+        segment.push(match code {
+            "%25" => '%',
+            "%3A" => ':',
+            "%7B" => '{',
+            "%7D" => '}',
+            _ => return None,
+        });
+        rest = &rest[at + 3..];
+    }
+    segment.push_str(rest);
+    Some(segment)
 }
 
 /// Number of task partitions on a Redis Cluster. Their hash tags are chosen so their slots are
@@ -407,6 +429,100 @@ impl Keys {
             escape(source)
         ))
     }
+
+    // Key families walked with `SCAN` by a copy (tables without an index set): the prefix of
+    // their keys (append `*` for a `MATCH` pattern) and, where the row's id is only in the key
+    // name, the way back from a key to the id.
+
+    /// `P:*`, every key of this store.
+    pub(super) fn every_key_pattern(&self) -> String {
+        self.key(format_args!("*"))
+    }
+
+    /// `P:{node_settings}:` — followed by the index uid as given.
+    pub(super) fn node_settings_prefix(&self) -> String {
+        self.key(format_args!("{{node_settings}}:"))
+    }
+
+    /// `P:session:` — followed by the escaped session id.
+    pub(super) fn session_prefix(&self) -> String {
+        self.key(format_args!("session:"))
+    }
+
+    /// `P:idemp:` — followed by the escaped idempotency key.
+    pub(super) fn idempotency_prefix(&self) -> String {
+        self.key(format_args!("idemp:"))
+    }
+
+    /// `P:admin_session:` — followed by the escaped session id.
+    pub(super) fn admin_session_prefix(&self) -> String {
+        self.key(format_args!("admin_session:"))
+    }
+
+    /// `P:{lease}:token:` — followed by the scope as given.
+    pub(super) fn lease_token_prefix(&self) -> String {
+        self.key(format_args!("{{lease}}:token:"))
+    }
+
+    /// `P:{canaries}:runs:` — followed by the canary id as given.
+    pub(super) fn canary_runs_prefix(&self) -> String {
+        self.key(format_args!("{{canaries}}:runs:"))
+    }
+
+    /// `P:cdc:{*}:overflow`, the `MATCH` pattern of every sink's overflow list (the escaped sink
+    /// name has no `}` or `:`, so it never matches an `overflow_bytes` counter or a cursor hash).
+    pub(super) fn cdc_overflow_pattern(&self) -> String {
+        self.key(format_args!("cdc:{{*}}:overflow"))
+    }
+
+    /// The sink of an overflow list key (`P:cdc:{<escaped sink>}:overflow`).
+    pub(super) fn cdc_overflow_sink_of(&self, key: &str) -> Option<String> {
+        let escaped = key
+            .strip_prefix(self.prefix.as_str())?
+            .strip_prefix(":cdc:{")?
+            .strip_suffix("}:overflow")?;
+        unescape(escaped)
+    }
+
+    /// `P:{search_ui}:scoped_key:` — followed by the index uid as given.
+    pub(super) fn scoped_key_prefix(&self) -> String {
+        self.key(format_args!("{{search_ui}}:scoped_key:"))
+    }
+
+    /// `P:{search_ui}:observed:` — followed by the escaped pod id, `:` and the index uid.
+    pub(super) fn scoped_key_observation_prefix(&self) -> String {
+        self.key(format_args!("{{search_ui}}:observed:"))
+    }
+
+    /// `P:ratelimit:` — the counters (`<bucket>:<escaped source>`) and the login backoff hashes
+    /// (`adminlogin:backoff:<escaped source>`).
+    pub(super) fn rate_limit_prefix(&self) -> String {
+        self.key(format_args!("ratelimit:"))
+    }
+
+    /// The bucket and source of a rate-limit counter key; `None` for any other key (a login
+    /// backoff hash has one more segment).
+    pub(super) fn rate_limit_of(&self, key: &str) -> Option<(RateLimitBucket, String)> {
+        let rest = key.strip_prefix(self.rate_limit_prefix().as_str())?;
+        let (bucket, source) = rest.split_once(':')?;
+        if source.contains(':') {
+            return None;
+        }
+        Some((bucket.parse().ok()?, unescape(source)?))
+    }
+
+    /// `P:ratelimit:adminlogin:backoff:` — followed by the escaped source.
+    pub(super) fn login_backoff_prefix(&self) -> String {
+        self.key(format_args!("ratelimit:adminlogin:backoff:"))
+    }
+
+    /// The source of a login backoff key.
+    pub(super) fn login_backoff_source_of(&self, key: &str) -> Option<String> {
+        let escaped = key.strip_prefix(self.login_backoff_prefix().as_str())?;
+        (!escaped.contains(':'))
+            .then(|| unescape(escaped))
+            .flatten()
+    }
 }
 
 /// The keys of one task partition: its task hashes and the index sets over them, all in the
@@ -543,6 +659,66 @@ mod tests {
         assert_eq!(escape("a:b{c}%"), "a%3Ab%7Bc%7D%25");
         assert_ne!(escape("%3A"), escape(":"));
         assert_eq!(escape("plain-id_1.2"), "plain-id_1.2");
+    }
+
+    #[test]
+    fn unescaping_reverses_escaping_and_refuses_other_input() {
+        for segment in ["", "plain", "a:b{c}%", "%3A", "::", "%%", "é:{}"] {
+            assert_eq!(unescape(&escape(segment)).as_deref(), Some(segment));
+        }
+        for bad in ["%", "%3", "%41", "a:b", "{", "x%7"] {
+            assert_eq!(unescape(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn copy_walks_find_ids_back_in_key_names() {
+        for layout in [Layout::Standalone, Layout::Cluster] {
+            let keys = Keys::new("p-1", layout);
+            assert_eq!(
+                keys.cdc_overflow_sink_of(&keys.cdc_overflow("s:{x}%")),
+                Some("s:{x}%".to_owned())
+            );
+            assert_eq!(
+                keys.cdc_overflow_sink_of(&keys.cdc_overflow_bytes("s")),
+                None
+            );
+            for bucket in [RateLimitBucket::AdminLogin, RateLimitBucket::SearchUi] {
+                let key = keys.rate_limit(bucket, "::1");
+                assert!(key.starts_with(&keys.rate_limit_prefix()));
+                assert_eq!(keys.rate_limit_of(&key), Some((bucket, "::1".to_owned())));
+                assert_eq!(keys.login_backoff_source_of(&key), None);
+            }
+            let backoff = keys.login_backoff("backoff:1");
+            assert_eq!(keys.rate_limit_of(&backoff), None);
+            assert_eq!(
+                keys.login_backoff_source_of(&backoff),
+                Some("backoff:1".to_owned())
+            );
+            // A copy SCANs a tagged family on the master of its prefix's slot only.
+            let tenants_tagged = layout == Layout::Cluster;
+            for (key, prefix, tagged) in [
+                (keys.node_settings("i"), keys.node_settings_prefix(), true),
+                (keys.session("s"), keys.session_prefix(), false),
+                (keys.idempotency("k"), keys.idempotency_prefix(), false),
+                (keys.admin_session("s"), keys.admin_session_prefix(), false),
+                (keys.lease_token("l"), keys.lease_token_prefix(), true),
+                (keys.canary_runs("c"), keys.canary_runs_prefix(), true),
+                (keys.scoped_key("i"), keys.scoped_key_prefix(), true),
+                (
+                    keys.scoped_key_observation("p", "i"),
+                    keys.scoped_key_observation_prefix(),
+                    true,
+                ),
+                (keys.tenant(&[1; 32]), keys.tenant_prefix(), tenants_tagged),
+            ] {
+                assert!(key.starts_with(&prefix), "{key} / {prefix}");
+                if tagged {
+                    assert_eq!(key_slot(&key), key_slot(&prefix), "{key}");
+                }
+            }
+            assert_eq!(keys.every_key_pattern(), "p-1:*");
+        }
     }
 
     #[test]

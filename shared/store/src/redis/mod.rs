@@ -33,6 +33,7 @@ mod aliases;
 mod canaries;
 mod cdc;
 mod codec;
+mod copy;
 mod idempotency;
 mod jobs;
 mod keys;
@@ -55,6 +56,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{
     Client, FromRedisValue, RedisError, RedisFuture, RedisResult, ScriptInvocation, Value,
 };
@@ -334,6 +336,72 @@ impl RedisStore {
     async fn eval<T: FromRedisValue>(&self, invocation: &ScriptInvocation<'_>) -> StoreResult<T> {
         let mut connection = self.inner.connection.clone();
         bounded(self.inner.timeout, invocation.invoke_async(&mut connection)).await
+    }
+
+    /// Runs a keyless command (`SCAN`) on the master serving hash slot `slot` of a cluster, or
+    /// on the standalone server (where `slot` means nothing).
+    async fn query_on_slot<T: FromRedisValue>(
+        &self,
+        command: &redis::Cmd,
+        slot: u16,
+    ) -> StoreResult<T> {
+        let Connection::Cluster(handle) = &self.inner.connection else {
+            return self.query(command).await;
+        };
+        let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::new(
+            slot,
+            SlotAddr::Master,
+        )));
+        let value = bounded(self.inner.timeout, async {
+            let mut connection = handle.get().await?;
+            connection.route_command(command.clone(), routing).await
+        })
+        .await?;
+        T::from_redis_value(value).map_err(|error| store_error(error.into()))
+    }
+
+    /// One hash slot per master, each master's lowest slot, ascending (`CLUSTER SLOTS`): with
+    /// [`RedisStore::query_on_slot`], a way to address every master in turn. `[0]` on a
+    /// standalone server.
+    async fn master_slots(&self) -> StoreResult<Vec<u16>> {
+        if self.keys().layout() == Layout::Standalone {
+            return Ok(vec![0]);
+        }
+        let reply: Value = self.query(redis::cmd("CLUSTER").arg("SLOTS")).await?;
+        let unexpected = || StoreError::Backend("redis: unexpected CLUSTER SLOTS reply".to_owned());
+        let Value::Array(ranges) = reply else {
+            return Err(unexpected());
+        };
+        // Master (node id, else address) -> its lowest slot.
+        let mut masters = std::collections::BTreeMap::<Vec<u8>, u16>::new();
+        for range in ranges {
+            let Value::Array(range) = range else {
+                return Err(unexpected());
+            };
+            let (Some(Value::Int(start)), Some(Value::Array(master))) =
+                (range.first(), range.get(2))
+            else {
+                return Err(unexpected());
+            };
+            let start = u16::try_from(*start).map_err(|_| unexpected())?;
+            let identity = match (master.get(2), master.first(), master.get(1)) {
+                (Some(Value::BulkString(id)), _, _) => id.clone(),
+                (_, Some(Value::BulkString(host)), Some(Value::Int(port))) => {
+                    let mut address = host.clone();
+                    address.extend_from_slice(format!(":{port}").as_bytes());
+                    address
+                }
+                _ => return Err(unexpected()),
+            };
+            let lowest = masters.entry(identity).or_insert(start);
+            *lowest = (*lowest).min(start);
+        }
+        let mut slots: Vec<u16> = masters.into_values().collect();
+        slots.sort_unstable();
+        if slots.is_empty() {
+            return Err(unexpected());
+        }
+        Ok(slots)
     }
 }
 

@@ -13,7 +13,11 @@ const TABLE: &str = "node_settings_version";
 
 lua_script!(RECORD = "node_settings_record.lua");
 
-fn decode(index_uid: &str, node_id: String, raw: &str) -> StoreResult<NodeSettingsVersion> {
+pub(super) fn decode(
+    index_uid: &str,
+    node_id: String,
+    raw: &str,
+) -> StoreResult<NodeSettingsVersion> {
     let (version, updated_at) = codec::number_and_time(TABLE, raw)?;
     Ok(NodeSettingsVersion {
         index_uid: index_uid.to_owned(),

@@ -10,7 +10,7 @@ use crate::rollover::{RolloverPolicy, RolloverStore};
 
 const TABLE: &str = "rollover_policies";
 
-fn decode(row: &Row) -> StoreResult<RolloverPolicy> {
+pub(super) fn decode(row: &Row) -> StoreResult<RolloverPolicy> {
     Ok(RolloverPolicy {
         name: row.text("name")?,
         write_alias: row.text("write_alias")?,

@@ -10,7 +10,7 @@ use crate::sessions::{Session, SessionStore};
 
 const TABLE: &str = "sessions";
 
-fn decode(row: &Row) -> StoreResult<Session> {
+pub(super) fn decode(row: &Row) -> StoreResult<Session> {
     Ok(Session {
         session_id: row.text("session_id")?,
         last_write_task_uid: row.opt_parse("last_write_task_uid")?,

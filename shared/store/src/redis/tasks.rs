@@ -27,7 +27,7 @@ lua_script!(LIST = "task_list.lua");
 lua_script!(PRUNE = "task_prune.lua");
 lua_script!(DELETE = "task_delete.lua");
 
-fn decode_task(row: &Row) -> StoreResult<Task> {
+pub(super) fn decode_task(row: &Row) -> StoreResult<Task> {
     Ok(Task {
         uid: row.parse("uid")?,
         index_uid: row.opt_text("index_uid")?,

@@ -13,8 +13,9 @@ macro_rules! canary_columns {
         "id, name, index_uid, interval_s, query_json, assertions_json, enabled, created_at"
     };
 }
+pub(super) use canary_columns;
 
-fn decode_canary(row: &Row<'_>) -> StoreResult<Canary> {
+pub(super) fn decode_canary(row: &Row<'_>) -> StoreResult<Canary> {
     let columns = Columns::new("canaries", row);
     Ok(Canary {
         id: columns.string(0)?,
@@ -28,7 +29,7 @@ fn decode_canary(row: &Row<'_>) -> StoreResult<Canary> {
     })
 }
 
-fn decode_run(row: &Row<'_>) -> StoreResult<CanaryRun> {
+pub(super) fn decode_run(row: &Row<'_>) -> StoreResult<CanaryRun> {
     let columns = Columns::new("canary_runs", row);
     Ok(CanaryRun {
         canary_id: columns.string(0)?,

@@ -16,8 +16,9 @@ macro_rules! cursor_columns {
         "sink_name, index_uid, last_event_seq, updated_at"
     };
 }
+pub(super) use cursor_columns;
 
-fn decode_cursor(row: &Row<'_>) -> StoreResult<CdcCursor> {
+pub(super) fn decode_cursor(row: &Row<'_>) -> StoreResult<CdcCursor> {
     let columns = Columns::new("cdc_cursors", row);
     Ok(CdcCursor {
         sink_name: columns.string(0)?,
@@ -54,7 +55,7 @@ fn overflow_stats(connection: &Connection, sink_name: &str) -> StoreResult<CdcOv
 }
 
 /// Stores the totals of a sink, dropping the row when the buffer is empty.
-fn set_overflow_stats(
+pub(super) fn set_overflow_stats(
     connection: &Connection,
     sink_name: &str,
     stats: CdcOverflowStats,

@@ -27,8 +27,9 @@ macro_rules! job_columns {
          last_error, run_after, created_at, updated_at"
     };
 }
+pub(super) use job_columns;
 
-fn decode_job(row: &Row<'_>) -> StoreResult<Job> {
+pub(super) fn decode_job(row: &Row<'_>) -> StoreResult<Job> {
     let columns = Columns::new("jobs", row);
     Ok(Job {
         id: columns.string(0)?,

@@ -9,6 +9,7 @@ mod aliases;
 mod canaries;
 mod cdc;
 mod connection;
+mod copy;
 mod idempotency;
 mod jobs;
 mod leases;

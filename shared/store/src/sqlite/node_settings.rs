@@ -13,8 +13,9 @@ macro_rules! node_settings_columns {
         "index_uid, node_id, version, updated_at"
     };
 }
+pub(super) use node_settings_columns;
 
-fn decode_node_settings(row: &Row<'_>) -> StoreResult<NodeSettingsVersion> {
+pub(super) fn decode_node_settings(row: &Row<'_>) -> StoreResult<NodeSettingsVersion> {
     let columns = Columns::new("node_settings_version", row);
     Ok(NodeSettingsVersion {
         index_uid: columns.string(0)?,

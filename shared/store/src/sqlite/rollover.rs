@@ -13,8 +13,9 @@ macro_rules! policy_columns {
         "name, write_alias, read_alias, pattern, triggers_json, retention_json, template_json, enabled"
     };
 }
+pub(super) use policy_columns;
 
-fn decode_policy(row: &Row<'_>) -> StoreResult<RolloverPolicy> {
+pub(super) fn decode_policy(row: &Row<'_>) -> StoreResult<RolloverPolicy> {
     let columns = Columns::new("rollover_policies", row);
     Ok(RolloverPolicy {
         name: columns.string(0)?,

@@ -9,7 +9,7 @@ use crate::error::StoreResult;
 use crate::sessions::{Session, SessionStore};
 use crate::time::Timestamp;
 
-fn decode_session(row: &Row<'_>) -> StoreResult<Session> {
+pub(super) fn decode_session(row: &Row<'_>) -> StoreResult<Session> {
     let columns = Columns::new("sessions", row);
     Ok(Session {
         session_id: columns.string(0)?,

@@ -23,8 +23,9 @@ macro_rules! task_columns {
          started_at, finished_at"
     };
 }
+pub(super) use task_columns;
 
-fn decode_task(row: &Row<'_>) -> StoreResult<Task> {
+pub(super) fn decode_task(row: &Row<'_>) -> StoreResult<Task> {
     let columns = Columns::new("tasks", row);
     Ok(Task {
         uid: columns.u64(0)?,

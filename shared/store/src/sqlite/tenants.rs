@@ -12,7 +12,7 @@ use super::rows::{Columns, query_optional};
 use crate::error::{StoreError, StoreResult};
 use crate::tenants::{TenantMapping, TenantStore};
 
-fn decode(row: &Row<'_>) -> StoreResult<TenantMapping> {
+pub(super) fn decode(row: &Row<'_>) -> StoreResult<TenantMapping> {
     let columns = Columns::new("tenant_map", row);
     Ok(TenantMapping {
         api_key_hash: columns.hash(0)?,

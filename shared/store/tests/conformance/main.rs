@@ -13,6 +13,7 @@ mod aliases;
 mod canaries;
 mod cdc;
 mod config_tables;
+mod copy;
 mod durability;
 mod expiring;
 mod jobs;
@@ -67,6 +68,11 @@ macro_rules! conformance_suite {
             admin_sessions { create_get_revoke, revocation_is_published }
             rate_limits { fixed_window_counts_and_resets, login_backoff_grows_and_resets }
             durability { every_table_survives_reopen }
+            copy {
+                every_table_round_trips_through_sqlite_and_back, pages_of_one_row_cover_every_row_once,
+                uids_tokens_and_job_order_continue_after_a_copy, expired_rows_are_neither_exported_nor_imported,
+                clear_all_rows_empties_every_table_and_keeps_the_sequence
+            }
             properties {
                 every_task_field_round_trips, every_config_row_round_trips, every_expiring_row_round_trips,
                 task_paging_equals_one_big_page

@@ -38,6 +38,28 @@ impl TestStore {
         }
     }
 
+    /// A new, empty, migrated store of the same kind (another prefix, file or memory database).
+    pub async fn fresh(&self) -> TestStore {
+        match &self.raw {
+            #[cfg(feature = "redis")]
+            Some(RawAccess::Redis {
+                nodes: RedisNodes::Standalone(_),
+                ..
+            }) => redis().await,
+            #[cfg(feature = "redis")]
+            Some(RawAccess::Redis {
+                nodes: RedisNodes::Cluster(_),
+                ..
+            }) => redis_cluster().await,
+            #[cfg(feature = "sqlite")]
+            Some(RawAccess::Sqlite(_)) => sqlite_file().await,
+            #[cfg(feature = "sqlite")]
+            None => sqlite_memory().await,
+            #[allow(unreachable_patterns)]
+            _ => unreachable!("no backend"),
+        }
+    }
+
     /// A second handle on the same data, or `None` when the backend cannot share it.
     pub async fn reopen(&self) -> Option<DynStore> {
         let url = self.url.as_ref()?;
