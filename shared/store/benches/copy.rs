@@ -218,23 +218,33 @@ fn main() {
         seed(&source, count).await;
         let tasks = all_tasks(&source).await;
 
-        let on_redis =
-            open_migrated(&redis.store_url("copy", std::time::Duration::from_secs(10))).await;
+        let timeout = std::time::Duration::from_secs(10);
+        let on_redis = open_migrated(&redis.store_url("copy", timeout)).await;
         let (rows, to_redis) = copy(&source, &on_redis).await;
         let raw_redis = raw_redis(&redis.url(), &tasks).await;
+        let spare = open_migrated(&redis.store_url("halves", timeout)).await;
+        let (from_sqlite, into_redis) = halves(&source, &spare).await;
 
-        let back = open_migrated(&format!("sqlite://{}", dir.path().join("b.db").display())).await;
+        let sqlite_at = |name: &str| format!("sqlite://{}", dir.path().join(name).display());
+        let back = open_migrated(&sqlite_at("b.db")).await;
         let (_, to_sqlite) = copy(&on_redis, &back).await;
         let raw_sqlite = raw_sqlite(&dir.path().join("raw.db"), &tasks);
+        let spare = open_migrated(&sqlite_at("c.db")).await;
+        let (from_redis, into_sqlite) = halves(&on_redis, &spare).await;
 
         println!("{rows} rows ({count} tasks), pages of {PAGE}\n");
-        println!("| copy | rows/s | raw writes of the target, rows/s | ratio |");
-        println!("|---|---:|---:|---:|");
-        for (name, copied, raw) in [
-            ("SQLite → Redis", to_redis, raw_redis),
-            ("Redis → SQLite", to_sqlite, raw_sqlite),
+        println!(
+            "| copy | rows/s | raw writes of the target, rows/s | ratio | export alone | import alone |"
+        );
+        println!("|---|---:|---:|---:|---:|---:|");
+        for (name, copied, raw, export, import) in [
+            ("SQLite → Redis", to_redis, raw_redis, from_sqlite, into_redis),
+            ("Redis → SQLite", to_sqlite, raw_sqlite, from_redis, into_sqlite),
         ] {
-            println!("| {name} | {copied:.0} | {raw:.0} | {:.2} |", copied / raw);
+            println!(
+                "| {name} | {copied:.0} | {raw:.0} | {:.2} | {export:.0} | {import:.0} |",
+                copied / raw
+            );
         }
     });
 }
