@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use miroir_store::{
-    Connect, CopyDigest, CopyPage, CopyTable, DynStore, StoreResult, check_schema_version,
+    Connect, CopyDigest, CopyPage, CopyTable, DynStore, StoreError, StoreResult,
+    check_schema_version,
 };
 
 use crate::commands::say;
@@ -236,8 +237,9 @@ pub(crate) async fn run(
     Ok(Exit::Done)
 }
 
-/// Copies one table page by page, importing a page while the next one is exported. Returns the
-/// rows moved.
+/// Copies one table page by page, importing a page while the next one is exported. The import
+/// runs on its own task, so an export that blocks its thread (SQLite) does not stall it. Returns
+/// the rows moved.
 async fn copy_table(
     source: &DynStore,
     target: &DynStore,
@@ -250,20 +252,22 @@ async fn copy_table(
     loop {
         let CopyPage { rows: batch, next } = page;
         rows += batch.len() as u64;
-        let import = target.import_rows(&batch);
-        match next {
-            Some(cursor) => {
-                let export = source.export_rows(table, Some(&cursor), options.batch);
-                let ((), exported) = tokio::try_join!(import, export)?;
-                page = exported;
-            }
-            None => {
-                import.await?;
-                bar.set_position(rows);
-                break;
-            }
-        }
+        let import = tokio::spawn({
+            let target = target.clone();
+            async move { target.import_rows(&batch).await }
+        });
+        let exported = match &next {
+            Some(cursor) => Some(source.export_rows(table, Some(cursor), options.batch).await),
+            None => None,
+        };
+        import
+            .await
+            .map_err(|error| StoreError::Backend(format!("the import task failed: {error}")))??;
         bar.set_position(rows);
+        match exported {
+            Some(exported) => page = exported?,
+            None => break,
+        }
     }
     bar.finish_and_clear();
     Ok(rows)

@@ -65,11 +65,14 @@ async fn copy(source: &DynStore, target: &DynStore) -> (u64, f64) {
                 target.import_rows(&page.rows).await.unwrap();
                 break;
             };
-            let (imported, next) = tokio::join!(
-                target.import_rows(&page.rows),
-                source.export_rows(*table, Some(&cursor), PAGE)
-            );
-            imported.unwrap();
+            // The import runs on its own task, so a blocking SQLite export cannot stall it.
+            let import = tokio::spawn({
+                let target = target.clone();
+                let rows = std::mem::take(&mut page.rows);
+                async move { target.import_rows(&rows).await }
+            });
+            let next = source.export_rows(*table, Some(&cursor), PAGE).await;
+            import.await.unwrap().unwrap();
             page = next.unwrap();
         }
     }
