@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use miroir_store::{
-    Connect, CopyDigest, CopyPage, CopyTable, DynStore, StoreError, StoreResult,
-    check_schema_version,
+    Connect, CopyDigest, CopyPage, CopyTable, DynStore, SqliteLocation, StoreError, StoreResult,
+    StoreUrl, check_schema_version,
 };
 
 use crate::commands::say;
@@ -220,7 +220,21 @@ pub(crate) async fn run(
 ) -> Result<Exit, Failure> {
     say(out, format_args!("from: {}", from.shown));
     say(out, format_args!("to:   {}", to.shown));
+    if let StoreUrl::Sqlite {
+        location: SqliteLocation::File(path),
+        ..
+    } = &from.url
+    {
+        if !path.exists() {
+            return Err(Failure {
+                exit: Exit::Failed,
+                message: format!("the store to copy from, {}, does not exist", from.shown),
+            });
+        }
+    }
     let source = miroir_store::open_url(&from.url, Connect::Now).await?;
+    // Checked before the target is even opened (opening a SQLite file creates it).
+    check_schema_version(source.schema_version().await?)?;
     let target = miroir_store::open_url(&to.url, Connect::Now).await?;
     let report = copy_store(&source, &target, options, out)
         .await

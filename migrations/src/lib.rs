@@ -244,4 +244,54 @@ mod tests {
         assert_eq!(exit, Exit::Usage);
         assert!(stdout.is_empty() && stderr.contains("Usage:"), "{stderr}");
     }
+
+    #[test]
+    fn copy_needs_a_target_and_a_positive_batch() {
+        for args in [
+            &["copy"][..],
+            &["copy", "--to", "sqlite::memory:", "--batch", "0"],
+            &["copy", "--to", "sqlite::memory:", "--batch", "many"],
+        ] {
+            let (exit, _, stderr) = run_with(args, &[]);
+            assert_eq!(exit, Exit::Usage, "{args:?}: {stderr}");
+        }
+    }
+
+    #[test]
+    fn copy_refuses_a_missing_or_behind_source_and_leaves_the_target_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = format!("sqlite://{}", dir.path().join("source.db").display());
+        let target = dir.path().join("target.db");
+        let (exit, _, stderr) = run_with(
+            &[
+                "copy",
+                "--from",
+                &source,
+                "--to",
+                &format!("sqlite://{}", target.display()),
+            ],
+            &[],
+        );
+        assert_eq!(exit, Exit::Failed, "{stderr}");
+        assert!(stderr.contains("does not exist"), "{stderr}");
+        assert!(
+            !dir.path().join("source.db").exists(),
+            "no source was created"
+        );
+        // An empty store at version 0: behind this binary.
+        drop(rusqlite::Connection::open(dir.path().join("source.db")).unwrap());
+        let (exit, stdout, stderr) = run_with(
+            &[
+                "copy",
+                "--from",
+                &source,
+                "--to",
+                &format!("sqlite://{}", target.display()),
+            ],
+            &[],
+        );
+        assert_eq!(exit, Exit::Behind, "{stdout}{stderr}");
+        assert!(stderr.contains("behind"), "{stderr}");
+        assert!(!target.exists(), "the target was not created");
+    }
 }
