@@ -259,7 +259,7 @@ mod tests {
 
     #[test]
     fn copy_refuses_a_missing_or_behind_source_and_leaves_the_target_alone() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("temp dir");
         let source = format!("sqlite://{}", dir.path().join("source.db").display());
         let target = dir.path().join("target.db");
         let (exit, _, stderr) = run_with(
@@ -279,7 +279,7 @@ mod tests {
             "no source was created"
         );
         // An empty store at version 0: behind this binary.
-        drop(rusqlite::Connection::open(dir.path().join("source.db")).unwrap());
+        drop(rusqlite::Connection::open(dir.path().join("source.db")).expect("empty file"));
         let (exit, stdout, stderr) = run_with(
             &[
                 "copy",
