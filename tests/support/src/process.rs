@@ -17,9 +17,10 @@ use std::time::{Duration, Instant};
 
 use crate::HarnessError;
 
-/// The path of bin `bin` of workspace package `package`, built with the dev profile into the
-/// target directory this test runs from. Builds at most once per (package, bin) and test process,
-/// so the binary is never stale, and costs a no-op `cargo build` when it is up to date.
+/// The path of bin `bin` of workspace package `package`, built with the profile of the running
+/// test (dev, or release under `cargo test --release`) into the target directory it runs from.
+/// Builds at most once per (package, bin) and test process, so the binary is never stale, and
+/// costs a no-op `cargo build` when it is up to date.
 pub fn workspace_binary(package: &str, bin: &str) -> Result<PathBuf, HarnessError> {
     static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
     let built = BUILT.get_or_init(|| Mutex::new(HashMap::new()));
@@ -34,8 +35,16 @@ pub fn workspace_binary(package: &str, bin: &str) -> Result<PathBuf, HarnessErro
         .parent()
         .ok_or_else(|| HarnessError::new("the test binary is not inside a target directory"))?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "-p", package, "--bin", bin])
+    let mut build = Command::new(cargo);
+    build.args(["build", "--quiet", "-p", package, "--bin", bin]);
+    // A test built with `--release` runs from target/release: build the bin there too.
+    if profile_dir
+        .file_name()
+        .is_some_and(|name| name == "release")
+    {
+        build.arg("--release");
+    }
+    let status = build
         .env("CARGO_TARGET_DIR", target_dir)
         .status()
         .map_err(|error| HarnessError::new(format!("cannot run cargo build: {error}")))?;
@@ -93,6 +102,11 @@ impl Process {
                 self.0.id()
             )))
         }
+    }
+
+    /// Its standard output, when spawned with `Stdio::piped()` (once: later calls get `None`).
+    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self.0.stdout.take()
     }
 
     /// The exit code if the process has ended, without waiting.
