@@ -1,5 +1,8 @@
 //! What the benchmark programs of `miroir-perf` share: their error type, a child process killed
-//! on drop, and a freshly migrated SQLite store.
+//! on drop, a freshly migrated SQLite store, loopback HTTP ([`net`]) and `wrk` runs ([`wrk`]).
+
+pub mod net;
+pub mod wrk;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -38,6 +41,11 @@ impl ChildGuard {
         &self.name
     }
 
+    /// The operating-system process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// An error if the process has already exited.
     pub fn check_alive(&mut self) -> Result<()> {
         match self.child.try_wait()? {
@@ -56,21 +64,27 @@ impl Drop for ChildGuard {
 
 /// Runs `migrate up` (the `miroir-migrate` binary) on a new SQLite store under `dir`; returns
 /// the store URL.
-pub fn migrate_store(dir: &Path, migrate: &Path) -> Result<String> {
+pub fn migrate_store(dir: &Path, migrate_binary: &Path) -> Result<String> {
     let url = format!("sqlite://{}", dir.join("tasks.db").display());
-    let output = Command::new(migrate)
-        .args(["up", "--store", &url])
+    migrate(migrate_binary, &url)?;
+    Ok(url)
+}
+
+/// Runs `migrate up --store url` with the `miroir-migrate` binary at `binary`.
+pub fn migrate(binary: &Path, url: &str) -> Result<()> {
+    let output = Command::new(binary)
+        .args(["up", "--store", url])
         .env_remove("MIROIR_CONFIG")
         .output()
-        .map_err(|error| format!("cannot run {}: {error}", migrate.display()))?;
+        .map_err(|error| format!("cannot run {}: {error}", binary.display()))?;
     if !output.status.success() {
         return Err(format!(
             "{} up --store {url} failed ({}): {}",
-            migrate.display(),
+            binary.display(),
             output.status,
             String::from_utf8_lossy(&output.stderr).trim()
         )
         .into());
     }
-    Ok(url)
+    Ok(())
 }

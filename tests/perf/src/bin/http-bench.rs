@@ -23,11 +23,12 @@
 // A benchmark program: printing its results on stdout is its purpose.
 #![allow(clippy::print_stdout)]
 
+use miroir_perf::net::{free_addr, http_get, wait_for_200};
+use miroir_perf::wrk::{Load, Wrk};
 use miroir_perf::{ChildGuard, Error, Result, migrate_store};
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -37,8 +38,6 @@ use axum::routing::get;
 use clap::{Parser, Subcommand};
 use miroir_store::{NewTask, NodeTaskMap, TaskKind, TaskStatus, Timestamp};
 
-/// How long each server gets to answer its first 200.
-const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// The warm-up before each measured `wrk` run.
 const WARM_UP: Duration = Duration::from_secs(2);
 
@@ -203,61 +202,6 @@ impl Server<'_> {
     }
 }
 
-/// A loopback address with a port that was free a moment ago.
-fn free_addr() -> Result<SocketAddr> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?)
-}
-
-/// Polls `GET path` about every millisecond until it answers 200.
-fn wait_for_200(child: &mut ChildGuard, addr: SocketAddr, path: &str) -> Result<()> {
-    let deadline = Instant::now() + START_TIMEOUT;
-    let mut last = String::from("no answer");
-    while Instant::now() < deadline {
-        match http_get(addr, path) {
-            Ok((200, _)) => return Ok(()),
-            Ok((status, _)) => last = format!("status {status}"),
-            Err(error) => last = error.to_string(),
-        }
-        child.check_alive()?;
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    Err(format!(
-        "{} did not answer 200 on GET {path} within {START_TIMEOUT:?} (last: {last})",
-        child.name()
-    )
-    .into())
-}
-
-/// One raw HTTP/1.1 `GET` with `Connection: close`: the status and the body.
-fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, Vec<u8>)> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    stream.set_nodelay(true)?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response)?;
-    let split = response
-        .windows(4)
-        .position(|window| window == b"\r\n\r\n")
-        .ok_or("truncated HTTP response")?;
-    let head = std::str::from_utf8(&response[..split])?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|status| status.parse().ok())
-        .ok_or_else(|| format!("bad HTTP status line: {head:?}"))?;
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        return Err("chunked responses are not supported".into());
-    }
-    Ok((status, response[split + 4..].to_vec()))
-}
-
 /// Creates a migrated SQLite store under `dir` holding one task; returns its URL and the uid.
 fn prepare_store(dir: &Path, migrate: &Path) -> Result<(String, u64)> {
     let url = migrate_store(dir, migrate)?;
@@ -282,102 +226,6 @@ fn prepare_store(dir: &Path, migrate: &Path) -> Result<(String, u64)> {
         Ok::<_, Error>(task.uid)
     })?;
     Ok((url, uid))
-}
-
-/// What one `wrk` run measured.
-#[derive(Clone, Copy, Debug)]
-struct Load {
-    /// Requests per second.
-    requests_per_sec: f64,
-    /// Median latency, ms.
-    p50_ms: f64,
-    /// 99th percentile latency, ms.
-    p99_ms: f64,
-}
-
-/// `wrk` settings shared by every run.
-#[derive(Clone, Copy, Debug)]
-struct Wrk {
-    /// `-t`.
-    threads: u32,
-    /// `-c`.
-    connections: u32,
-}
-
-impl Wrk {
-    /// Runs `wrk` for `duration` against `url` and parses its report. Any non-2xx answer or
-    /// socket error is an error: a benchmark of failures measures nothing.
-    fn run(self, url: &str, duration: Duration) -> Result<Load> {
-        let output = Command::new("wrk")
-            .args([
-                "-t",
-                &self.threads.to_string(),
-                "-c",
-                &self.connections.to_string(),
-                "-d",
-                &format!("{}s", duration.as_secs()),
-                "--latency",
-                url,
-            ])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|error| {
-                if error.kind() == std::io::ErrorKind::NotFound {
-                    Error::from("wrk is not installed: apt-get install wrk")
-                } else {
-                    format!("cannot run wrk: {error}").into()
-                }
-            })?;
-        let report = String::from_utf8_lossy(&output.stdout);
-        if !output.status.success() {
-            return Err(format!(
-                "wrk failed ({}): {}{}",
-                output.status,
-                report.trim(),
-                String::from_utf8_lossy(&output.stderr).trim()
-            )
-            .into());
-        }
-        parse_wrk(&report).map_err(|error| format!("{error}; wrk said:\n{report}").into())
-    }
-}
-
-/// Requests/s and the 50 % / 99 % latency lines of a `wrk --latency` report.
-fn parse_wrk(report: &str) -> Result<Load> {
-    let mut requests_per_sec = None;
-    let mut p50_ms = None;
-    let mut p99_ms = None;
-    for line in report.lines() {
-        let mut words = line.split_whitespace();
-        match (words.next(), words.next()) {
-            (Some("Requests/sec:"), Some(value)) => requests_per_sec = Some(value.parse()?),
-            (Some("50%"), Some(value)) => p50_ms = Some(parse_duration_ms(value)?),
-            (Some("99%"), Some(value)) => p99_ms = Some(parse_duration_ms(value)?),
-            (Some("Non-2xx"), _) | (Some("Socket"), Some("errors:")) => {
-                return Err(format!("failed requests: {}", line.trim()).into());
-            }
-            _ => {}
-        }
-    }
-    match (requests_per_sec, p50_ms, p99_ms) {
-        (Some(requests_per_sec), Some(p50_ms), Some(p99_ms)) => Ok(Load {
-            requests_per_sec,
-            p50_ms,
-            p99_ms,
-        }),
-        _ => Err("cannot find Requests/sec and the 50%/99% latency lines".into()),
-    }
-}
-
-/// A `wrk` duration (`812.00us`, `1.25ms`, `2.00s`, `1.00m`) in milliseconds.
-fn parse_duration_ms(value: &str) -> Result<f64> {
-    let units = [("us", 0.001), ("ms", 1.0), ("s", 1000.0), ("m", 60_000.0)];
-    for (suffix, factor) in units {
-        if let Some(number) = value.strip_suffix(suffix) {
-            return Ok(number.parse::<f64>()? * factor);
-        }
-    }
-    Err(format!("unknown latency unit in {value:?}").into())
 }
 
 /// Starts `server`, waits for 200 on `ready_path`, warms it up, then measures `GET path` with
@@ -520,33 +368,4 @@ fn bench(args: &Args) -> Result<()> {
         );
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_a_wrk_report() -> Result<()> {
-        let report = "Running 10s test @ http://127.0.0.1:1/tasks/1
-  2 threads and 32 connections
-  Thread Stats   Avg      Stdev     Max   +/- Stdev
-    Latency   310.12us  120.00us   5.00ms   90.00%
-    Req/Sec    50.00k     2.00k   55.00k    70.00%
-  Latency Distribution
-     50%  290.00us
-     75%  350.00us
-     90%  420.00us
-     99%    1.25ms
-  1000000 requests in 10.00s, 500.00MB read
-Requests/sec: 100000.50
-Transfer/sec:     50.00MB
-";
-        let load = parse_wrk(report)?;
-        assert!((load.requests_per_sec - 100_000.5).abs() < 1e-9);
-        assert!((load.p50_ms - 0.29).abs() < 1e-9);
-        assert!((load.p99_ms - 1.25).abs() < 1e-9);
-        assert!(parse_wrk(&format!("{report}  Non-2xx or 3xx responses: 3\n")).is_err());
-        Ok(())
-    }
 }
