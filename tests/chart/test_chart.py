@@ -683,6 +683,11 @@ class Suite:
         def redis() -> None:
             deployment = r.get("Deployment", f"{RELEASE}-redis")
             ensure(container(deployment, "redis")["image"] == "redis:7", "redis:7 image")
+            args = container(deployment, "redis")["args"]
+            ensure(
+                args[args.index("--appendfsync") + 1] == "always",
+                f"no acknowledged task lost on a crash: {args}",
+            )
             service = r.get("Service", f"{RELEASE}-redis")
             ensure([p["port"] for p in service["spec"]["ports"]] == [6379], f"{service['spec']}")
             for obj in (deployment, service):

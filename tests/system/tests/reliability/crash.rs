@@ -113,11 +113,14 @@ fn redis_appendfsync_everysec_window_is_measured() {
     let (gap, at_risk, fsyncs) = fsync_window(&server, &url, Duration::from_secs(10));
     report(&format!(
         "crash redis appendfsync=everysec: {fsyncs} fdatasync calls in 10 s of writes, longest \
-         gap {gap:?}, {at_risk} tasks acknowledged inside it (lost on power loss, kept on a \
-         process kill)"
+         gap {gap:?}, {at_risk} tasks acknowledged inside it (at risk on a power loss or kernel \
+         crash)"
     ));
     let outcome = crash_cycles(Backend::Redis(server, url));
     outcome.report("redis appendfsync=everysec");
+    for failure in &outcome.failures {
+        report(&format!("crash redis appendfsync=everysec: {failure}"));
+    }
 }
 
 /// Traces `fdatasync` of `server` while `task-writer` writes for `duration`: the longest gap

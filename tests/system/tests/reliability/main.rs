@@ -16,7 +16,7 @@
 //! outage, 4 × 10,000 jobs) runs with `MIROIR_RELIABILITY=full`:
 //!
 //! ```sh
-//! MIROIR_RELIABILITY=full cargo test --release -p miroir-system-tests --test reliability -- --test-threads 1 --nocapture
+//! MIROIR_RELIABILITY=full cargo test -p miroir-system-tests --test reliability -- --test-threads 1 --nocapture
 //! ```
 //!
 //! Each case prints one `reliability:` line with what it measured (shown with `--nocapture`).
