@@ -237,7 +237,7 @@ async fn fetch_documents(
                 body: Some(body(part, 0, 0)),
             })
             .collect();
-        let totals = match answers(cluster, calls).await {
+        let totals = match answers(cluster, uid, calls).await {
             Ok(answers) => answers
                 .iter()
                 .map(|answer| answer.get("total").and_then(Value::as_u64).unwrap_or(0) as usize)
@@ -264,7 +264,7 @@ async fn fetch_documents(
             }
             start += total;
         }
-        let slices = match answers(cluster, calls).await {
+        let slices = match answers(cluster, uid, calls).await {
             Ok(slices) => slices,
             Err(Retry::Fatal(error)) => return Err(error),
             Err(Retry::OtherGroup(error)) => {
@@ -318,12 +318,24 @@ enum Retry {
     OtherGroup(ApiError),
 }
 
-async fn answers(cluster: &Cluster, calls: Vec<NodeCall>) -> Result<Vec<Value>, Retry> {
+async fn answers(cluster: &Cluster, uid: &str, calls: Vec<NodeCall>) -> Result<Vec<Value>, Retry> {
     let mut values = Vec::with_capacity(calls.len());
-    for (node, result) in cluster.call_all(calls).await {
-        let node = cluster.topology().node(node);
+    for (index, result) in cluster.call_all(calls).await {
+        let node = cluster.topology().node(index);
         match result.and_then(|response| response.json::<Value>()) {
             Ok(value) => values.push(value),
+            // The node lost `_miroir_shard` for this index: repaired, and like a node down.
+            Err(error) if error.refuses_shard_filter() => {
+                cluster.repair_shard_field(index, uid).await;
+                return Err(Retry::OtherGroup(ApiError::new(
+                    Code::MiroirShardUnavailable,
+                    format!(
+                        "Node `{}` cannot answer for its shards of this index until a repair \
+                         of its settings completes; retry shortly.",
+                        node.id
+                    ),
+                )));
+            }
             Err(error @ NodeError::Api(_)) => return Err(Retry::Fatal(error.to_api_error(node))),
             Err(error) => return Err(Retry::OtherGroup(error.to_api_error(node))),
         }

@@ -9,6 +9,9 @@
 //! turn (transparent to the client: every group holds every shard). Shards no node could answer
 //! for are reported as missing; the caller applies `unavailable_shard_policy`.
 //!
+//! A node that refuses Miroir's own shard filter (its `_miroir_shard` is not filterable: see
+//! `Cluster::repair_shard_field`) is repaired and treated like a node that did not answer.
+//!
 //! A Meilisearch error from a node (`invalid_search_filter`, `index_not_found`, …) is the answer,
 //! relayed unchanged: the first one in node order.
 
@@ -103,6 +106,13 @@ pub(crate) async fn gather(
                         answers.push(answer);
                     }
                     Err(error) if error.is_unavailable() => {
+                        down.insert(part.node);
+                        any_down = true;
+                    }
+                    Err(error) if error.refuses_shard_filter() => {
+                        // Not the client's error: the node lost `_miroir_shard` for this index.
+                        // It cannot answer a shard-scoped read until repaired, like a node down.
+                        cluster.repair_shard_field(part.node, index).await;
                         down.insert(part.node);
                         any_down = true;
                     }

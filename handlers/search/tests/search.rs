@@ -548,7 +548,16 @@ async fn node_errors_are_relayed_unchanged() {
     let NodeError::Api(direct) = direct else {
         panic!("{direct:?}")
     };
-    assert_eq!(reply.body["message"], json!(direct.message));
+    // The node's message, without Miroir's reserved field among the attributes it lists.
+    assert!(
+        direct.message.contains("`_miroir_shard, genre, price`"),
+        "{direct:?}"
+    );
+    assert_eq!(
+        reply.body["message"],
+        json!(direct.message.replace("_miroir_shard, ", ""))
+    );
+    assert!(!reply.text.contains("_miroir"), "{reply:?}");
     assert_eq!(reply.body["type"], json!(direct.error_type));
     assert_eq!(
         reply.body["link"],
@@ -822,4 +831,48 @@ async fn a_shard_without_a_live_node_in_its_group_is_read_from_another_group() {
         Some(format!("shards={}", lost.join(",")).as_str())
     );
     assert_eq!(reply.ids().len(), fleet.nodes[2].document_count(INDEX));
+}
+
+/// A node on which `_miroir_shard` is no longer filterable for the index (its settings changed
+/// on the node directly, or the index recreated there by a write processed after a deletion)
+/// refuses Miroir's shard filter: the search falls back to the other replicas as for a node
+/// down, the client never sees the internal filter, and the node is repaired (its other
+/// filterable attributes kept) so that later searches use it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_lost_the_shard_field_is_skipped_and_repaired() {
+    let fleet = Fleet::start(2).await;
+    let app = fleet.app(UnavailableShardPolicy::Error).await;
+    fleet
+        .direct(
+            1,
+            Method::PATCH,
+            &format!("/indexes/{INDEX}/settings"),
+            Some(json!({"filterableAttributes": ["genre", "price"]})),
+        )
+        .await
+        .unwrap();
+    assert!(fleet.nodes[1].wait_for_tasks(Duration::from_secs(10)).await);
+    let filterable =
+        |node: usize| fleet.nodes[node].settings(INDEX).unwrap()["filterableAttributes"].clone();
+    let query = json!({"q": "", "filter": "genre = drama", "limit": 1000});
+    let mut rounds = 0;
+    while filterable(1) == json!(["genre", "price"]) {
+        rounds += 1;
+        assert!(
+            rounds <= 6,
+            "node 1 was never asked with a shard filter, or never repaired"
+        );
+        let reply = app.search_ok(query.clone()).await;
+        assert_eq!(reply.ids().len(), DOCUMENTS.div_ceil(3), "{reply:?}");
+        assert!(!reply.text.contains("_miroir"), "{reply:?}");
+        assert!(fleet.nodes[1].wait_for_tasks(Duration::from_secs(10)).await);
+    }
+    assert_eq!(filterable(1), json!(["_miroir_shard", "genre", "price"]));
+    let before = fleet.nodes[1].request_count("POST", &format!("/indexes/{INDEX}/search"));
+    for _ in 0..3 {
+        let reply = app.search_ok(query.clone()).await;
+        assert_eq!(reply.ids().len(), DOCUMENTS.div_ceil(3), "{reply:?}");
+    }
+    let after = fleet.nodes[1].request_count("POST", &format!("/indexes/{INDEX}/search"));
+    assert!(after > before, "node 1 is not asked again after its repair");
 }

@@ -79,7 +79,12 @@ pub fn router(state: AppState) -> Router {
 
 /// The body of `POST /_miroir/admin/login`.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+// `expecting`: serde's refusal of another JSON type names this, not the Rust type.
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    expecting = "an object with `adminKey`"
+)]
 struct LoginRequest {
     /// The admin API key (`MIROIR_ADMIN_API_KEY`). Also accepted as `admin_key`.
     #[serde(alias = "admin_key")]

@@ -7,7 +7,10 @@
 //!   as the equivalent `PATCH` of the whole settings object (`{"synonyms": …}`, `null` to reset).
 //!
 //! `_miroir_shard` stays filterable whatever the client sets (shard-scoped reads need it) and is
-//! never shown in `filterableAttributes`. Each node that applies a change records the task uid
+//! never shown in `filterableAttributes`: a write naming `filterableAttributes` gets it added
+//! (first); a write that does not is sent, to each node where the index does not exist yet (the
+//! update creates it there, as in Meilisearch) or has lost the field, with the node's
+//! `filterableAttributes` plus `_miroir_shard`. Each node that applies a change records the task uid
 //! as its settings version for the index (see `miroir_core::refresh`).
 
 use axum::extract::{Path, State};
@@ -16,7 +19,7 @@ use axum::response::Response;
 use axum::{Json, Router};
 use miroir_core::cluster::encode_path_segment;
 use miroir_core::merge::SHARD_FIELD;
-use miroir_core::node::Method;
+use miroir_core::node::{Method, NodeError};
 use miroir_core::{ApiError, Code};
 use miroir_http::object::Object;
 use miroir_http::write::{Write, accept_calls, accept_write, fingerprint};
@@ -86,15 +89,17 @@ fn hide_reserved(settings: &mut Value) {
     }
 }
 
-/// `filterableAttributes` as the nodes must have it: with `_miroir_shard`. `null` (reset) means
-/// the default, which is none, so only `_miroir_shard`.
+/// `filterableAttributes` as the nodes must have it: with `_miroir_shard`, first (with
+/// granular filterable attributes the first rule matching a field applies, so a client pattern
+/// such as `{"attributePatterns": ["_*"], "features": …}` cannot turn its filter off). `null`
+/// (reset) means the default, which is none, so only `_miroir_shard`. Any other value is left to
+/// the nodes to refuse.
 fn keep_reserved(settings: &mut Map<String, Value>) {
     if let Some(value) = settings.get_mut("filterableAttributes") {
         match value {
-            Value::Array(attributes)
-                if !attributes.iter().any(|a| a.as_str() == Some(SHARD_FIELD)) =>
-            {
-                attributes.push(Value::from(SHARD_FIELD));
+            Value::Array(attributes) => {
+                attributes.retain(|attribute| attribute.as_str() != Some(SHARD_FIELD));
+                attributes.insert(0, Value::from(SHARD_FIELD));
             }
             Value::Null => *value = json!([SHARD_FIELD]),
             _ => {}
@@ -305,6 +310,97 @@ async fn broadcast_settings(
         details,
         fingerprint: fingerprint("PATCH", &path, &body),
     };
-    let calls = state.cluster.broadcast(&Method::PATCH, &path, Some(&body));
+    let mut calls = state.cluster.broadcast(&Method::PATCH, &path, Some(&body));
+    if !settings.contains_key("filterableAttributes") {
+        for (node, filterable) in missing_shard_field(state, &path, &settings).await {
+            if let Some(call) = calls.iter_mut().find(|call| call.node == node) {
+                call.body = Some(serde_json::to_vec(&filterable).unwrap_or_default());
+            }
+        }
+    }
     accept_calls(state, headers, write, calls, None).await
+}
+
+/// For an update that does not name `filterableAttributes`: the nodes where `_miroir_shard`
+/// would not be filterable after it, each with the settings to send it instead. The nodes are
+/// asked for their filterable attributes in parallel:
+///
+/// - `index_not_found`: the update creates the index there (as in Meilisearch), with no
+///   filterable attribute, so it also sets `[_miroir_shard]`;
+/// - attributes without `_miroir_shard` (an index created on the node directly, or by a Miroir
+///   older than this rule): the update also sets them with `_miroir_shard` added, which repairs
+///   the index;
+/// - anything else (the field is there, the node refuses or does not answer): unchanged.
+async fn missing_shard_field(
+    state: &AppState,
+    settings_path: &str,
+    settings: &Map<String, Value>,
+) -> Vec<(usize, Map<String, Value>)> {
+    let path = format!("{settings_path}/filterable-attributes");
+    let answers = state
+        .cluster
+        .call_all(state.cluster.broadcast(&Method::GET, &path, None))
+        .await;
+    answers
+        .into_iter()
+        .filter_map(|(node, answer)| {
+            let current = match answer {
+                Err(NodeError::Api(error)) if error.code == "index_not_found" => Value::Null,
+                Ok(response) => match response.json::<Value>() {
+                    Ok(Value::Array(attributes))
+                        if !attributes.iter().any(|a| a.as_str() == Some(SHARD_FIELD)) =>
+                    {
+                        Value::Array(attributes)
+                    }
+                    _ => return None,
+                },
+                Err(_) => return None,
+            };
+            let mut repaired = settings.clone();
+            repaired.insert("filterableAttributes".to_owned(), current);
+            keep_reserved(&mut repaired);
+            Some((node, repaired))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn object(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => unreachable!("an object"),
+        }
+    }
+
+    #[test]
+    fn the_shard_field_is_kept_first_and_once() {
+        let mut settings = object(json!({"filterableAttributes": ["genre", SHARD_FIELD, "year"]}));
+        keep_reserved(&mut settings);
+        assert_eq!(
+            settings["filterableAttributes"],
+            json!([SHARD_FIELD, "genre", "year"])
+        );
+        let mut granular = object(json!({"filterableAttributes": [
+            {"attributePatterns": ["_*"], "features": {"filter": {"equality": false}}}
+        ]}));
+        keep_reserved(&mut granular);
+        assert_eq!(granular["filterableAttributes"][0], json!(SHARD_FIELD));
+        let mut reset = object(json!({"filterableAttributes": null}));
+        keep_reserved(&mut reset);
+        assert_eq!(reset["filterableAttributes"], json!([SHARD_FIELD]));
+        let mut other = object(json!({"synonyms": {"a": ["b"]}}));
+        keep_reserved(&mut other);
+        assert_eq!(other, object(json!({"synonyms": {"a": ["b"]}})));
+    }
+
+    #[test]
+    fn clients_never_see_the_shard_field() {
+        let mut settings = json!({"filterableAttributes": [SHARD_FIELD, "genre"]});
+        hide_reserved(&mut settings);
+        assert_eq!(settings, json!({"filterableAttributes": ["genre"]}));
+    }
 }

@@ -116,11 +116,18 @@ fn first_error(task: &Task, observed: &BTreeMap<String, Observed>) -> Option<Tas
                         .map(str::to_owned)
                 };
                 let code = text("code").unwrap_or_else(|| "internal".to_owned());
+                // Never the reserved `_miroir_shard` (e.g. in a refused deletion filter's list of
+                // filterable attributes).
+                let message = text("message").map_or_else(
+                    || "the task failed".to_owned(),
+                    |message| {
+                        crate::node::relayed_message(&code, &message).unwrap_or_else(|| {
+                            "the node refused Miroir's shard-scoped access to this index".to_owned()
+                        })
+                    },
+                );
                 Some(TaskError {
-                    message: format!(
-                        "node `{node}`: {}",
-                        text("message").unwrap_or_else(|| "the task failed".to_owned())
-                    ),
+                    message: format!("node `{node}`: {message}"),
                     link: text("link")
                         .unwrap_or_else(|| format!("https://docs.meilisearch.com/errors#{code}")),
                     error_type: text("type").unwrap_or_else(|| "internal".to_owned()),

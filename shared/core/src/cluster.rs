@@ -319,6 +319,75 @@ impl Cluster {
             .insert(uid.to_owned(), key.to_owned());
     }
 
+    /// Makes `_miroir_shard` filterable again on `node` for index `uid`, after the node refused
+    /// Miroir's shard filter there. An index can lose the field when a node creates it by a
+    /// write processed after a deletion Miroir had not seen finish (a document addition or a
+    /// settings update right after `DELETE /indexes/{uid}`, a stale primary-key cache on
+    /// another replica), or when its settings are changed on the node directly.
+    ///
+    /// Reads the node's filterable attributes and enqueues them again with `_miroir_shard`
+    /// first. Does nothing when the field is there, or while the node has a pending task that
+    /// may change the index's settings or existence: that task may restore the field, and a
+    /// repair enqueued after a client's own `filterableAttributes` change would undo it (the
+    /// next refused read tries again). Best effort: failures are logged. Returns whether a
+    /// repair was enqueued.
+    pub async fn repair_shard_field(&self, node: NodeIndex, uid: &str) -> bool {
+        let node_config = self.topology.node(node);
+        let segment = encode_path_segment(uid);
+        let pending = format!(
+            "/tasks?indexUids={segment}&statuses=enqueued,processing\
+             &types=settingsUpdate,indexCreation,indexDeletion,indexUpdate&limit=1"
+        );
+        match self.client.get::<Value>(node_config, &pending).await {
+            Ok(tasks)
+                if tasks["results"]
+                    .as_array()
+                    .is_some_and(|tasks| tasks.is_empty()) => {}
+            Ok(_) => return false,
+            Err(error) => {
+                tracing::warn!(node = %node_config.id, index = uid, %error, "cannot check a node's pending tasks before repairing `_miroir_shard`");
+                return false;
+            }
+        }
+        let path = format!("/indexes/{segment}/settings");
+        let attributes = match self
+            .client
+            .get::<Value>(node_config, &format!("{path}/filterable-attributes"))
+            .await
+        {
+            Ok(Value::Array(attributes)) => attributes,
+            Ok(Value::Null) => Vec::new(),
+            Ok(_) => return false,
+            Err(error) => {
+                tracing::warn!(node = %node_config.id, index = uid, %error, "cannot read a node's filterable attributes to repair `_miroir_shard`");
+                return false;
+            }
+        };
+        if attributes
+            .iter()
+            .any(|attribute| attribute.as_str() == Some(SHARD_FIELD))
+        {
+            return false;
+        }
+        let mut repaired = vec![Value::from(SHARD_FIELD)];
+        repaired.extend(attributes);
+        let body = serde_json::json!({"filterableAttributes": repaired}).to_string();
+        match self
+            .client
+            .enqueue(node_config, Method::PATCH, &path, Some(body.into_bytes()))
+            .await
+        {
+            Ok(task) => {
+                tracing::warn!(node = %node_config.id, index = uid, task, "`_miroir_shard` was not filterable on a node: repair enqueued");
+                true
+            }
+            Err(error) => {
+                tracing::warn!(node = %node_config.id, index = uid, %error, "cannot repair `_miroir_shard` on a node");
+                false
+            }
+        }
+    }
+
     /// Forgets what is remembered of a deleted or changed index.
     pub fn forget_index(&self, uid: &str) {
         self.primary_keys

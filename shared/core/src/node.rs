@@ -73,21 +73,185 @@ impl NodeError {
         !matches!(self, NodeError::Api(_))
     }
 
-    /// The error a client sees when this is the answer: the node's own Meilisearch error as is,
-    /// or a 503 naming the node for an outage.
+    /// True when the node refused Miroir's own use of `_miroir_shard` (its shard filter on an
+    /// index whose `_miroir_shard` is not filterable there): not the client's error, and the
+    /// node cannot answer a shard-scoped read of the index until it is repaired
+    /// ([`crate::cluster::Cluster::repair_shard_field`]).
+    pub fn refuses_shard_filter(&self) -> bool {
+        matches!(self, NodeError::Api(error) if relayed_message(&error.code, &error.message).is_none())
+    }
+
+    /// The error a client sees when this is the answer: the node's own Meilisearch error as is
+    /// (without Miroir's reserved field, see [`relayed_message`]), or a 503 naming the node for
+    /// an outage. The transport's own text (addresses, OS errors) is logged, never answered.
     pub fn to_api_error(&self, node: &Node) -> ApiError {
-        match self {
-            NodeError::Api(error) => ApiError::relayed(
-                error.status,
-                error.code.clone(),
-                error.error_type.clone(),
-                error.message.clone(),
-            ),
-            other => ApiError::new(
+        let unavailable = |what: String| {
+            tracing::warn!(node = %node.id, error = %self, "a node gave no usable answer");
+            ApiError::new(
                 crate::Code::MiroirNodeUnavailable,
-                format!("node `{}` did not answer: {other}", node.id),
-            ),
+                format!("Node `{}` {what}.", node.id),
+            )
+        };
+        match self {
+            NodeError::Api(error) => match relayed_message(&error.code, &error.message) {
+                Some(message) => ApiError::relayed(
+                    error.status,
+                    error.code.clone(),
+                    error.error_type.clone(),
+                    message,
+                ),
+                None => {
+                    tracing::warn!(
+                        node = %node.id,
+                        code = %error.code,
+                        message = %error.message,
+                        "a node refused Miroir's own use of `_miroir_shard`"
+                    );
+                    ApiError::new(
+                        crate::Code::MiroirNodeError,
+                        format!(
+                            "Node `{}` refused Miroir's shard-scoped access to this index: its \
+                             settings were changed on the node directly. A settings update \
+                             through Miroir repairs it.",
+                            node.id
+                        ),
+                    )
+                }
+            },
+            NodeError::Unreachable(_) => unavailable("is unreachable".to_owned()),
+            NodeError::Timeout(timeout) => {
+                unavailable(format!("did not answer within {} ms", timeout.as_millis()))
+            }
+            NodeError::Invalid(_) => {
+                unavailable("answered something that is not a Meilisearch response".to_owned())
+            }
         }
+    }
+}
+
+/// A node's error message as a client may see it: without Miroir's reserved `_miroir_shard`
+/// among the attributes it lists (``Available filterable attributes are: `_miroir_shard, genre`.``
+/// → `` `genre` ``). `None` when the error is about Miroir's own use of the field (its shard
+/// filter, e.g. ``Attribute `_miroir_shard` is not filterable`` or `_miroir_shard IN [0, 1]`),
+/// which is not the client's error and must not be shown. A message naming the field in some
+/// other way is replaced by one naming only the node's `code`.
+pub fn relayed_message(code: &str, message: &str) -> Option<String> {
+    use crate::merge::SHARD_FIELD;
+    if !message.contains(SHARD_FIELD) {
+        return Some(message.to_owned());
+    }
+    let own_use = [
+        format!("`{SHARD_FIELD}` is not"),
+        format!("{SHARD_FIELD} IN"),
+        format!("{SHARD_FIELD} ="),
+    ];
+    if own_use.iter().any(|text| message.contains(text.as_str())) {
+        return None;
+    }
+    let mut text = message
+        .replace(&format!("{SHARD_FIELD}, "), "")
+        .replace(&format!(", {SHARD_FIELD}"), "")
+        .replace(&format!("`{SHARD_FIELD}`, "), "")
+        .replace(&format!(", `{SHARD_FIELD}`"), "");
+    // A list that held only the field: the index has no filterable attribute of the client's.
+    for lead in [
+        "Available filterable attribute patterns are: ",
+        "Available filterable attributes are: ",
+        "The available filterable attribute patterns are ",
+        "The available filterable attributes are ",
+    ] {
+        text = text.replace(
+            &format!("{lead}`{SHARD_FIELD}`."),
+            "This index does not have configured filterable attributes.",
+        );
+    }
+    if text.contains(SHARD_FIELD) {
+        text = format!("The nodes refused the request (`{code}`).");
+    }
+    Some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relayed_messages_never_name_the_shard_field() {
+        let plain = "Attribute `genre` is not filterable. Available filterable attributes are: \
+                     `genre, year`.";
+        assert_eq!(
+            relayed_message("invalid_search_filter", plain).as_deref(),
+            Some(plain)
+        );
+        // The test node's and Meilisearch's list forms.
+        let listed = "Attribute `title` is not filterable. Available filterable attributes are: \
+                      `_miroir_shard, genre`.\n1:6 title = x";
+        assert_eq!(
+            relayed_message("invalid_search_filter", listed).as_deref(),
+            Some(
+                "Attribute `title` is not filterable. Available filterable attributes are: \
+                 `genre`.\n1:6 title = x"
+            )
+        );
+        let only = "Attribute `title` is not filterable. Available filterable attribute patterns \
+                    are: `_miroir_shard`.";
+        assert_eq!(
+            relayed_message("invalid_search_filter", only).as_deref(),
+            Some(
+                "Attribute `title` is not filterable. This index does not have configured \
+                 filterable attributes."
+            )
+        );
+        let facets = "Invalid facet distribution, attribute `x` is not filterable. The available \
+                      filterable attribute patterns are `genre, _miroir_shard`.";
+        assert_eq!(
+            relayed_message("invalid_search_facets", facets).as_deref(),
+            Some(
+                "Invalid facet distribution, attribute `x` is not filterable. The available \
+                 filterable attribute patterns are `genre`."
+            )
+        );
+        // Miroir's own filter: not the client's error.
+        for own in [
+            "Attribute `_miroir_shard` is not filterable. This index does not have configured \
+             filterable attributes.\n1:14 _miroir_shard IN [0, 1, 5]",
+            "Attribute `_miroir_shard` is not filterable. Available filterable attributes are: \
+             `genre`.",
+        ] {
+            assert_eq!(relayed_message("invalid_search_filter", own), None, "{own}");
+        }
+        assert_eq!(
+            relayed_message("x", "something about `_miroir_shard` we do not know").as_deref(),
+            Some("The nodes refused the request (`x`).")
+        );
+    }
+
+    #[test]
+    fn outages_name_the_node_not_the_transport() {
+        let node = Node {
+            id: "meili-1".to_owned(),
+            address: "http://10.1.2.3:7700".to_owned(),
+            group: 0,
+        };
+        let error = NodeError::Unreachable(
+            "error sending request for url (http://10.1.2.3:7700/indexes): connection refused"
+                .to_owned(),
+        )
+        .to_api_error(&node);
+        assert_eq!(error.message, "Node `meili-1` is unreachable.");
+        let error = NodeError::Api(NodeApiError {
+            status: 400,
+            message: "Attribute `_miroir_shard` is not filterable.\n1:14 _miroir_shard IN [0]"
+                .to_owned(),
+            code: "invalid_search_filter".to_owned(),
+            error_type: "invalid_request".to_owned(),
+        })
+        .to_api_error(&node);
+        assert_eq!(
+            (error.code_name(), error.status()),
+            ("miroir_node_error", 502)
+        );
+        assert!(!error.message.contains("_miroir"), "{}", error.message);
     }
 }
 

@@ -8,7 +8,8 @@
 //! 2. The task is created (`enqueued`, no node tasks yet) and, with a key, the key is claimed
 //!    for it atomically. A request that loses the claim to a concurrent identical one withdraws
 //!    its task and answers the winner's, so a retry during the first fan-out never fans out twice.
-//! 3. The fan-out runs; the task records the node tasks it produced.
+//! 3. The fan-out runs; the task records the node tasks it produced. A write that had nothing to
+//!    send (an empty batch) succeeds at once, its `null` counts 0.
 //! 4. Success → 202 with the summarized task, plus `X-Miroir-Degraded` when a group missed its
 //!    quorum; with `X-Miroir-Session`, the session records the task and its pinned group
 //!    ([`crate::session`]). Failure → the task is recorded `failed` (so nothing unacknowledged looks
@@ -157,12 +158,29 @@ where
     }
     let mut update = task.to_update();
     update.node_tasks = outcome.node_tasks.clone();
+    if outcome.node_tasks.is_empty() {
+        // Nothing had to reach a node (an empty batch of documents or ids): done now, as
+        // Meilisearch finishes an empty addition. Left enqueued, no node task would ever finish
+        // it and the poller would fail it as orphaned.
+        let now = Timestamp::now();
+        update.status = TaskStatus::Succeeded;
+        update.started_at = Some(now);
+        update.finished_at = Some(now);
+        if let Some(serde_json::Value::Object(details)) = &mut update.details {
+            for count in details.values_mut().filter(|count| count.is_null()) {
+                *count = serde_json::Value::from(0);
+            }
+        }
+    }
+    let enqueued = task.clone();
     let task = state.store.update_task(task.uid, update).await?;
     let session = session::session_id(state, headers);
     if let Some(id) = &session {
         session::record_write(state, id.clone(), &task, &outcome).await?;
     }
-    let mut response = accepted(&task);
+    // The summary of the task as accepted (`enqueued`, as Meilisearch answers), even when it
+    // finished at once.
+    let mut response = accepted(&enqueued);
     if let Some(id) = session.and_then(|id| HeaderValue::from_str(&id).ok()) {
         response
             .headers_mut()
@@ -272,8 +290,48 @@ fn error_type_of(error: &ApiError) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// An empty batch reaches no node: its task succeeds at once instead of waiting, enqueued,
+    /// for node tasks that do not exist (the poller would fail it as orphaned).
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_write_with_nothing_to_send_succeeds_at_once() {
+        let store = miroir_store::open("sqlite::memory:").await.unwrap();
+        store.migrate().await.unwrap();
+        let state = AppState::start(
+            store,
+            miroir_core::Config::default(),
+            Duration::from_secs(60),
+        )
+        .await;
+        let write = Write {
+            index_uid: Some("movies".to_owned()),
+            kind: TaskKind::DocumentAdditionOrUpdate,
+            details: serde_json::json!({"receivedDocuments": 0, "indexedDocuments": null}),
+            fingerprint: fingerprint("POST", "/indexes/movies/documents", b"[]"),
+        };
+        let response = accept_write(&state, &HeaderMap::new(), write, || async {
+            Ok(WriteOutcome::default())
+        })
+        .await
+        .unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let summary: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(summary["status"], "enqueued");
+        let uid = summary["taskUid"].as_u64().unwrap();
+        let task = state.store.get_task(uid).await.unwrap().unwrap();
+        assert_eq!(task.status, TaskStatus::Succeeded);
+        assert!(task.finished_at.is_some());
+        assert_eq!(
+            task.details,
+            Some(serde_json::json!({"receivedDocuments": 0, "indexedDocuments": 0}))
+        );
+    }
 
     #[test]
     fn fingerprints_separate_method_path_and_body() {
