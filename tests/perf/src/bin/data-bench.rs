@@ -14,8 +14,9 @@
 //! 1. Ingest: `--documents` documents `{id, title: "doc <id> <word>", genre, price}` in batches
 //!    of `--batch`, posted in order with `--concurrency` batches in flight
 //!    (`POST /indexes/bench/documents`), then every task polled with `GET /tasks/{uid}` until it
-//!    is `succeeded`. Timed from the first POST to the last `succeeded`: documents/s. The request
-//!    bodies are the same bytes for both sides, encoded before the clock starts.
+//!    is `succeeded`. Timed from the first POST to the last `succeeded`: documents/s. Each POST is
+//!    also timed to its 202: document write requests/s (until the last 202) and p50/p99. The
+//!    request bodies are the same bytes for both sides, encoded before the clock starts.
 //! 2. Search: `--concurrency` clients each send a fixed, deterministic mix of
 //!    `POST /indexes/bench/search` (one keyword, two keywords, an empty query with a facet on
 //!    `genre` and the filter `price < 50`, offset paging) back to back for `--duration-secs`,
@@ -95,7 +96,7 @@ const GENRES: [&str; 7] = [
 #[derive(Debug, Parser)]
 #[command(
     name = "data-bench",
-    about = "Ingest docs/s and search req/s + latency: miroir over 3 test nodes vs one node direct"
+    about = "Ingest docs/s, write and search req/s + latency: miroir over 3 test nodes vs one node direct"
 )]
 struct Args {
     /// Documents ingested on each side.
@@ -374,18 +375,43 @@ fn document_batches(documents: usize, batch: usize) -> Result<Vec<Bytes>> {
 
 /// Posts every batch in order, `concurrency` in flight, then waits for every task to succeed;
 /// the time from the first POST to the last success.
-async fn ingest(api: &Api, batches: &[Bytes], concurrency: usize) -> Result<Duration> {
+async fn ingest(api: &Api, batches: &[Bytes], concurrency: usize) -> Result<Ingest> {
     let path = format!("/indexes/{INDEX}/documents");
     let started = Instant::now();
-    let uids: Vec<u64> = futures::stream::iter(batches)
-        .map(|batch| api.enqueue(Method::POST, &path, batch.clone()))
+    let accepted: Vec<(u64, Duration)> = futures::stream::iter(batches)
+        .map(|batch| async {
+            let sent = Instant::now();
+            let uid = api.enqueue(Method::POST, &path, batch.clone()).await?;
+            Ok::<_, Error>((uid, sent.elapsed()))
+        })
         .buffered(concurrency.max(1))
         .try_collect()
         .await?;
-    for uid in uids {
-        api.wait_task(uid).await?;
+    let writing = started.elapsed();
+    for (uid, _) in &accepted {
+        api.wait_task(*uid).await?;
     }
-    Ok(started.elapsed())
+    let mut writes: Vec<Duration> = accepted.iter().map(|(_, latency)| *latency).collect();
+    writes.sort();
+    Ok(Ingest {
+        elapsed: started.elapsed(),
+        writes_per_sec: writes.len() as f64 / writing.as_secs_f64(),
+        write_p50: percentile(&writes, 0.50),
+        write_p99: percentile(&writes, 0.99),
+    })
+}
+
+/// What one ingest measured.
+#[derive(Clone, Copy, Debug)]
+struct Ingest {
+    /// First `POST` to every task `succeeded`.
+    elapsed: Duration,
+    /// Write requests (`POST` → 202) per second until the last 202.
+    writes_per_sec: f64,
+    /// Median `POST` → 202 latency.
+    write_p50: Duration,
+    /// 99th percentile `POST` → 202 latency.
+    write_p99: Duration,
 }
 
 /// The search mix, as request bodies: each kind twice, with other words.
@@ -572,10 +598,10 @@ fn http_client() -> Result<reqwest::Client> {
 
 /// What the whole run measured.
 struct Report {
-    /// Ingest time through `miroir`.
-    miroir_ingest: Duration,
-    /// Ingest time on the direct node.
-    direct_ingest: Duration,
+    /// Ingest through `miroir`.
+    miroir_ingest: Ingest,
+    /// Ingest on the direct node.
+    direct_ingest: Ingest,
     /// Search through `miroir`.
     miroir_search: Load,
     /// Search on the direct node.
@@ -676,17 +702,38 @@ fn print_report(
     let rows = [
         (
             "ingest documents/s",
-            docs_per_sec(report.miroir_ingest),
-            docs_per_sec(report.direct_ingest),
+            docs_per_sec(report.miroir_ingest.elapsed),
+            docs_per_sec(report.direct_ingest.elapsed),
             0,
             "",
         ),
         (
             "ingest time",
-            report.miroir_ingest.as_secs_f64(),
-            report.direct_ingest.as_secs_f64(),
+            report.miroir_ingest.elapsed.as_secs_f64(),
+            report.direct_ingest.elapsed.as_secs_f64(),
             2,
             " s",
+        ),
+        (
+            "document write requests/s (`POST` → 202)",
+            report.miroir_ingest.writes_per_sec,
+            report.direct_ingest.writes_per_sec,
+            1,
+            "",
+        ),
+        (
+            "document write latency p50",
+            ms(report.miroir_ingest.write_p50),
+            ms(report.direct_ingest.write_p50),
+            2,
+            " ms",
+        ),
+        (
+            "document write latency p99",
+            ms(report.miroir_ingest.write_p99),
+            ms(report.direct_ingest.write_p99),
+            2,
+            " ms",
         ),
         (
             "search requests/s",
