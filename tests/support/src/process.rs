@@ -176,6 +176,12 @@ pub fn http(
     stream.write_all(request.as_bytes()).ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
+    parse_response(&response)
+}
+
+/// A whole HTTP/1.1 response as read off the socket (status line, headers, blank line, body
+/// without chunked framing); `None` if it is cut short before the body.
+pub fn parse_response(response: &str) -> Option<HttpReply> {
     let (head, body) = response.split_once("\r\n\r\n")?;
     let mut lines = head.split("\r\n");
     let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
