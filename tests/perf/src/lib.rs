@@ -4,7 +4,7 @@
 pub mod net;
 pub mod wrk;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 /// Any error, as text for the final message.
@@ -87,4 +87,40 @@ pub fn migrate(binary: &Path, url: &str) -> Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// The release binaries a benchmark runs, as its `--miroir` and `--migrate` options (flatten
+/// into the program's arguments with `#[command(flatten)]`).
+#[derive(Clone, Debug, clap::Args)]
+pub struct Binaries {
+    /// The `miroir` binary.
+    #[arg(long, value_name = "PATH", default_value = "target/release/miroir")]
+    pub miroir: PathBuf,
+    /// The `miroir-migrate` binary.
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "target/release/miroir-migrate"
+    )]
+    pub migrate: PathBuf,
+}
+
+impl Binaries {
+    /// An error naming the package to build when either binary is missing.
+    pub fn check(&self) -> Result<()> {
+        for (binary, package) in [
+            (&self.miroir, "miroir-edge"),
+            (&self.migrate, "miroir-migrate"),
+        ] {
+            if !binary.is_file() {
+                return Err(format!(
+                    "{} not found: build it with `cargo build --release -p {package}` or pass \
+                     its path",
+                    binary.display()
+                )
+                .into());
+            }
+        }
+        Ok(())
+    }
 }

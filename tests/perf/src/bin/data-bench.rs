@@ -51,9 +51,9 @@
 // A benchmark program: printing its results on stdout is its purpose.
 #![allow(clippy::print_stdout)]
 
-use miroir_perf::{ChildGuard, Error, Result, migrate_store};
+use miroir_perf::{Binaries, ChildGuard, Error, Result, migrate_store};
 use std::net::{Ipv4Addr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
@@ -111,16 +111,9 @@ struct Args {
     /// Seconds of each measured search run.
     #[arg(long, default_value_t = 10)]
     duration_secs: u64,
-    /// The `miroir` binary.
-    #[arg(long, value_name = "PATH", default_value = "target/release/miroir")]
-    miroir: PathBuf,
-    /// The `miroir-migrate` binary.
-    #[arg(
-        long,
-        value_name = "PATH",
-        default_value = "target/release/miroir-migrate"
-    )]
-    migrate: PathBuf,
+    /// `--miroir` and `--migrate`.
+    #[command(flatten)]
+    binaries: Binaries,
 }
 
 fn main() -> ExitCode {
@@ -571,19 +564,6 @@ async fn measure_search(
     search_load(api, mix, clients, duration, node_searches).await
 }
 
-/// An error naming the package to build when `binary` is missing.
-fn check_binary(binary: &Path, package: &str) -> Result<()> {
-    if binary.is_file() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{} not found: build it with `cargo build --release -p {package}` or pass its path",
-            binary.display()
-        )
-        .into())
-    }
-}
-
 /// The HTTP client of both sides: pooled, no proxy, `TCP_NODELAY`.
 fn http_client() -> Result<reqwest::Client> {
     // reqwest is built without a crypto provider; plain http needs none, but building a client
@@ -610,16 +590,15 @@ struct Report {
 
 /// The whole benchmark.
 fn bench(args: &Args) -> Result<()> {
-    check_binary(&args.miroir, "miroir-edge")?;
-    check_binary(&args.migrate, "miroir-migrate")?;
+    args.binaries.check()?;
     let concurrency = args.concurrency.max(1);
     let duration = Duration::from_secs(args.duration_secs.max(1));
 
     let nodes = Nodes::start()?;
     let dir = tempfile::tempdir()?;
-    let store_url = migrate_store(dir.path(), &args.migrate)?;
+    let store_url = migrate_store(dir.path(), &args.binaries.migrate)?;
     let port = free_port()?;
-    let mut miroir_process = spawn_miroir(&args.miroir, &store_url, port, &nodes)?;
+    let mut miroir_process = spawn_miroir(&args.binaries.miroir, &store_url, port, &nodes)?;
 
     let client = http_client()?;
     let miroir = Api {

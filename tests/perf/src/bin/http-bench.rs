@@ -25,9 +25,9 @@
 
 use miroir_perf::net::{free_addr, http_get, wait_for_200};
 use miroir_perf::wrk::{Load, Wrk};
-use miroir_perf::{ChildGuard, Error, Result, migrate_store};
+use miroir_perf::{Binaries, ChildGuard, Error, Result, migrate_store};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
@@ -60,16 +60,9 @@ struct Args {
     /// Process starts timed per server.
     #[arg(long, default_value_t = 10)]
     start_runs: usize,
-    /// The `miroir` binary.
-    #[arg(long, value_name = "PATH", default_value = "target/release/miroir")]
-    miroir: PathBuf,
-    /// The `miroir-migrate` binary.
-    #[arg(
-        long,
-        value_name = "PATH",
-        default_value = "target/release/miroir-migrate"
-    )]
-    migrate: PathBuf,
+    /// `--miroir` and `--migrate`.
+    #[command(flatten)]
+    binaries: Binaries,
     /// Internal: the baseline server.
     #[command(subcommand)]
     command: Option<Internal>,
@@ -262,18 +255,7 @@ fn start_times(server: Server<'_>, runs: usize) -> Result<(f64, f64)> {
 
 /// The whole benchmark.
 fn bench(args: &Args) -> Result<()> {
-    for (binary, package) in [
-        (&args.miroir, "miroir-edge"),
-        (&args.migrate, "miroir-migrate"),
-    ] {
-        if !binary.is_file() {
-            return Err(format!(
-                "{} not found: build it with `cargo build --release -p {package}` or pass its path",
-                binary.display()
-            )
-            .into());
-        }
-    }
+    args.binaries.check()?;
     if Command::new("wrk").arg("--version").output().is_err() {
         return Err("wrk is not installed: apt-get install wrk".into());
     }
@@ -285,10 +267,10 @@ fn bench(args: &Args) -> Result<()> {
     let this = std::env::current_exe()?;
 
     let dir = tempfile::tempdir()?;
-    let (url, uid) = prepare_store(dir.path(), &args.migrate)?;
+    let (url, uid) = prepare_store(dir.path(), &args.binaries.migrate)?;
     let path = format!("/tasks/{uid}");
     let miroir = Server::Miroir {
-        binary: &args.miroir,
+        binary: &args.binaries.miroir,
         url: &url,
     };
 

@@ -32,7 +32,7 @@
 // A benchmark program: printing its results on stdout is its purpose.
 #![allow(clippy::print_stdout)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, ValueEnum};
 use miroir_perf::net::{free_addr, wait_for_200};
 use miroir_perf::wrk::{Load, Wrk};
-use miroir_perf::{ChildGuard, Result, migrate};
+use miroir_perf::{Binaries, ChildGuard, Result, migrate};
 use miroir_store::{
     CopyRow, DynStore, NodeTaskMap, Task, TaskKind, TaskQuery, TaskStatus, Timestamp,
 };
@@ -82,16 +82,9 @@ struct Args {
     /// call, at most 10 calls per background tick of 1 s).
     #[arg(long, default_value_t = 1000)]
     prune_batch: u32,
-    /// The `miroir` binary.
-    #[arg(long, value_name = "PATH", default_value = "target/release/miroir")]
-    miroir: PathBuf,
-    /// The `miroir-migrate` binary.
-    #[arg(
-        long,
-        value_name = "PATH",
-        default_value = "target/release/miroir-migrate"
-    )]
-    migrate: PathBuf,
+    /// `--miroir` and `--migrate`.
+    #[command(flatten)]
+    binaries: Binaries,
 }
 
 /// The `--backend` choices.
@@ -117,18 +110,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<()> {
-    for (binary, package) in [
-        (&args.miroir, "miroir-edge"),
-        (&args.migrate, "miroir-migrate"),
-    ] {
-        if !binary.is_file() {
-            return Err(format!(
-                "{} not found: build it with `cargo build --release -p {package}` or pass its path",
-                binary.display()
-            )
-            .into());
-        }
-    }
+    args.binaries.check()?;
     if args.small == 0 || args.large <= args.small {
         return Err("--large must be larger than --small, both above 0".into());
     }
@@ -178,7 +160,7 @@ fn bench_backend(
     url: &str,
     redis: Option<&RedisServer>,
 ) -> Result<()> {
-    migrate(&args.migrate, url)?;
+    migrate(&args.binaries.migrate, url)?;
     let store = runtime.block_on(miroir_store::open(url))?;
     let base_memory = redis.map(used_memory).transpose()?;
     let wrk = Wrk {
@@ -202,7 +184,7 @@ fn bench_backend(
             }
             _ => None,
         };
-        let (mut miroir, addr) = start_miroir(&args.miroir, url, &read_only)?;
+        let (mut miroir, addr) = start_miroir(&args.binaries.miroir, url, &read_only)?;
         if target == args.small {
             std::thread::sleep(Duration::from_secs(1));
             idle_rss = rss_kib(&miroir)?;
@@ -250,7 +232,7 @@ fn bench_backend(
             ("MIROIR_TASK_REGISTRY__PRUNE_BATCH", batch.as_str()),
         ];
         let before = runtime.block_on(store.count_tasks())?;
-        let (mut miroir, addr) = start_miroir(&args.miroir, url, &prune)?;
+        let (mut miroir, addr) = start_miroir(&args.binaries.miroir, url, &prune)?;
         let load = Wrk::run(wrk, &format!("http://{addr}/tasks?limit=20"), duration)?;
         miroir.check_alive()?;
         drop(miroir);
