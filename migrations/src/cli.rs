@@ -1,14 +1,19 @@
 //! The command line, parsed by clap.
 
+use std::fmt;
 use std::path::PathBuf;
 
 use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand};
 
+use miroir_store::store_url::redact;
+
 use crate::exit::HELP_FOOTER;
 
 /// Miroir's migration job: brings a task store to this binary's schema version.
-#[derive(Debug, Parser)]
+///
+/// `Debug` redacts the password of every store URL.
+#[derive(Parser)]
 #[command(name = "miroir-migrate", version, after_help = HELP_FOOTER)]
 pub struct Cli {
     /// Store URL (sqlite:///abs.db, sqlite://rel.db, redis://host:port/db, rediss://...);
@@ -39,8 +44,8 @@ pub enum Command {
     Copy(CopyArgs),
 }
 
-/// Arguments of `copy`.
-#[derive(Clone, Debug, PartialEq, Eq, Args)]
+/// Arguments of `copy`. `Debug` redacts the password of both store URLs.
+#[derive(Clone, PartialEq, Eq, Args)]
 pub struct CopyArgs {
     /// The store to copy from; default the job's store (--store, MIROIR_TASK_STORE_URL, config).
     #[arg(long, value_name = "URL")]
@@ -55,4 +60,51 @@ pub struct CopyArgs {
     #[arg(long, value_name = "ROWS", default_value_t = crate::copy::DEFAULT_BATCH,
           value_parser = clap::value_parser!(u32).range(1..=100_000).map(|rows| rows as usize))]
     pub batch: usize,
+}
+
+impl fmt::Debug for Cli {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("Cli")
+            .field("store", &self.store.as_deref().map(redact))
+            .field("config", &self.config)
+            .field("command", &self.command)
+            .finish()
+    }
+}
+
+impl fmt::Debug for CopyArgs {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("CopyArgs")
+            .field("from", &self.from.as_deref().map(redact))
+            .field("to", &redact(&self.to))
+            .field("force", &self.force)
+            .field("batch", &self.batch)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn debug_redacts_every_store_url() {
+        let cli = Cli::parse_from([
+            "miroir-migrate",
+            "--store",
+            "redis://:s3cret-from@127.0.0.1:6379/0",
+            "copy",
+            "--from",
+            "rediss://user:s3cret-from@cache:6380/0",
+            "--to",
+            "redis+cluster://:s3cret-to@h1:7000,h2:7001",
+        ]);
+        let debug = format!("{cli:?} {cli:#?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        assert!(debug.contains("127.0.0.1:6379"), "{debug}");
+    }
 }

@@ -12,7 +12,8 @@ use crate::failure::Failure;
 /// The environment variable naming the store when `--store` is not given.
 pub const STORE_URL_VAR: &str = "MIROIR_TASK_STORE_URL";
 
-/// The store a job works on: its parsed URL and how to show it.
+/// The store a job works on: its parsed URL and how to show it. `Debug` shows no password
+/// ([`StoreUrl`]'s own `Debug` redacts it).
 #[derive(Debug, Clone)]
 pub struct Target {
     /// The parsed store URL.
@@ -68,5 +69,21 @@ async fn resolve_reference(raw: String) -> Result<String, Failure> {
             "the store url: cannot resolve {reference}: no answer within {} s",
             RESOLVE_TIMEOUT.as_secs()
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_no_password() {
+        let raw = "redis://:s3cret-pw@127.0.0.1:6379/0";
+        let target = Target {
+            url: StoreUrl::parse(raw).expect("a valid url"),
+            shown: miroir_store::store_url::redact(raw),
+        };
+        let debug = format!("{target:?}");
+        assert!(!debug.contains("s3cret-pw"), "{debug}");
     }
 }

@@ -3,19 +3,22 @@
 //!
 //! - `POST /_miroir/admin/login` `{"adminKey": "…"}` (also accepted as `admin_key`, the plan's
 //!   spelling; one of the two): the one `/_miroir/` route that needs no key — the key is in the
-//!   body, compared in constant time with `admin.api_key`. Success: 200 `{csrfToken, expiresAt}`
-//!   and `Set-Cookie: miroir_admin_session=<id>; HttpOnly; Secure; SameSite=Strict;
-//!   Path=/_miroir; Max-Age=<admin_ui.session_ttl_s>`. The id and the CSRF token are 32 random
-//!   bytes each (hex); the store keeps only their sha256, the sha256 of the admin key, the source
-//!   IP and the user agent. Refused when no admin key is configured (400: the admin API is open,
-//!   there is nothing to log in to).
-//! - Per source IP ([`miroir_http::ClientIp`]: the TCP peer, or API Gateway's `sourceIp` on
-//!   Lambda; never `X-Forwarded-For`): at most 10 login attempts per fixed one-minute window
-//!   (every request that reaches the key check or the body parsing counts), and after 5
-//!   consecutive wrong keys no login at all — not even with the right key — for 10 minutes,
-//!   doubling with each further failure up to 24 hours. Both answer 429
-//!   `miroir_too_many_requests` with `Retry-After`; a successful login resets both counters.
-//!   Counters live in the store (Redis with several replicas), so every replica sees them.
+//!   body, compared in constant time with the admin credential (`admin.api_key`, or the master
+//!   key when there is no admin key). Success: 200 `{csrfToken, expiresAt}` and
+//!   `Set-Cookie: miroir_admin_session=<id>; HttpOnly; Secure; SameSite=Strict; Path=/_miroir;
+//!   Max-Age=<admin_ui.session_ttl_s>`. The id and the CSRF token are 32 random bytes each
+//!   (hex); the store keeps only their sha256, the sha256 of the credential, the source and the
+//!   user agent. Refused when neither key is configured (400: the admin API is open, there is
+//!   nothing to log in to).
+//! - Per client ([`miroir_http::ClientIp`]: the TCP peer, or API Gateway's `sourceIp` on
+//!   Lambda; the address a `server.trusted_proxies` proxy forwards for; an IPv6 client counts
+//!   as its /64): at most 10 login attempts per fixed one-minute window (every request that
+//!   reaches the key check or the body parsing counts), and after 5 consecutive wrong keys no
+//!   login at all — not even with the right key — for 10 minutes, doubling with each further
+//!   failure up to 24 hours. Both answer 429 `miroir_too_many_requests` with `Retry-After`; a
+//!   successful login resets that client's counters only. Both checks run before the body is
+//!   read, and the body is capped at `admin.max_body_bytes`. Counters live in the store (Redis
+//!   with several replicas), so every replica sees them.
 //! - `POST /_miroir/admin/logout`: revokes the session of the request's cookie (stored flag and
 //!   the revocation broadcast) and clears the cookie; 204.
 //! - `GET /_miroir/admin/session`: `{createdAt, expiresAt}` of the request's session cookie, or
@@ -26,9 +29,9 @@
 
 use std::time::Duration;
 
-use axum::extract::{Extension, State};
+use axum::extract::{Extension, FromRequest, Request, State};
 use axum::http::header::{CACHE_CONTROL, RETRY_AFTER, SET_COOKIE, USER_AGENT};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use miroir_core::{ApiError, Code};
@@ -78,7 +81,8 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The body of `POST /_miroir/admin/login`.
-#[derive(Debug, Deserialize, ToSchema)]
+// `Debug` (below) never shows the key.
+#[derive(Deserialize, ToSchema)]
 // `expecting`: serde's refusal of another JSON type names this, not the Rust type.
 #[serde(
     deny_unknown_fields,
@@ -89,6 +93,15 @@ struct LoginRequest {
     /// The admin API key (`MIROIR_ADMIN_API_KEY`). Also accepted as `admin_key`.
     #[serde(alias = "admin_key")]
     admin_key: String,
+}
+
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("LoginRequest")
+            .field("admin_key", &"<redacted>")
+            .finish()
+    }
 }
 
 /// The answer to a successful login.
@@ -132,7 +145,7 @@ struct SessionView {
         (status = 400, description = "A bad body (`bad_request`, `malformed_payload`), or no admin key is configured, so there is nothing to log in to (`bad_request`)."),
         (status = 401, description = "Wrong admin key (`miroir_invalid_auth`)."),
         (status = 403, description = "An `Origin` header that is not this server's origin (`miroir_origin_not_allowed`)."),
-        (status = 413, description = "The body is over `server.max_body_bytes` (`payload_too_large`)."),
+        (status = 413, description = "The body is over `admin.max_body_bytes` (`payload_too_large`)."),
         (status = 415, description = "The body is not `application/json` (`missing_content_type`, `invalid_content_type`)."),
         (status = 429, description = "Over 10 attempts this minute from this IP, or inside the backoff after 5 consecutive failures (`miroir_too_many_requests`).", headers(
             ("Retry-After" = u64, description = "Seconds until a login may succeed."),
@@ -144,12 +157,10 @@ struct SessionView {
 )]
 async fn admin_login(
     State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<JsonBody<LoginRequest>, HttpError>,
+    client: ClientIp,
+    request: Request,
 ) -> Response {
-    match try_login(&state, ip.map(|ip| ip.to_string()), &uri, &headers, body).await {
+    match try_login(&state, client.limit_key(), request).await {
         Ok(response) => response,
         Err(refusal) => refusal.into_response(),
     }
@@ -200,24 +211,27 @@ impl IntoResponse for Refusal {
     }
 }
 
+/// The login, in the order that keeps an unauthenticated client cheap: origin, the source's
+/// backoff and rate limit, and only then the body (at most `admin.max_body_bytes`, enforced by
+/// the shared layers) and the key.
 async fn try_login(
     state: &AppState,
-    ip: Option<String>,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: Result<JsonBody<LoginRequest>, HttpError>,
+    source: Option<String>,
+    request: Request,
 ) -> Result<Response, Refusal> {
-    let admin_key = &state.config.admin.api_key;
-    check_same_origin(headers, uri)?;
+    let admin_key = state.config.admin_credential();
+    let headers = request.headers().clone();
+    check_same_origin(&headers, request.uri())?;
     if admin_key.is_empty() {
         return Err(ApiError::new(
             Code::BadRequest,
-            "There is nothing to log in to: no admin key is configured \
-             (`MIROIR_ADMIN_API_KEY`), so the admin API is open without a session.",
+            "There is nothing to log in to: neither an admin key (`MIROIR_ADMIN_API_KEY`) nor \
+             a master key (`MIROIR_MASTER_KEY`) is configured, so the admin API is open without \
+             a session.",
         )
         .into());
     }
-    let source = ip.unwrap_or_else(|| {
+    let source = source.unwrap_or_else(|| {
         tracing::warn!("admin login without a known client address; rate-limited as `unknown`");
         UNKNOWN_SOURCE.to_owned()
     });
@@ -245,7 +259,7 @@ async fn try_login(
             until: hit.resets_at,
         });
     }
-    let JsonBody(request) = body?;
+    let JsonBody(request) = JsonBody::<LoginRequest>::from_request(request, state).await?;
     if request.admin_key.is_empty() {
         return Err(ApiError::new(Code::BadRequest, "`adminKey` must not be empty.").into());
     }
@@ -364,7 +378,7 @@ async fn admin_session(
                 )
                 .into());
             };
-            find_admin_session(&state.store, &state.config.admin.api_key, cookie)
+            find_admin_session(&state.store, state.config.admin_credential(), cookie)
                 .await?
                 .ok_or_else(session_refused)?
         }
@@ -406,6 +420,13 @@ mod tests {
         let (a, b) = (random_token(), random_token());
         assert!(is_token(&a) && is_token(&b));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_login_body_never_shows_its_key() {
+        let body: LoginRequest = serde_json::from_str(r#"{"adminKey":"s3cret-admin"}"#).unwrap();
+        let debug = format!("{body:?} {body:#?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
     }
 
     #[test]

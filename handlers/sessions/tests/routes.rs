@@ -19,7 +19,7 @@ use axum::extract::{ConnectInfo, Extension};
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use axum::routing::any;
 use miroir_core::Config;
-use miroir_core::config::Secret;
+use miroir_core::config::{Secret, TrustedProxies};
 use miroir_http::{AdminAuth, AppState, apply_layers, sha256_hex};
 use miroir_store::{AdminSession, DynStore, RateLimitBucket, Timestamp};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -67,6 +67,10 @@ route_suite!(
     bad_login_bodies_change_nothing,
     layers_answer_other_methods,
     on_lambda_the_source_is_the_gateway_source_ip,
+    behind_a_trusted_proxy_each_client_has_its_own_limit,
+    forwarding_headers_are_ignored_unless_the_proxy_is_trusted,
+    ipv6_clients_share_a_limit_per_64,
+    without_an_admin_key_the_master_key_logs_in,
 );
 
 const ADMIN_KEY: &str = "admin-secret";
@@ -109,6 +113,10 @@ impl App {
     async fn new(store: DynStore, admin_key: &str) -> Self {
         let mut config = Config::default();
         config.admin.api_key = Secret::new(admin_key);
+        Self::with_config(store, config).await
+    }
+
+    async fn with_config(store: DynStore, config: Config) -> Self {
         let state = AppState::start(store.clone(), config, Duration::from_secs(60)).await;
         let routes = miroir_handler_sessions::router(state.clone())
             .merge(Router::new().route("/_miroir/probe", any(probe)));
@@ -591,6 +599,105 @@ async fn a_success_resets_the_failure_count(app: App) {
         .await
         .unwrap();
     assert_eq!(hit.count, 1);
+}
+
+const PROXY: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 9, 0, 1));
+
+/// `app`'s store behind a load balancer at [`PROXY`], trusted (or not).
+async fn behind_proxy(app: &App, trusted: bool) -> App {
+    let mut config = Config::default();
+    config.admin.api_key = Secret::new(ADMIN_KEY);
+    if trusted {
+        config.server.trusted_proxies = TrustedProxies::new(vec!["10.9.0.0/16".parse().unwrap()]);
+    }
+    App::with_config(app.store.clone(), config).await
+}
+
+fn forwarded_login(key: &str, client: &str) -> Req {
+    login_request(key)
+        .from(PROXY)
+        .header("x-forwarded-for", client)
+}
+
+/// Five wrong keys from one client behind the balancer suspend that client only; another
+/// client's successful login resets nothing of the first.
+async fn behind_a_trusted_proxy_each_client_has_its_own_limit(app: App) {
+    let app = behind_proxy(&app, true).await;
+    for _ in 0..5 {
+        let reply = app.send(forwarded_login("guess", "198.51.100.1")).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
+    }
+    let suspended = app.send(forwarded_login(ADMIN_KEY, "198.51.100.1")).await;
+    assert_eq!(suspended.status, StatusCode::TOO_MANY_REQUESTS);
+    for _ in 0..2 {
+        let other = app.send(forwarded_login(ADMIN_KEY, "198.51.100.2")).await;
+        assert_eq!(other.status, StatusCode::OK, "{}", other.body);
+    }
+    let backoff = app.store.get_login_backoff("198.51.100.1").await.unwrap();
+    assert_eq!(backoff.unwrap().failed_count, 5);
+    assert_eq!(app.store.get_login_backoff("10.9.0.1").await.unwrap(), None);
+    let still = app.send(forwarded_login(ADMIN_KEY, "198.51.100.1")).await;
+    assert_eq!(still.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// With no trusted proxy (the default), a client cannot pick its bucket with a header: every
+/// request through the balancer counts as the balancer's.
+async fn forwarding_headers_are_ignored_unless_the_proxy_is_trusted(app: App) {
+    let app = behind_proxy(&app, false).await;
+    for client in 1..=5 {
+        let reply = app
+            .send(forwarded_login("guess", &format!("198.51.100.{client}")))
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
+    }
+    let reply = app.send(forwarded_login(ADMIN_KEY, "198.51.100.9")).await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+    let backoff = app.store.get_login_backoff("10.9.0.1").await.unwrap();
+    assert_eq!(backoff.unwrap().failed_count, 5);
+}
+
+/// Addresses of one /64 are one client; the next /64 is another.
+async fn ipv6_clients_share_a_limit_per_64(app: App) {
+    for host in 1..=5 {
+        let ip: IpAddr = format!("2001:db8:7:1::{host}").parse().unwrap();
+        let reply = app.send(login_request("guess").from(ip)).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
+    }
+    let same_64: IpAddr = "2001:db8:7:1:ffff::1".parse().unwrap();
+    let reply = app.send(login_request(ADMIN_KEY).from(same_64)).await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+    let backoff = app
+        .store
+        .get_login_backoff("2001:db8:7:1::/64")
+        .await
+        .unwrap();
+    assert_eq!(backoff.unwrap().failed_count, 5);
+    app.login("2001:db8:7:2::1".parse().unwrap()).await;
+}
+
+/// Meilisearch's rule: with no admin key the master key is the root credential, for logins
+/// as for headers.
+async fn without_an_admin_key_the_master_key_logs_in(app: App) {
+    let config = Config {
+        master_key: Secret::new("master-secret"),
+        ..Config::default()
+    };
+    let app = App::with_config(app.store.clone(), config).await;
+    let probe = app.send(req(Method::GET, "/_miroir/probe")).await;
+    assert_eq!(probe.status, StatusCode::UNAUTHORIZED);
+    let reply = app.send(login_request("master-secret")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let login = Login::of(&reply);
+    let probe = app
+        .send(req(Method::GET, "/_miroir/probe").cookie(&login))
+        .await;
+    assert_eq!(probe.body, json!({"auth": "session"}));
+    let probe = app
+        .send(req(Method::GET, "/_miroir/probe").header("authorization", "Bearer master-secret"))
+        .await;
+    assert_eq!(probe.body, json!({"auth": "key"}));
+    let wrong = app.send(login_request(ADMIN_KEY).from(OTHER_IP)).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
 }
 
 /// Every refused login body: (snapshot, content type, body, status).

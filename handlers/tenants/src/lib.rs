@@ -82,7 +82,8 @@ impl From<TenantMapping> for TenantView {
 }
 
 /// The body of `PUT /_miroir/tenants/{tenantId}`.
-#[derive(Debug, Deserialize, ToSchema)]
+// `Debug` (below) never shows the key.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(as = PutTenant)]
 struct PutTenant {
@@ -94,6 +95,16 @@ struct PutTenant {
     #[serde(default)]
     #[schema(example = 1)]
     group_id: Option<u32>,
+}
+
+impl std::fmt::Debug for PutTenant {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("PutTenant")
+            .field("api_key", &"<redacted>")
+            .field("group_id", &self.group_id)
+            .finish()
+    }
 }
 
 fn bad_request(message: impl Into<String>) -> ApiError {
@@ -240,7 +251,7 @@ async fn get_tenant(
         (status = 201, description = "The tenant was created.", body = TenantView),
         (status = 400, description = "An invalid tenant id, API key or group, an unknown field, a wrong type (`bad_request`, `malformed_payload`)."),
         (status = 409, description = "The API key belongs to another tenant (`miroir_conflict`)."),
-        (status = 413, description = "The body is over `server.max_body_bytes` (`payload_too_large`)."),
+        (status = 413, description = "The body is over `admin.max_body_bytes` (`payload_too_large`)."),
         (status = 415, description = "The body is not JSON (`missing_content_type`, `invalid_content_type`)."),
     )
 )]
@@ -306,5 +317,20 @@ async fn delete_tenant(
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found(&tenant_id).into())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenant_body_never_shows_its_key() {
+        let body: PutTenant =
+            serde_json::from_str(r#"{"apiKey":"s3cret-tenant-key-0123","groupId":1}"#).unwrap();
+        let debug = format!("{body:?} {body:#?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        assert!(debug.contains("group_id: Some(1)"), "{debug}");
     }
 }

@@ -1,12 +1,19 @@
 //! Authentication (plan §5, §9 "CSRF posture"): the master key for the client API; for
-//! `/_miroir/*` the admin key or an admin session cookie; nothing for `GET /health` and
-//! `POST /_miroir/admin/login` (the login handler checks the key in its body itself).
+//! `/_miroir/*` the admin credential or an admin session cookie; nothing for `GET /health`,
+//! `GET /_miroir/ready` and `POST /_miroir/admin/login` (the login handler checks the key in its
+//! body itself).
+//!
+//! # The admin credential
+//!
+//! The admin API's key is `admin.api_key`, or, when that is empty, the master key: as in
+//! Meilisearch, the master key is the root credential ([`miroir_core::Config::admin_credential`]).
+//! Only when both are empty is the admin API open (warned once at start).
 //!
 //! # Admin requests
 //!
-//! With an admin key configured, a request to the admin API is authenticated by, in this order:
+//! With an admin credential, a request to the admin API is authenticated by, in this order:
 //!
-//! 1. the admin key, as `Authorization: Bearer <key>` or `X-Admin-Key: <key>`. A key that is
+//! 1. the admin credential, as `Authorization: Bearer <key>` or `X-Admin-Key: <key>`. A key that is
 //!    given but wrong is refused (401 `miroir_invalid_auth`) even when a cookie is also sent.
 //!    Key-authenticated requests need no CSRF token: a browser never attaches these headers to a
 //!    cross-site request on its own.
@@ -18,22 +25,20 @@
 //!      `miroir_origin_not_allowed`, before the session is looked up;
 //!    - the session, looked up in the store on every request (one read, no per-replica cache,
 //!      so a logout on any replica is refused by every replica on its very next request), must
-//!      exist, be unexpired, unrevoked, and have been opened with the admin key configured now
-//!      (changing the admin key ends every session); else 401 `miroir_invalid_auth`;
+//!      exist, be unexpired, unrevoked, and have been opened with the admin credential configured
+//!      now (changing it ends every session); else 401 `miroir_invalid_auth`;
 //!    - a request with a method other than GET, HEAD, OPTIONS and TRACE must carry
 //!      `X-CSRF-Token` equal to the token the login returned (compared in constant time against
 //!      the stored sha256), else 403 `miroir_csrf_mismatch`.
 //! 3. else 401 `miroir_invalid_auth`.
 //!
 //! The layer records how the request was authenticated as an [`AdminAuth`] request extension.
-//! Without an admin key the admin API is open (warned once at start) and login is refused.
+//! Without an admin credential the admin API is open and login is refused.
 
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Once;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
-use axum::http::request::Parts;
-use axum::http::{Extensions, HeaderMap, Method, Uri, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, Uri, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use miroir_core::config::Secret;
@@ -63,6 +68,9 @@ pub const ADMIN_LOGIN_PATH: &str = "/_miroir/admin/login";
 /// secret) can call it; it reveals only whether the store is at this binary's schema version.
 pub(crate) const READY_PATH: &str = "/_miroir/ready";
 
+/// The Prometheus scrape route: admin-scoped, and kept when the operator API is switched off.
+pub(crate) const METRICS_PATH: &str = "/_miroir/metrics";
+
 /// The name of the admin session cookie.
 pub const ADMIN_SESSION_COOKIE: &str = "miroir_admin_session";
 
@@ -76,7 +84,7 @@ pub fn scope_of(method: &Method, path: &str) -> AuthScope {
     let login = path == ADMIN_LOGIN_PATH && method == Method::POST;
     if probe || login {
         AuthScope::Open
-    } else if path == "/_miroir" || path.starts_with("/_miroir/") {
+    } else if crate::layers::is_operator_path(path) {
         AuthScope::Admin
     } else {
         AuthScope::Client
@@ -86,9 +94,9 @@ pub fn scope_of(method: &Method, path: &str) -> AuthScope {
 /// How the auth layer let a request to the admin API in (a request extension).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AdminAuth {
-    /// No admin key is configured: the admin API is open.
+    /// Neither an admin key nor a master key is configured: the admin API is open.
     Open,
-    /// The admin key.
+    /// The admin credential (the admin key, or the master key when there is none).
     Key,
     /// An admin session cookie; the session as stored.
     Session(AdminSession),
@@ -106,10 +114,11 @@ pub(crate) fn warn_if_open(state: &AppState) {
             );
         });
     }
-    if state.config.admin.api_key.is_empty() {
+    if state.config.admin.enabled && state.config.admin_credential().is_empty() {
         NO_ADMIN_KEY_WARNING.call_once(|| {
             tracing::warn!(
-                "no admin key configured (MIROIR_ADMIN_API_KEY): the /_miroir API is open to anyone"
+                "neither an admin key (MIROIR_ADMIN_API_KEY) nor a master key (MIROIR_MASTER_KEY) \
+                 is configured: the /_miroir API is open to anyone"
             );
         });
     }
@@ -176,7 +185,7 @@ async fn check_admin(
     uri: &Uri,
     headers: &HeaderMap,
 ) -> Result<AdminAuth, ApiError> {
-    let admin_key = &state.config.admin.api_key;
+    let admin_key = state.config.admin_credential();
     if admin_key.is_empty() {
         return Ok(AdminAuth::Open);
     }
@@ -198,8 +207,9 @@ async fn check_admin(
     let Some(cookie) = session_cookie(headers) else {
         return Err(ApiError::new(
             Code::MiroirInvalidAuth,
-            "The admin API needs the admin key as `Authorization: Bearer <key>` or \
-             `X-Admin-Key`, or an admin session cookie from `POST /_miroir/admin/login`.",
+            "The admin API needs the admin key (the master key when no admin key is set) as \
+             `Authorization: Bearer <key>` or `X-Admin-Key`, or an admin session cookie from \
+             `POST /_miroir/admin/login`.",
         ));
     };
     check_same_origin(headers, uri)?;
@@ -371,38 +381,6 @@ fn keys_match(given: &str, expected: &Secret) -> bool {
     given.as_slice().ct_eq(expected.as_slice()).into()
 }
 
-/// The client's IP address, for per-source rate limits: the connecting peer's address when the
-/// server was started by [`crate::serve`] (axum's `ConnectInfo`), else on AWS Lambda the API
-/// Gateway's `requestContext.http.sourceIp`; `None` when neither is known (a router called
-/// directly). Headers such as `X-Forwarded-For` are never trusted. IPv4-mapped IPv6 addresses
-/// are given as IPv4.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ClientIp(pub Option<IpAddr>);
-
-impl ClientIp {
-    /// The client address found in a request's extensions.
-    pub fn from_extensions(extensions: &Extensions) -> Self {
-        let peer = extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(address)| address.ip());
-        let gateway = || match extensions.get::<lambda_http::request::RequestContext>()? {
-            lambda_http::request::RequestContext::ApiGatewayV2(context) => {
-                context.http.source_ip.as_deref()?.parse::<IpAddr>().ok()
-            }
-            _ => None,
-        };
-        Self(peer.or_else(gateway).map(|ip| ip.to_canonical()))
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self::from_extensions(&parts.extensions))
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -478,20 +456,6 @@ mod tests {
         assert_eq!(
             sha256_hex("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-    }
-
-    #[test]
-    fn the_client_ip_comes_from_the_peer_and_never_from_headers() {
-        let mut extensions = Extensions::new();
-        assert_eq!(ClientIp::from_extensions(&extensions), ClientIp(None));
-        extensions.insert(ConnectInfo(SocketAddr::from((
-            [0, 0, 0, 0, 0, 0xffff, 0x0a00, 0x0001],
-            9,
-        ))));
-        assert_eq!(
-            ClientIp::from_extensions(&extensions),
-            ClientIp(Some(IpAddr::from([10, 0, 0, 1])))
         );
     }
 }

@@ -1,13 +1,16 @@
 //! The shared middleware stack, applied once to the merged routers.
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use http_body_util::Limited;
 use miroir_core::{ApiError, Code};
 
-use crate::auth::{authenticate, warn_if_open};
+use crate::auth::{METRICS_PATH, READY_PATH, authenticate, warn_if_open};
+use crate::client_ip;
 use crate::error::error_response;
 use crate::metrics;
 use crate::readiness::Readiness;
@@ -15,27 +18,68 @@ use crate::state::AppState;
 
 /// Gives `router` Meilisearch-shaped answers for unknown routes (404 `not_found`) and known
 /// routes called with another method (405), then wraps it in, from the outside in: request
-/// metrics, authentication, the readiness gate, the body limit (`server.max_body_bytes`, answered with a
-/// Meilisearch-shaped 413 `payload_too_large`).
+/// metrics, the client address ([`crate::ClientIp`]), the operator-API switch
+/// (`admin.enabled: false` answers 404 on `/_miroir/*` but `ready` and `metrics`),
+/// authentication, the readiness gate, the body limit (`admin.max_body_bytes` on `/_miroir/*`,
+/// `server.max_body_bytes` elsewhere, answered with a Meilisearch-shaped 413
+/// `payload_too_large`).
 ///
 /// Call it once, on the merged router (handler crates do not call it).
 pub fn apply_layers(router: Router, state: &AppState) -> Router {
     warn_if_open(state);
-    let limit = usize::try_from(state.config.server.max_body_bytes).unwrap_or(usize::MAX);
+    let limits = BodyLimits {
+        client: usize::try_from(state.config.server.max_body_bytes).unwrap_or(usize::MAX),
+        operator: usize::try_from(state.config.admin.max_body_bytes).unwrap_or(usize::MAX),
+    };
+    let operator_api = state.config.admin.enabled;
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(limit))
-        .layer(middleware::from_fn_with_state(limit, limit_body))
+        // The limit is `limit_body`'s, per namespace, so axum's own (2 MB) is off.
+        .layer(DefaultBodyLimit::disable())
+        .layer(middleware::from_fn_with_state(limits, limit_body))
         .layer(middleware::from_fn_with_state(
             state.readiness.clone(),
             gate,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(middleware::from_fn_with_state(
+            operator_api,
+            operator_api_switch,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            client_ip::record,
+        ))
+        .layer(middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::record,
         ))
+}
+
+/// Whether `path` belongs to the operator API's namespace, `/_miroir/*`.
+pub(crate) fn is_operator_path(path: &str) -> bool {
+    path == "/_miroir" || path.starts_with("/_miroir/")
+}
+
+/// The `/_miroir/` routes served even with `admin.enabled: false`: the readiness probe and the
+/// metrics (still behind the admin credential).
+fn survives_disabled_admin(path: &str) -> bool {
+    path == READY_PATH || path == METRICS_PATH
+}
+
+/// With the operator API switched off, answers every `/_miroir/` route but the readiness probe
+/// and the metrics as if it did not exist.
+async fn operator_api_switch(
+    State(enabled): State<bool>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    if !enabled && is_operator_path(path) && !survives_disabled_admin(path) {
+        return not_found(request).await;
+    }
+    next.run(request).await
 }
 
 /// The answer for a path no route serves.
@@ -74,9 +118,25 @@ async fn gate(State(readiness): State<Readiness>, request: Request, next: Next) 
     next.run(request).await
 }
 
-/// Refuses a declared `Content-Length` over the limit before any handler runs, and gives any
-/// other 413 (a streamed body caught by an extractor) the Meilisearch shape with the limit.
-async fn limit_body(State(limit): State<usize>, request: Request, next: Next) -> Response {
+/// The body limits of the two namespaces.
+#[derive(Clone, Copy, Debug)]
+struct BodyLimits {
+    /// The Meilisearch API's (`server.max_body_bytes`).
+    client: usize,
+    /// The operator API's (`admin.max_body_bytes`), login included.
+    operator: usize,
+}
+
+/// Refuses a declared `Content-Length` over the request's limit before any handler runs, caps
+/// what an extractor may read of a body without one (a chunked body is cut at the limit, never
+/// buffered whole), and gives any other 413 the Meilisearch shape with the limit.
+async fn limit_body(State(limits): State<BodyLimits>, request: Request, next: Next) -> Response {
+    let operator = is_operator_path(request.uri().path());
+    let limit = if operator {
+        limits.operator
+    } else {
+        limits.client
+    };
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -86,6 +146,7 @@ async fn limit_body(State(limit): State<usize>, request: Request, next: Next) ->
     if declared.is_some_and(|length| length > limit_u64) {
         return error_response(&too_large(limit));
     }
+    let request = request.map(|body| Body::new(Limited::new(body, limit)));
     let response = next.run(request).await;
     if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
         return error_response(&too_large(limit));

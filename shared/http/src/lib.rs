@@ -22,6 +22,7 @@
 
 pub mod alias;
 mod auth;
+mod client_ip;
 mod error;
 mod json;
 pub mod lambda;
@@ -39,10 +40,11 @@ pub mod timefmt;
 pub mod write;
 
 pub use auth::{
-    ADMIN_LOGIN_PATH, ADMIN_SESSION_COOKIE, AdminAuth, AuthScope, CSRF_TOKEN_HEADER, ClientIp,
-    TOKEN_BYTES, admin_key_hash, admin_key_matches, check_same_origin, find_admin_session,
-    is_token, scope_of, session_cookie, session_refused, sha256_hex,
+    ADMIN_LOGIN_PATH, ADMIN_SESSION_COOKIE, AdminAuth, AuthScope, CSRF_TOKEN_HEADER, TOKEN_BYTES,
+    admin_key_hash, admin_key_matches, check_same_origin, find_admin_session, is_token, scope_of,
+    session_cookie, session_refused, sha256_hex,
 };
+pub use client_ip::ClientIp;
 pub use error::{HttpError, HttpResult, RETRY_AFTER_SECONDS, error_response};
 pub use json::JsonBody;
 pub use layers::apply_layers;

@@ -219,7 +219,11 @@ fn add_common_refusals(scope: AuthScope, path: &str, operation: &mut Operation) 
         );
         add(
             "413",
-            "The body is over `server.max_body_bytes` (`payload_too_large`).",
+            if crate::layers::is_operator_path(path) {
+                "The body is over `admin.max_body_bytes` (`payload_too_large`)."
+            } else {
+                "The body is over `server.max_body_bytes` (`payload_too_large`)."
+            },
         );
         add(
             "415",

@@ -35,7 +35,13 @@ fn routes() -> Router {
             post(|JsonBody(value): JsonBody<Typed>| async move { value.limit.to_string() }),
         )
         .route("/_miroir/ready", get(|| async { "ready" }))
+        .route("/_miroir/metrics", get(|| async { "metrics" }))
         .route("/_miroir/leases", get(|| async { "leases" }))
+        .route("/_miroir/aliases", post(|body: Bytes| async move { body }))
+        .route(
+            "/_miroir/admin/login",
+            post(|body: Bytes| async move { body }),
+        )
 }
 
 async fn store(migrated: bool) -> DynStore {
@@ -227,6 +233,124 @@ async fn operator_routes_need_the_admin_key() {
         call(&app, get_with("/_miroir/ready", &[])).await.0,
         StatusCode::OK
     );
+}
+
+#[tokio::test]
+async fn without_an_admin_key_the_master_key_guards_the_operator_api() {
+    let state = state(
+        store(true).await,
+        keyed("master-key", ""),
+        Duration::from_secs(60),
+    )
+    .await;
+    let app = apply_layers(routes(), &state);
+    for path in ["/_miroir/leases", "/_miroir/metrics"] {
+        for headers in [&[][..], &[("authorization", "Bearer wrong")][..]] {
+            let (status, body) = call(&app, get_with(path, headers)).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{path} {headers:?}");
+            assert_eq!(code(&body), "miroir_invalid_auth");
+        }
+        for headers in [
+            &[("authorization", "Bearer master-key")][..],
+            &[("x-admin-key", "master-key")][..],
+        ] {
+            assert_eq!(
+                call(&app, get_with(path, headers)).await.0,
+                StatusCode::OK,
+                "{path} {headers:?}"
+            );
+        }
+    }
+    let flip = Request::post("/_miroir/aliases")
+        .body(Body::from("{}"))
+        .unwrap();
+    assert_eq!(call(&app, flip).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        call(&app, get_with("/_miroir/ready", &[])).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_disabled_operator_api_keeps_only_readiness_and_metrics() {
+    let mut config = keyed("master-key", "admin-key");
+    config.admin.enabled = false;
+    let state = state(store(true).await, config, Duration::from_secs(60)).await;
+    let app = apply_layers(routes(), &state);
+    let admin = [("authorization", "Bearer admin-key")];
+    for request in [
+        get_with("/_miroir/leases", &admin),
+        get_with("/_miroir/leases", &[]),
+        Request::post("/_miroir/aliases")
+            .header("authorization", "Bearer admin-key")
+            .body(Body::from("{}"))
+            .unwrap(),
+        Request::post("/_miroir/admin/login")
+            .body(Body::from(r#"{"adminKey":"admin-key"}"#))
+            .unwrap(),
+    ] {
+        let path = request.uri().path().to_owned();
+        let (status, body) = call(&app, request).await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::NOT_FOUND, "not_found"),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        call(&app, get_with("/_miroir/ready", &[])).await.0,
+        StatusCode::OK
+    );
+    // Metrics stay, still behind the admin credential.
+    assert_eq!(
+        call(&app, get_with("/_miroir/metrics", &[])).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(&app, get_with("/_miroir/metrics", &admin)).await.0,
+        StatusCode::OK
+    );
+    // The client API is untouched.
+    assert_eq!(
+        call(
+            &app,
+            get_with("/tasks", &[("authorization", "Bearer master-key")])
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn operator_bodies_have_their_own_small_limit() {
+    let mut config = Config::default();
+    config.server.max_body_bytes = 1_000_000;
+    config.admin.max_body_bytes = 64;
+    let state = state(store(true).await, config, Duration::from_secs(60)).await;
+    let app = apply_layers(routes(), &state);
+    let big = "z".repeat(65);
+    for path in ["/_miroir/aliases", "/_miroir/admin/login"] {
+        // Declared: refused before the handler; streamed without a length: cut at the limit.
+        let declared = Request::post(path)
+            .header("content-length", "65")
+            .body(Body::from(big.clone()))
+            .unwrap();
+        let streamed = Request::post(path).body(Body::from(big.clone())).unwrap();
+        for request in [declared, streamed] {
+            let (status, body) = call(&app, request).await;
+            assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+            let message = body.unwrap()["message"].as_str().unwrap().to_owned();
+            assert!(message.contains("64 bytes"), "{message}");
+        }
+        let fits = Request::post(path)
+            .body(Body::from("z".repeat(64)))
+            .unwrap();
+        assert_eq!(call(&app, fits).await.0, StatusCode::OK, "{path}");
+    }
+    // The client API keeps `server.max_body_bytes`.
+    let request = Request::post("/echo").body(Body::from(big)).unwrap();
+    assert_eq!(call(&app, request).await.0, StatusCode::OK);
 }
 
 #[tokio::test]

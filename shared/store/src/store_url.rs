@@ -2,6 +2,7 @@
 //! `sqlite::memory:`, `redis://host:port/db`, `rediss://host:port/db`,
 //! `redis+cluster://host:port,host:port`, `rediss+cluster://host:port,host:port`.
 
+use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -32,8 +33,8 @@ pub enum SqliteLocation {
     Memory,
 }
 
-/// A parsed store URL. Parse with [`StoreUrl::parse`]; `Display` redacts passwords.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A parsed store URL. Parse with [`StoreUrl::parse`]; `Display` and `Debug` redact passwords.
+#[derive(Clone, PartialEq, Eq)]
 pub enum StoreUrl {
     /// Embedded SQLite.
     Sqlite {
@@ -64,6 +65,47 @@ pub enum StoreUrl {
         /// `?prefix=NAME` (default `miroir`): first segment of every key.
         key_prefix: String,
     },
+}
+
+impl fmt::Debug for StoreUrl {
+    /// Like a derived `Debug`, with every password in a Redis URL replaced by `***`.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite {
+                location,
+                synchronous,
+                busy_timeout,
+            } => formatter
+                .debug_struct("Sqlite")
+                .field("location", location)
+                .field("synchronous", synchronous)
+                .field("busy_timeout", busy_timeout)
+                .finish(),
+            Self::Redis {
+                connection_url,
+                timeout,
+                key_prefix,
+            } => formatter
+                .debug_struct("Redis")
+                .field("connection_url", &redact(connection_url))
+                .field("timeout", timeout)
+                .field("key_prefix", key_prefix)
+                .finish(),
+            Self::RedisCluster {
+                node_urls,
+                timeout,
+                key_prefix,
+            } => formatter
+                .debug_struct("RedisCluster")
+                .field(
+                    "node_urls",
+                    &node_urls.iter().map(|url| redact(url)).collect::<Vec<_>>(),
+                )
+                .field("timeout", timeout)
+                .field("key_prefix", key_prefix)
+                .finish(),
+        }
+    }
 }
 
 impl StoreUrl {
@@ -375,6 +417,20 @@ mod tests {
         assert_eq!(timeout, Duration::from_millis(500));
         assert_eq!(key_prefix, "test-1");
         assert!(StoreUrl::parse("rediss://cache.example.com:6380/0").is_ok());
+    }
+
+    #[test]
+    fn debug_never_shows_a_password() {
+        for raw in [
+            "redis://:s3cret-pw@127.0.0.1:6379/0",
+            "rediss://user:s3cret-pw@cache.example:6380/1?timeout_ms=500",
+            "redis+cluster://:s3cret-pw@h1:7000,h2:7001",
+        ] {
+            let url = StoreUrl::parse(raw).expect(raw);
+            let debug = format!("{url:?} {url:#?}");
+            assert!(!debug.contains("s3cret-pw"), "{debug}");
+            assert!(debug.contains("***"), "{debug}");
+        }
     }
 
     #[test]

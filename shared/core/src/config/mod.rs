@@ -47,7 +47,7 @@ pub use secret::Secret;
 pub use sections::{
     AdminConfig, AdminUiConfig, AliasesConfig, BackgroundConfig, CanaryRunnerConfig, HealthConfig,
     IdempotencyConfig, NodeConfig, RebalancerConfig, ScatterConfig, ServerConfig,
-    SessionPinningConfig, TaskRegistryConfig, TaskStoreBackend, TaskStoreConfig,
+    SessionPinningConfig, TaskRegistryConfig, TaskStoreBackend, TaskStoreConfig, TrustedProxies,
     UnavailableShardPolicy, WaitStrategy,
 };
 
@@ -203,6 +203,17 @@ impl Config {
     /// The error names the first bad key path and the reason.
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate::validate(self)
+    }
+
+    /// The credential of the operator API (`/_miroir/*`): `admin.api_key`, or, when it is
+    /// empty, the master key — Meilisearch's rule that the master key is the root credential.
+    /// Empty only when both are: then the operator API is open (warned at start).
+    pub fn admin_credential(&self) -> &Secret {
+        if self.admin.api_key.is_empty() {
+            &self.master_key
+        } else {
+            &self.admin.api_key
+        }
     }
 
     /// The one store URL: `task_store.url` when set, else `sqlite://<task_store.path>`.

@@ -4,6 +4,9 @@
 //! what it changes. The defaults are listed in `default.yaml` beside this file.
 
 use std::fmt;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
 
 use serde::Deserialize;
 
@@ -70,10 +73,14 @@ impl fmt::Debug for TaskStoreConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdminConfig {
-    /// Serve the admin API (default true).
+    /// Serve the operator API (default true). When false, every `/_miroir/` route answers 404
+    /// except `/_miroir/ready` and `/_miroir/metrics`.
     pub enabled: bool,
-    /// The admin API key (env `MIROIR_ADMIN_API_KEY`); redacted in `Debug`.
+    /// The admin API key (env `MIROIR_ADMIN_API_KEY`); redacted in `Debug`. Empty: the master
+    /// key guards the admin API (see [`super::Config::admin_credential`]).
     pub api_key: Secret,
+    /// Largest request body of an admin (`/_miroir/`) route, in bytes (default 65536 = 64 KiB).
+    pub max_body_bytes: u64,
 }
 
 impl Default for AdminConfig {
@@ -81,6 +88,7 @@ impl Default for AdminConfig {
         Self {
             enabled: true,
             api_key: Secret::default(),
+            max_body_bytes: 65_536,
         }
     }
 }
@@ -161,6 +169,9 @@ pub struct ScatterConfig {
     pub retry_on_timeout: bool,
     /// `partial` (default) or `error`.
     pub unavailable_shard_policy: UnavailableShardPolicy,
+    /// Most queries one `POST /multi-search` may carry (default 100; more are refused with
+    /// `miroir_too_many_search_queries`).
+    pub max_multi_search_queries: u32,
 }
 
 impl Default for ScatterConfig {
@@ -169,6 +180,7 @@ impl Default for ScatterConfig {
             node_timeout_ms: 5000,
             retry_on_timeout: true,
             unavailable_shard_policy: UnavailableShardPolicy::Partial,
+            max_multi_search_queries: 100,
         }
     }
 }
@@ -205,6 +217,18 @@ pub struct ServerConfig {
     pub bind: String,
     /// Largest request body accepted, in bytes (default 104857600 = 100 MiB).
     pub max_body_bytes: u64,
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers name the client (CIDR blocks or
+    /// single addresses). Empty (default): those headers are never believed.
+    pub trusted_proxies: TrustedProxies,
+    /// How long a client may take to send a request's headers, in milliseconds (default 30000);
+    /// past it the connection is closed.
+    pub header_read_timeout_ms: u64,
+    /// How long one request may take from its headers to its answer, in milliseconds (default
+    /// 300000); past it the answer is 408 `miroir_request_timeout`.
+    pub request_timeout_ms: u64,
+    /// Most connections served at once (default 1024); further ones wait in the kernel's
+    /// accept queue.
+    pub max_connections: u32,
 }
 
 impl ServerConfig {
@@ -224,7 +248,59 @@ impl Default for ServerConfig {
             port: 7700,
             bind: "127.0.0.1".to_owned(),
             max_body_bytes: 104_857_600,
+            trusted_proxies: TrustedProxies::default(),
+            header_read_timeout_ms: 30_000,
+            request_timeout_ms: 300_000,
+            max_connections: 1024,
         }
+    }
+}
+
+/// `miroir.server.trusted_proxies`: the networks of proxies whose forwarding headers are believed.
+///
+/// Each entry is a CIDR block (`10.0.0.0/8`, `fd00::/8`) or a single address (`10.1.2.3`); a
+/// config that gives anything else is refused with the entry named.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<IpNet>);
+
+impl TrustedProxies {
+    /// The trusted networks.
+    pub fn new(networks: Vec<IpNet>) -> Self {
+        Self(networks)
+    }
+
+    /// True when no proxy is trusted (the default).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `address` belongs to a trusted proxy. IPv4-mapped IPv6 addresses are compared
+    /// as IPv4.
+    pub fn contains(&self, address: IpAddr) -> bool {
+        let address = address.to_canonical();
+        self.0.iter().any(|network| network.contains(&address))
+    }
+}
+
+impl<'de> Deserialize<'de> for TrustedProxies {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let entries = Vec::<String>::deserialize(deserializer)?;
+        entries
+            .iter()
+            .map(|entry| {
+                let entry = entry.trim();
+                entry
+                    .parse::<IpNet>()
+                    .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                    .map(|network| network.trunc())
+                    .map_err(|_| {
+                        serde::de::Error::custom(format!(
+                            "`{entry}` is not a CIDR block (`10.0.0.0/8`) or an IP address"
+                        ))
+                    })
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
     }
 }
 

@@ -356,6 +356,7 @@ fn every_leaf_override() -> (Vec<(&'static str, &'static str)>, Config) {
         ("MIROIR_TASK_STORE__URL", "redis://cache:6379/0"),
         ("MIROIR_ADMIN__ENABLED", "false"),
         ("MIROIR_ADMIN__API_KEY", "ak"),
+        ("MIROIR_ADMIN__MAX_BODY_BYTES", "1024"),
         ("MIROIR_ADMIN_UI__SESSION_TTL_S", "900"),
         ("MIROIR_REPLICA_GROUPS", "2"),
         (
@@ -375,12 +376,20 @@ fn every_leaf_override() -> (Vec<(&'static str, &'static str)>, Config) {
         ("MIROIR_SCATTER__NODE_TIMEOUT_MS", "15"),
         ("MIROIR_SCATTER__RETRY_ON_TIMEOUT", "false"),
         ("MIROIR_SCATTER__UNAVAILABLE_SHARD_POLICY", "error"),
+        ("MIROIR_SCATTER__MAX_MULTI_SEARCH_QUERIES", "7"),
         ("MIROIR_REBALANCER__AUTO_REBALANCE_ON_RECOVERY", "false"),
         ("MIROIR_REBALANCER__MAX_CONCURRENT_MIGRATIONS", "16"),
         ("MIROIR_REBALANCER__MIGRATION_TIMEOUT_S", "17"),
         ("MIROIR_SERVER__PORT", "18"),
         ("MIROIR_SERVER__BIND", "0.0.0.0"),
         ("MIROIR_SERVER__MAX_BODY_BYTES", "19"),
+        (
+            "MIROIR_SERVER__TRUSTED_PROXIES",
+            "[10.0.0.0/8, '192.168.1.7', 'fd00::/8']",
+        ),
+        ("MIROIR_SERVER__HEADER_READ_TIMEOUT_MS", "34"),
+        ("MIROIR_SERVER__REQUEST_TIMEOUT_MS", "35"),
+        ("MIROIR_SERVER__MAX_CONNECTIONS", "36"),
         ("MIROIR_ALIASES__ENABLED", "false"),
         ("MIROIR_ALIASES__HISTORY_RETENTION", "20"),
         ("MIROIR_ALIASES__REQUIRE_TARGET_EXISTS", "false"),
@@ -418,6 +427,7 @@ fn every_leaf_override() -> (Vec<(&'static str, &'static str)>, Config) {
         admin: AdminConfig {
             enabled: false,
             api_key: Secret::new("ak"),
+            max_body_bytes: 1024,
         },
         admin_ui: AdminUiConfig { session_ttl_s: 900 },
         replica_groups: 2,
@@ -443,6 +453,7 @@ fn every_leaf_override() -> (Vec<(&'static str, &'static str)>, Config) {
             node_timeout_ms: 15,
             retry_on_timeout: false,
             unavailable_shard_policy: UnavailableShardPolicy::Error,
+            max_multi_search_queries: 7,
         },
         rebalancer: RebalancerConfig {
             auto_rebalance_on_recovery: false,
@@ -453,6 +464,14 @@ fn every_leaf_override() -> (Vec<(&'static str, &'static str)>, Config) {
             port: 18,
             bind: "0.0.0.0".to_owned(),
             max_body_bytes: 19,
+            trusted_proxies: TrustedProxies::new(vec![
+                "10.0.0.0/8".parse().unwrap(),
+                "192.168.1.7/32".parse().unwrap(),
+                "fd00::/8".parse().unwrap(),
+            ]),
+            header_read_timeout_ms: 34,
+            request_timeout_ms: 35,
+            max_connections: 36,
         },
         aliases: AliasesConfig {
             enabled: false,
@@ -494,6 +513,47 @@ fn every_leaf_override() -> (Vec<(&'static str, &'static str)>, Config) {
 }
 
 #[test]
+fn trusted_proxies_are_networks_or_addresses() {
+    let config = Config::from_yaml(
+        "miroir:\n  server:\n    trusted_proxies: ['10.1.2.3/8', '::ffff:0:0/96', '2001:db8::1']\n",
+        &no_env(),
+    )
+    .unwrap();
+    let proxies = &config.server.trusted_proxies;
+    assert!(
+        proxies.contains("10.200.0.1".parse().unwrap()),
+        "host bits are dropped"
+    );
+    assert!(!proxies.contains("11.0.0.1".parse().unwrap()));
+    assert!(proxies.contains("2001:db8::1".parse().unwrap()));
+    assert!(!proxies.contains("2001:db8::2".parse().unwrap()));
+    assert!(
+        proxies.contains("::ffff:10.0.0.9".parse().unwrap()),
+        "IPv4-mapped addresses are compared as IPv4"
+    );
+    assert!(Config::default().server.trusted_proxies.is_empty());
+    let error = error_of(
+        "miroir:\n  server:\n    trusted_proxies: ['10.0.0.0/33']\n",
+        &[],
+    );
+    assert!(error.contains("miroir.server.trusted_proxies"), "{error}");
+    assert!(
+        error.contains("`10.0.0.0/33` is not a CIDR block"),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_admin_credential_is_the_admin_key_else_the_master_key() {
+    let mut config = Config::default();
+    assert!(config.admin_credential().is_empty());
+    config.master_key = Secret::new("mk");
+    assert_eq!(config.admin_credential().expose(), "mk");
+    config.admin.api_key = Secret::new("ak");
+    assert_eq!(config.admin_credential().expose(), "ak");
+}
+
+#[test]
 fn every_key_path_is_overridden_by_its_variable() {
     let (vars, expected) = every_leaf_override();
     // Over the embedded default and over a file that sets every key otherwise.
@@ -514,7 +574,10 @@ fn the_override_test_covers_every_leaf_key() {
                     leaves(&format!("{prefix}__{name}"), child, out);
                 }
             }
-            Value::Sequence(entries) => leaves(&format!("{prefix}__0"), &entries[0], out),
+            // A list of records (nodes) has a template entry; a list of scalars is one leaf.
+            Value::Sequence(entries) if !entries.is_empty() => {
+                leaves(&format!("{prefix}__0"), &entries[0], out)
+            }
             _ => out.push(prefix.replacen("__", "_", 1)),
         }
     }

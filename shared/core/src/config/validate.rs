@@ -85,6 +85,19 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
         ));
     }
     at_least_one("miroir.server.max_body_bytes", config.server.max_body_bytes)?;
+    at_least_one(
+        "miroir.server.header_read_timeout_ms",
+        config.server.header_read_timeout_ms,
+    )?;
+    at_least_one(
+        "miroir.server.request_timeout_ms",
+        config.server.request_timeout_ms,
+    )?;
+    at_least_one(
+        "miroir.server.max_connections",
+        u64::from(config.server.max_connections),
+    )?;
+    at_least_one("miroir.admin.max_body_bytes", config.admin.max_body_bytes)?;
     aliases(config)?;
     canary_runner(config)
 }
