@@ -25,8 +25,8 @@ use std::sync::Arc;
 use clap::Parser;
 use miroir_background::{Background, pod_id};
 use miroir_core::ProcessEnv;
-use miroir_http::shutdown_signal;
 use miroir_http::startup::{self, StartError};
+use miroir_http::{ServeOptions, shutdown_signal};
 
 /// Command-line arguments.
 #[derive(Debug, Parser)]
@@ -51,7 +51,8 @@ fn main() -> ExitCode {
             let background = Arc::new(Background::new(state.clone(), app.clone(), &id));
             tokio::spawn(async move { background.run(shutdown_signal()).await })
         });
-        let served = miroir_http::serve(app, &addr).await;
+        let options = ServeOptions::from_config(&state.config.server);
+        let served = miroir_http::serve(app, &addr, options).await;
         if let Some(background) = background {
             if served.is_err() {
                 background.abort();

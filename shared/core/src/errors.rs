@@ -133,6 +133,9 @@ codes! {
     // A known route called with a method it does not serve (Meilisearch answers 405 there too,
     // without a body; Miroir keeps the error shape on every response).
     MiroirMethodNotAllowed => ("miroir_method_not_allowed", InvalidRequest, 405),
+    // A request not answered within `server.request_timeout_ms` of its headers (a client
+    // trickling its body, or work that outlived the bound).
+    MiroirRequestTimeout => ("miroir_request_timeout", InvalidRequest, 408),
     // A node answered something that is not a Meilisearch response (or not at all within the
     // scatter timeout) where no quorum rule applies, e.g. a single-replica document read.
     MiroirNodeUnavailable => ("miroir_node_unavailable", System, 503),

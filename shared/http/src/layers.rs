@@ -1,5 +1,7 @@
 //! The shared middleware stack, applied once to the merged routers.
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -18,7 +20,8 @@ use crate::state::AppState;
 
 /// Gives `router` Meilisearch-shaped answers for unknown routes (404 `not_found`) and known
 /// routes called with another method (405), then wraps it in, from the outside in: request
-/// metrics, the client address ([`crate::ClientIp`]), the operator-API switch
+/// metrics, the request timeout (`server.request_timeout_ms`, 408 `miroir_request_timeout`),
+/// the client address ([`crate::ClientIp`]), the operator-API switch
 /// (`admin.enabled: false` answers 404 on `/_miroir/*` but `ready` and `metrics`),
 /// authentication, the readiness gate, the body limit (`admin.max_body_bytes` on `/_miroir/*`,
 /// `server.max_body_bytes` elsewhere, answered with a Meilisearch-shaped 413
@@ -52,9 +55,28 @@ pub fn apply_layers(router: Router, state: &AppState) -> Router {
             client_ip::record,
         ))
         .layer(middleware::from_fn_with_state(
+            Duration::from_millis(state.config.server.request_timeout_ms),
+            time_limit,
+        ))
+        .layer(middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::record,
         ))
+}
+
+/// Answers 408 `miroir_request_timeout` when the rest of the stack has not answered within
+/// `limit` (dropping the handler's future: what it did not record is not done).
+async fn time_limit(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => error_response(&ApiError::new(
+            Code::MiroirRequestTimeout,
+            format!(
+                "The request was not completed within {} ms (`server.request_timeout_ms`).",
+                limit.as_millis()
+            ),
+        )),
+    }
 }
 
 /// Whether `path` belongs to the operator API's namespace, `/_miroir/*`.

@@ -51,7 +51,7 @@ pub use layers::apply_layers;
 pub use metrics::Metrics;
 pub use query::QueryParams;
 pub use readiness::{DEFAULT_RECHECK_INTERVAL, Readiness};
-pub use serve::{serve, serve_on, shutdown_signal};
+pub use serve::{ServeOptions, serve, serve_on, shutdown_signal};
 pub use state::AppState;
 
 pub use miroir_core::{ApiError, Code};

@@ -42,6 +42,13 @@ fn routes() -> Router {
             "/_miroir/admin/login",
             post(|body: Bytes| async move { body }),
         )
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                "late"
+            }),
+        )
 }
 
 async fn store(migrated: bool) -> DynStore {
@@ -351,6 +358,28 @@ async fn operator_bodies_have_their_own_small_limit() {
     // The client API keeps `server.max_body_bytes`.
     let request = Request::post("/echo").body(Body::from(big)).unwrap();
     assert_eq!(call(&app, request).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_request_over_the_time_limit_gets_a_408() {
+    let mut config = Config::default();
+    config.server.request_timeout_ms = 100;
+    let state = state(store(true).await, config, Duration::from_secs(60)).await;
+    let app = apply_layers(routes(), &state);
+    let started = Instant::now();
+    let (status, body) = call(&app, get_with("/slow", &[])).await;
+    assert!(started.elapsed() < Duration::from_millis(350));
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::REQUEST_TIMEOUT, "miroir_request_timeout")
+    );
+    assert!(
+        body.unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .contains("100 ms")
+    );
+    assert_eq!(call(&app, get_with("/tasks", &[])).await.0, StatusCode::OK);
 }
 
 #[tokio::test]

@@ -899,7 +899,7 @@ fn check_csrf(port: u16, session: &Session, findings: &mut Findings) {
 }
 
 /// A `/proc/<pid>/status` figure in KiB (`VmRSS`, `VmHWM`); 0 when unreadable.
-fn memory_kib(pid: u32, field: &str) -> u64 {
+pub(crate) fn memory_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()

@@ -14,6 +14,8 @@
 //! - [`fuzz`]: `schemathesis` against the OpenAPI document of a running `miroir`: no 5xx, no
 //!   answer outside the documented schema, oversized and deeply nested bodies refused, and no
 //!   key or internal error text in any answer or log line.
+//! - [`resources`]: 100 clients posting 100 MB bodies to the operator API without a key, and a
+//!   client trickling its headers: refused early, peak RSS under 256 MiB, cut at the timeout.
 //!
 //! The test command runs a short version of each. The long version (20 crash cycles, a 10 s
 //! outage, 4 × 10,000 jobs) runs with `MIROIR_RELIABILITY=full`:
@@ -30,6 +32,7 @@ mod crash;
 mod fuzz;
 mod nodes;
 mod outage;
+mod resources;
 
 /// True when `MIROIR_RELIABILITY=full` asks for the long version of the suite.
 fn full() -> bool {
