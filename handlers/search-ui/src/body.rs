@@ -23,7 +23,7 @@ pub const MAX_TITLE_CHARS: usize = 200;
 pub const MAX_URL_BYTES: usize = 2048;
 
 /// The longest custom result template, in bytes.
-pub const MAX_TEMPLATE_BYTES: usize = 65_536;
+pub const MAX_TEMPLATE_BYTES: usize = 32_768;
 
 /// The most attributes a list names.
 pub const MAX_ATTRIBUTES: usize = 100;
@@ -81,7 +81,8 @@ pub(crate) struct ConfigBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     result_template: Option<ResultTemplate>,
     /// The HTML template of `resultTemplate: custom` (`{{field}}`, `{{#if}}` interpolation), at
-    /// most 64 KiB; only with `custom`, and required by it.
+    /// most 32 KiB (so a whole configuration fits in `admin.max_body_bytes`); only with `custom`,
+    /// and required by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     custom_template: Option<String>,
     /// The attribute identifying a hit.

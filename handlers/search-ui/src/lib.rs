@@ -22,7 +22,7 @@
 //! facet `type` `checkbox`, `range` or `star`, `sort` (`count_desc`, `count_asc`, `alpha_asc`,
 //! `alpha_desc`) on checkboxes only, `min` < `max` and `step` > 0 on ranges only; sort fields
 //! `attribute:asc|desc`; `resultTemplate` `card`, `list`, `grid`, `table` or `custom`, and
-//! `customTemplate` (at most 64 KiB) exactly when `custom`; page sizes 1 to 1000, options
+//! `customTemplate` (at most 32 KiB) exactly when `custom`; page sizes 1 to 1000, options
 //! increasing, the default among them.
 
 mod body;

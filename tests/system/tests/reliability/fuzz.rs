@@ -249,6 +249,8 @@ fn start_miroir(dir: &Path, nodes: &[TestNode], log_path: &Path) -> (Process, u1
             .env("MIROIR_REPLICATION_FACTOR", "2")
             .env("MIROIR_SCATTER__NODE_TIMEOUT_MS", "2000")
             .env("MIROIR_SERVER__MAX_BODY_BYTES", MAX_BODY_BYTES.to_string())
+            // The same cap on operator routes, so the depth checks below reach their parser.
+            .env("MIROIR_ADMIN__MAX_BODY_BYTES", MAX_BODY_BYTES.to_string())
             .env("MIROIR_MASTER_KEY", MASTER_KEY)
             .env("MIROIR_ADMIN_API_KEY", ADMIN_KEY)
             .env("MIROIR_NODE_MASTER_KEY", NODE_KEY)
