@@ -12,15 +12,15 @@ use http_body_util::Limited;
 use miroir_core::{ApiError, Code};
 
 use crate::auth::{METRICS_PATH, READY_PATH, authenticate, warn_if_open};
-use crate::client_ip;
 use crate::error::error_response;
 use crate::metrics;
 use crate::readiness::Readiness;
 use crate::state::AppState;
+use crate::{client_ip, request_id};
 
 /// Gives `router` Meilisearch-shaped answers for unknown routes (404 `not_found`) and known
-/// routes called with another method (405), then wraps it in, from the outside in: request
-/// metrics, the request timeout (`server.request_timeout_ms`, 408 `miroir_request_timeout`),
+/// routes called with another method (405), then wraps it in, from the outside in: the request
+/// id (`X-Request-Id`, on every response and log line), request metrics, the request timeout (`server.request_timeout_ms`, 408 `miroir_request_timeout`),
 /// the client address ([`crate::ClientIp`]), the operator-API switch
 /// (`admin.enabled: false` answers 404 on `/_miroir/*` but `ready` and `metrics`),
 /// authentication, the readiness gate, the body limit (`admin.max_body_bytes` on `/_miroir/*`,
@@ -62,6 +62,7 @@ pub fn apply_layers(router: Router, state: &AppState) -> Router {
             state.metrics.clone(),
             metrics::record,
         ))
+        .layer(middleware::from_fn(request_id::assign))
 }
 
 /// Answers 408 `miroir_request_timeout` when the rest of the stack has not answered within

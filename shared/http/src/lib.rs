@@ -32,6 +32,7 @@ pub mod object;
 pub mod openapi;
 mod query;
 mod readiness;
+mod request_id;
 mod serve;
 pub mod session;
 pub mod startup;
@@ -51,6 +52,7 @@ pub use layers::apply_layers;
 pub use metrics::Metrics;
 pub use query::QueryParams;
 pub use readiness::{DEFAULT_RECHECK_INTERVAL, Readiness};
+pub use request_id::REQUEST_ID_HEADER;
 pub use serve::{ServeOptions, serve, serve_on, shutdown_signal};
 pub use state::AppState;
 

@@ -77,6 +77,12 @@ pub trait StoreObserver: Send + Sync + std::fmt::Debug {
     /// `"list_tasks"`, …, one of [`ObservedStore::OPERATIONS`]), `elapsed` the wall-clock time
     /// from the call until the backend answered, `outcome` whether it succeeded.
     fn observe(&self, operation: &'static str, elapsed: Duration, outcome: Outcome);
+
+    /// One operation failed with `error`, reported right after [`StoreObserver::observe`], so
+    /// an observer can log it with the operation's name. Default: nothing.
+    fn failed(&self, operation: &'static str, error: &StoreError) {
+        let _ = (operation, error);
+    }
 }
 
 /// A [`Store`] that delegates every operation to an inner store and reports each call's
@@ -115,6 +121,9 @@ async fn timed<T>(
     let started = Instant::now();
     let result = call.await;
     observer.observe(operation, started.elapsed(), Outcome::of(&result));
+    if let Err(error) = &result {
+        observer.failed(operation, error);
+    }
     result
 }
 

@@ -26,7 +26,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
-use miroir_store::{DynStore, JobKind, Outcome, StoreObserver};
+use miroir_store::{DynStore, JobKind, Outcome, StoreError, StoreObserver};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -218,6 +218,23 @@ impl StoreObserver for Metrics {
                 outcome: outcome.as_str(),
             })
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Logs a failed store operation with its name (inside the request's span, so with its
+    /// request id). Outages and faults are errors; refusals that are a normal answer (not
+    /// found, conflict, a fenced or invalid call, a schema mismatch the readiness gate
+    /// reports) are only debug lines. The text of a `StoreError` never holds a secret.
+    fn failed(&self, operation: &'static str, error: &StoreError) {
+        match error {
+            StoreError::Unavailable(_)
+            | StoreError::Backend(_)
+            | StoreError::Corrupt { .. }
+            | StoreError::NotAMiroirStore(_)
+            | StoreError::InvalidUrl { .. } => {
+                tracing::error!(operation, error = %error, "store operation failed");
+            }
+            _ => tracing::debug!(operation, error = %error, "store operation refused"),
+        }
     }
 }
 

@@ -37,6 +37,10 @@ async fn each_call_reports_its_operation_duration_and_outcome() {
             ("update_task", Outcome::Err("not_found")),
         ]
     );
+    let failures = observer.failures();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].0, "update_task");
+    assert!(failures[0].1.contains("not found"), "{failures:?}");
     let elapsed = observations[2].elapsed;
     assert!(elapsed <= outer, "{elapsed:?} timed within {outer:?}");
     assert_eq!(Outcome::Err("not_found").as_str(), "not_found");

@@ -4,8 +4,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use miroir_store::{
-    DynStore, NewTask, NodeTaskMap, ObservedStore, Outcome, StoreObserver, TaskKind, TaskStatus,
-    Timestamp,
+    DynStore, NewTask, NodeTaskMap, ObservedStore, Outcome, StoreError, StoreObserver, TaskKind,
+    TaskStatus, Timestamp,
 };
 
 /// A migrated store under test, with what keeps it alive and a way to open a second handle.
@@ -159,6 +159,7 @@ pub struct Observation {
 #[derive(Debug, Default)]
 pub struct RecordingObserver {
     observations: Mutex<Vec<Observation>>,
+    failures: Mutex<Vec<(&'static str, String)>>,
 }
 
 impl RecordingObserver {
@@ -175,9 +176,15 @@ impl RecordingObserver {
             .collect()
     }
 
+    /// Every failure reported so far (operation, error text), oldest first.
+    pub fn failures(&self) -> Vec<(&'static str, String)> {
+        self.failures.lock().unwrap().clone()
+    }
+
     /// Forgets every report so far.
     pub fn clear(&self) {
         self.observations.lock().unwrap().clear();
+        self.failures.lock().unwrap().clear();
     }
 }
 
@@ -188,6 +195,13 @@ impl StoreObserver for RecordingObserver {
             elapsed,
             outcome,
         });
+    }
+
+    fn failed(&self, operation: &'static str, error: &StoreError) {
+        self.failures
+            .lock()
+            .unwrap()
+            .push((operation, error.to_string()));
     }
 }
 
