@@ -6,7 +6,9 @@
 //!   and valid, no reserved `_miroir_shard`), tagged with their shard, batched per node and sent
 //!   to their shard's nodes in every group in parallel.
 //! - Reads (`GET …/documents/{id}`, `GET …/documents`, `POST …/documents/fetch`) see no
-//!   `_miroir_*` field.
+//!   `_miroir_*` field. A list answers at most [`MAX_LIMIT`] (1000) documents: a greater `limit`
+//!   is clamped; an `offset` or `limit` that is not an integer from 0 to `u64::MAX` is refused
+//!   with Meilisearch's `invalid_document_offset` / `invalid_document_limit`.
 
 mod payload;
 mod read;
@@ -18,6 +20,8 @@ use miroir_core::{ApiError, Code};
 use miroir_http::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+
+pub use crate::read::MAX_LIMIT;
 
 /// The document routes and their OpenAPI description: the one place they are defined.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -69,5 +73,29 @@ async fn index_primary_key(
                  parameter was given: Miroir routes every document to its shard by primary key."
             ),
         )),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_limit_is_the_applied_one() {
+        let document = serde_json::to_value(routes().into_openapi()).unwrap();
+        let paths = &document["paths"];
+        let list = paths["/indexes/{uid}/documents"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|parameter| parameter["name"] == "limit")
+            .unwrap();
+        let fetch = &paths["/indexes/{uid}/documents/fetch"]["post"]["requestBody"];
+        for described in [&list["description"], &fetch["description"]] {
+            let text = described.as_str().unwrap().to_lowercase();
+            assert!(text.contains(&format!("at most {MAX_LIMIT}")), "{text}");
+            assert!(text.contains(&format!("served as {MAX_LIMIT}")), "{text}");
+        }
     }
 }

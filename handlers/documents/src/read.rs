@@ -82,16 +82,138 @@ pub(crate) async fn get_document(
         .into())
 }
 
+/// The largest page a document list answers: a greater `limit` is served as this many documents
+/// (and the answer's `limit` says so), so no request makes Miroir hold more than this many
+/// documents, whatever the client asks. Meilisearch itself accepts any `usize`.
+pub const MAX_LIMIT: u64 = 1_000;
+
+/// The page size when the client gives none (Meilisearch's).
+const DEFAULT_LIMIT: u64 = 20;
+
 /// What a document list asks for (query parameters of `GET`, body of `POST …/fetch`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct Fetch {
-    offset: Option<usize>,
-    limit: Option<usize>,
+    /// As sent (`Some(Null)` for `null`): checked by [`Fetch::window`].
+    #[serde(default, deserialize_with = "present")]
+    offset: Option<Value>,
+    /// As sent (`Some(Null)` for `null`): checked by [`Fetch::window`].
+    #[serde(default, deserialize_with = "present")]
+    limit: Option<Value>,
     fields: Option<Value>,
     filter: Option<Value>,
     ids: Option<Vec<Value>>,
     retrieve_vectors: Option<bool>,
+}
+
+/// A field that is present, `null` included (serde reads a `null` `Option` as absent).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
+}
+
+/// The window of a document list, checked: `limit` at most [`MAX_LIMIT`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Window {
+    /// Documents skipped, as the client sent it (any `u64`).
+    offset: u64,
+    /// Documents returned at most.
+    limit: u64,
+}
+
+impl Window {
+    /// The window of `offset` and `limit` (defaults 0 and 20), `limit` clamped to [`MAX_LIMIT`].
+    fn new(offset: Option<u64>, limit: Option<u64>) -> Self {
+        Self {
+            offset: offset.unwrap_or(0),
+            limit: limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT),
+        }
+    }
+
+    /// The position just past the window (saturating: an `offset` near `u64::MAX` only means
+    /// "past every document").
+    fn end(self) -> u64 {
+        self.offset.saturating_add(self.limit)
+    }
+}
+
+impl Fetch {
+    /// The window of a `POST …/fetch` body: `offset` and `limit` must be non-negative integers
+    /// that fit a `u64` (Meilisearch's `usize`), refused otherwise with Meilisearch's
+    /// `invalid_document_offset` / `invalid_document_limit` and wording.
+    fn window(&self) -> Result<Window, ApiError> {
+        let number = |value: &Option<Value>, name: &str, code: Code| {
+            value
+                .as_ref()
+                .map(|value| {
+                    value.as_u64().ok_or_else(|| {
+                        ApiError::new(
+                            code,
+                            format!(
+                                "Invalid value type at `.{name}`: expected a positive integer, \
+                                 but found {}",
+                                describe(value)
+                            ),
+                        )
+                    })
+                })
+                .transpose()
+        };
+        Ok(Window::new(
+            number(&self.offset, "offset", Code::InvalidDocumentOffset)?,
+            number(&self.limit, "limit", Code::InvalidDocumentLimit)?,
+        ))
+    }
+}
+
+/// A JSON value as Meilisearch names it in a type error (`a negative integer: \`-1\``; a
+/// number that is not an integer in `i64`/`u64` is `a number`, printed as a float).
+fn describe(value: &Value) -> String {
+    let kind = match value {
+        Value::Null => return "null".to_owned(),
+        Value::Bool(_) => "a boolean",
+        Value::Number(number) if number.is_u64() => "a positive integer",
+        Value::Number(number) if number.is_i64() => "a negative integer",
+        Value::Number(number) => {
+            return format!(
+                "a number: `{}`",
+                float_text(number.as_f64().unwrap_or(f64::NAN))
+            );
+        }
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    format!("{kind}: `{value}`")
+}
+
+/// A float as Meilisearch prints it in errors: always with a fraction or an exponent (`1.0`,
+/// `100.0`, `1e+30`, `1.8446744073709552e+19`).
+fn float_text(number: f64) -> String {
+    let text = Value::from(number).to_string();
+    if text.contains(['.', 'e', 'E']) || !number.is_finite() {
+        text
+    } else {
+        format!("{text}.0")
+    }
+}
+
+/// A non-negative integer query parameter `name` that fits a `u64` (Meilisearch's `usize`), if
+/// present; refused otherwise with `code` and Meilisearch's wording.
+fn query_number(params: &QueryParams, name: &str, code: Code) -> Result<Option<u64>, ApiError> {
+    params
+        .get(name)
+        .map(|value| {
+            value.parse().map_err(|_| {
+                ApiError::new(
+                    code,
+                    format!(
+                        "Invalid value in parameter `{name}`: could not parse `{value}` as a \
+                         positive integer"
+                    ),
+                )
+            })
+        })
+        .transpose()
 }
 
 /// List documents.
@@ -101,12 +223,15 @@ pub(crate) struct Fetch {
     tag = "documents",
     params(
         ("uid" = String, Path, description = "The index uid."),
-        ("offset" = Option<u32>, Query, description = "Documents to skip."),
-        ("limit" = Option<u32>, Query, description = "Page size (default 20)."),
+        ("offset" = Option<u64>, Query, description = "Documents to skip (default 0; any integer from 0 to 18446744073709551615, echoed as sent)."),
+        ("limit" = Option<u64>, Query, description = "Page size (default 20). At most 1000: a greater value (up to 18446744073709551615) is served as 1000 documents and the answer's `limit` is 1000."),
         ("fields" = Option<String>, Query, description = "Fields to return, comma-separated."),
         ("filter" = Option<String>, Query, description = "A filter expression."),
     ),
-    responses((status = 200, description = "`{results, offset, limit, total}`."))
+    responses(
+        (status = 200, description = "`{results, offset, limit, total}`; `limit` is the page size applied (at most 1000)."),
+        (status = 400, description = "An unknown parameter (`bad_request`); an `offset` / `limit` that is not an integer from 0 to 18446744073709551615 (`invalid_document_offset`, `invalid_document_limit`, as in Meilisearch); or a value the nodes refuse, their errors relayed unchanged (`invalid_index_uid`, `invalid_document_filter`, …)."),
+    )
 )]
 pub(crate) async fn list_documents(
     State(state): State<AppState>,
@@ -122,19 +247,10 @@ pub(crate) async fn list_documents(
         "ids",
         "retrieveVectors",
     ])?;
-    let number = |name: &str| -> Result<Option<usize>, ApiError> {
-        params
-            .get(name)
-            .map(|value| {
-                value.parse().map_err(|_| {
-                    ApiError::new(
-                        Code::BadRequest,
-                        format!("Invalid value in parameter `{name}`: could not parse `{value}` as a positive integer"),
-                    )
-                })
-            })
-            .transpose()
-    };
+    let window = Window::new(
+        query_number(&params, "offset", Code::InvalidDocumentOffset)?,
+        query_number(&params, "limit", Code::InvalidDocumentLimit)?,
+    );
     let list = |name: &str| {
         params.get(name).map(|value| {
             Value::Array(
@@ -146,8 +262,8 @@ pub(crate) async fn list_documents(
         })
     };
     let fetch = Fetch {
-        offset: number("offset")?,
-        limit: number("limit")?,
+        offset: None,
+        limit: None,
         fields: list("fields"),
         filter: params.get("filter").map(Value::from),
         ids: list("ids").and_then(|ids| ids.as_array().cloned()),
@@ -156,7 +272,7 @@ pub(crate) async fn list_documents(
     let uid = alias::read_target(&state, &uid).await?;
     let first = session::read_group(&state, &headers).await?.unwrap_or(0);
     Ok(Json(
-        fetch_documents(&state.cluster, &uid, fetch, first).await?,
+        fetch_documents(&state.cluster, &uid, &fetch, window, first).await?,
     ))
 }
 
@@ -166,8 +282,11 @@ pub(crate) async fn list_documents(
     path = "/indexes/{uid}/documents/fetch",
     tag = "documents",
     params(("uid" = String, Path, description = "The index uid.")),
-    request_body(content = Object, description = "`{offset, limit, fields, filter, ids}`"),
-    responses((status = 200, description = "`{results, offset, limit, total}`."))
+    request_body(content = Object, description = "`{offset, limit, fields, filter, ids}`. `offset` (default 0) and `limit` (default 20) are integers from 0 to 18446744073709551615; `limit` is at most 1000: a greater value is served as 1000 documents and the answer's `limit` is 1000."),
+    responses(
+        (status = 200, description = "`{results, offset, limit, total}`; `limit` is the page size applied (at most 1000)."),
+        (status = 400, description = "The body is not JSON (`malformed_payload`) or not of the expected shape (`bad_request`); an `offset` / `limit` that is not an integer from 0 to 18446744073709551615 (`invalid_document_offset`, `invalid_document_limit`, as in Meilisearch); or a value the nodes refuse, their errors relayed unchanged (`invalid_index_uid`, `invalid_document_filter`, …)."),
+    )
 )]
 pub(crate) async fn fetch(
     State(state): State<AppState>,
@@ -175,10 +294,11 @@ pub(crate) async fn fetch(
     headers: HeaderMap,
     JsonBody(Object(fetch)): JsonBody<Object<Fetch>>,
 ) -> HttpResult<Json<Value>> {
+    let window = fetch.window()?;
     let uid = alias::read_target(&state, &uid).await?;
     let first = session::read_group(&state, &headers).await?.unwrap_or(0);
     Ok(Json(
-        fetch_documents(&state.cluster, &uid, fetch, first).await?,
+        fetch_documents(&state.cluster, &uid, &fetch, window, first).await?,
     ))
 }
 
@@ -188,17 +308,17 @@ struct Part {
     filter: Option<Value>,
 }
 
-/// The window of `fetch`, from the covering set of `first_group` (the next groups if a node of
-/// it does not answer).
+/// `window` of the documents `fetch` selects, from the covering set of `first_group` (the next
+/// groups if a node of it does not answer). Positions are `u64` and every sum saturates, so no
+/// `offset`, `limit` or node `total` can overflow.
 async fn fetch_documents(
     cluster: &Cluster,
     uid: &str,
-    fetch: Fetch,
+    fetch: &Fetch,
+    window: Window,
     first_group: u32,
 ) -> Result<Value, ApiError> {
     cluster.require_nodes()?;
-    let offset = fetch.offset.unwrap_or(0);
-    let limit = fetch.limit.unwrap_or(20);
     let path = format!("{}/fetch", documents_path(uid));
     let mut fields = fetch.fields.clone();
     if let Some(Value::Array(list)) = &mut fields {
@@ -209,7 +329,7 @@ async fn fetch_documents(
     for step in 0..groups {
         let group = (first_group + step) % groups;
         let parts = layout(cluster, group, fetch.filter.as_ref());
-        let body = |part: &Part, offset: usize, limit: usize| {
+        let body = |part: &Part, offset: u64, limit: u64| {
             let mut body = Map::new();
             body.insert("offset".into(), Value::from(offset));
             body.insert("limit".into(), Value::from(limit));
@@ -240,7 +360,7 @@ async fn fetch_documents(
         let totals = match answers(cluster, uid, calls).await {
             Ok(answers) => answers
                 .iter()
-                .map(|answer| answer.get("total").and_then(Value::as_u64).unwrap_or(0) as usize)
+                .map(|answer| answer.get("total").and_then(Value::as_u64).unwrap_or(0))
                 .collect::<Vec<_>>(),
             Err(Retry::Fatal(error)) => return Err(error),
             Err(Retry::OtherGroup(error)) => {
@@ -250,10 +370,11 @@ async fn fetch_documents(
         };
         // Phase 2: each part's slice of the window.
         let mut calls = Vec::new();
-        let mut start = 0;
+        let mut start: u64 = 0;
         for (part, &total) in parts.iter().zip(&totals) {
-            let from = offset.max(start);
-            let to = (offset + limit).min(start + total);
+            let past = start.saturating_add(total);
+            let from = window.offset.max(start);
+            let to = window.end().min(past);
             if from < to {
                 calls.push(NodeCall {
                     node: part.node,
@@ -262,7 +383,7 @@ async fn fetch_documents(
                     body: Some(body(part, from - start, to - from)),
                 });
             }
-            start += total;
+            start = past;
         }
         let slices = match answers(cluster, uid, calls).await {
             Ok(slices) => slices,
@@ -272,12 +393,16 @@ async fn fetch_documents(
                 continue;
             }
         };
+        // A node answering more than its slice cannot make the page longer than the window.
         let results: Vec<Value> = slices
             .into_iter()
-            .flat_map(|slice| match slice.get("results") {
-                Some(Value::Array(results)) => results.clone(),
-                _ => Vec::new(),
-            })
+            .flat_map(
+                |mut slice| match slice.get_mut("results").map(Value::take) {
+                    Some(Value::Array(results)) => results,
+                    _ => Vec::new(),
+                },
+            )
+            .take(usize::try_from(window.limit).unwrap_or(usize::MAX))
             .map(|mut document| {
                 clean_document(&mut document);
                 document
@@ -285,9 +410,9 @@ async fn fetch_documents(
             .collect();
         return Ok(json!({
             "results": results,
-            "offset": offset,
-            "limit": limit,
-            "total": totals.iter().sum::<usize>(),
+            "offset": window.offset,
+            "limit": window.limit,
+            "total": totals.iter().fold(0_u64, |sum, &total| sum.saturating_add(total)),
         }));
     }
     Err(last.unwrap_or_else(|| ApiError::new(Code::MiroirShardUnavailable, "no group answered")))
@@ -341,4 +466,125 @@ async fn answers(cluster: &Cluster, uid: &str, calls: Vec<NodeCall>) -> Result<V
         }
     }
     Ok(values)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn window(body: &str) -> Result<Window, ApiError> {
+        serde_json::from_str::<Fetch>(body).unwrap().window()
+    }
+
+    #[test]
+    fn the_window_is_clamped_and_never_overflows() {
+        assert_eq!(
+            window("{}").unwrap(),
+            Window {
+                offset: 0,
+                limit: 20
+            }
+        );
+        let huge =
+            window(r#"{"offset": 18446744073709551615, "limit": 18446744073709551615}"#).unwrap();
+        assert_eq!(
+            huge,
+            Window {
+                offset: u64::MAX,
+                limit: MAX_LIMIT
+            }
+        );
+        assert_eq!(huge.end(), u64::MAX);
+        assert_eq!(window(r#"{"limit": 1001}"#).unwrap().limit, 1000);
+        assert_eq!(window(r#"{"limit": 1000}"#).unwrap().limit, 1000);
+        assert_eq!(window(r#"{"limit": 0}"#).unwrap().limit, 0);
+    }
+
+    /// Every message as Meilisearch 1.50 words it (probed on the real server).
+    #[test]
+    fn bad_numbers_are_refused_as_meilisearch_refuses_them() {
+        let cases = [
+            (
+                r#"{"limit": 1e30}"#,
+                Code::InvalidDocumentLimit,
+                "Invalid value type at `.limit`: expected a positive integer, but found a number: `1e+30`",
+            ),
+            (
+                r#"{"limit": 18446744073709551616}"#,
+                Code::InvalidDocumentLimit,
+                "Invalid value type at `.limit`: expected a positive integer, but found a number: `1.8446744073709552e+19`",
+            ),
+            (
+                r#"{"limit": 99999999999999999999}"#,
+                Code::InvalidDocumentLimit,
+                "Invalid value type at `.limit`: expected a positive integer, but found a number: `1e+20`",
+            ),
+            (
+                r#"{"limit": -1}"#,
+                Code::InvalidDocumentLimit,
+                "Invalid value type at `.limit`: expected a positive integer, but found a negative integer: `-1`",
+            ),
+            (
+                r#"{"limit": 1.0}"#,
+                Code::InvalidDocumentLimit,
+                "Invalid value type at `.limit`: expected a positive integer, but found a number: `1.0`",
+            ),
+            (
+                r#"{"limit": 1E2}"#,
+                Code::InvalidDocumentLimit,
+                "Invalid value type at `.limit`: expected a positive integer, but found a number: `100.0`",
+            ),
+            (
+                r#"{"limit": "5"}"#,
+                Code::InvalidDocumentLimit,
+                "Invalid value type at `.limit`: expected a positive integer, but found a string: `\"5\"`",
+            ),
+            (
+                r#"{"limit": null}"#,
+                Code::InvalidDocumentLimit,
+                "Invalid value type at `.limit`: expected a positive integer, but found null",
+            ),
+            (
+                r#"{"offset": 2.5}"#,
+                Code::InvalidDocumentOffset,
+                "Invalid value type at `.offset`: expected a positive integer, but found a number: `2.5`",
+            ),
+            (
+                r#"{"offset": -18446744073709551616}"#,
+                Code::InvalidDocumentOffset,
+                "Invalid value type at `.offset`: expected a positive integer, but found a number: `-1.8446744073709552e+19`",
+            ),
+            (
+                r#"{"offset": true}"#,
+                Code::InvalidDocumentOffset,
+                "Invalid value type at `.offset`: expected a positive integer, but found a boolean: `true`",
+            ),
+            (
+                r#"{"offset": {"a": 1}}"#,
+                Code::InvalidDocumentOffset,
+                "Invalid value type at `.offset`: expected a positive integer, but found an object: `{\"a\":1}`",
+            ),
+            (
+                r#"{"offset": [1]}"#,
+                Code::InvalidDocumentOffset,
+                "Invalid value type at `.offset`: expected a positive integer, but found an array: `[1]`",
+            ),
+        ];
+        for (body, code, message) in cases {
+            let error = window(body).unwrap_err();
+            assert_eq!(
+                (error.code, error.message.as_str()),
+                (code, message),
+                "{body}"
+            );
+        }
+        assert_eq!(
+            describe(&json!(-0.0)),
+            "a number: `-0.0`",
+            "Meilisearch prints `-0` as `-0.0`"
+        );
+    }
 }

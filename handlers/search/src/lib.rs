@@ -14,7 +14,6 @@
 //! `error`). A node's Meilisearch error is the answer, unchanged.
 
 mod execute;
-mod join;
 mod multi;
 mod query_string;
 mod request;
@@ -155,9 +154,11 @@ async fn search_with_get(
 /// Search several indexes.
 ///
 /// `{"queries": [{indexUid, q, …}]}`: each query is a search of its own (scattered and merged
-/// separately, all concurrently); the answer lists their responses in order, each with its
+/// separately, 8 at a time); the answer lists their responses in order, each with its
 /// `indexUid`. The first failing query fails the request, its message prefixed with
-/// ``Inside `.queries[N]`:``. Federated search (`federation`) is not supported.
+/// ``Inside `.queries[N]`:``. At most `scatter.max_multi_search_queries` queries (default 100)
+/// per request: more are refused before any node is called. Federated search (`federation`) is
+/// not supported.
 #[utoipa::path(
     post,
     path = "/multi-search",
@@ -165,7 +166,7 @@ async fn search_with_get(
     request_body(content = Object, description = "`{queries: [{indexUid, …search parameters}]}`."),
     responses(
         (status = 200, description = "One search response per query, each with `indexUid`.", body = MultiSearchResponse, headers(("X-Miroir-Degraded" = String, description = "`shards=3,7,11`: the shards left out of any query (policy `partial`); absent when every query was complete."))),
-        (status = 400, description = "A bad body, a `federation` (not supported), or a query's error (`bad_request`, or relayed from the nodes)."),
+        (status = 400, description = "A bad body, a `federation` (not supported), or a query's error (`bad_request`, or relayed from the nodes); more queries than `scatter.max_multi_search_queries` (default 100; `miroir_too_many_search_queries`)."),
         (status = 404, description = "A query's index does not exist (`index_not_found`)."),
         (status = 413, description = "The body is over `server.max_body_bytes` (`payload_too_large`)."),
         (status = 415, description = "The body is not JSON (`missing_content_type`, `invalid_content_type`)."),
@@ -177,7 +178,8 @@ async fn multi_search(
     headers: HeaderMap,
     JsonBody(Object(body)): JsonBody<Object<Map<String, Value>>>,
 ) -> HttpResult<Response> {
-    let queries = multi::parse(body)?;
+    let max = usize::try_from(state.config.scatter.max_multi_search_queries).unwrap_or(usize::MAX);
+    let queries = multi::parse(body, max)?;
     let pinned = session::read_group(&state, &headers).await?;
     let (response, degraded) = multi::run(&state, queries, pinned).await?;
     Ok(respond(response, &degraded))

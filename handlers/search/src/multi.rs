@@ -1,18 +1,25 @@
-//! `POST /multi-search`: several searches in one request, each on its own scatter path, run
-//! concurrently; the first failing query (in query order) fails the request, its message prefixed
-//! with its position, as in Meilisearch. Federated search is not supported.
+//! `POST /multi-search`: several searches in one request, each on its own scatter path, at most
+//! [`CONCURRENT_QUERIES`] at a time; the first failing query (in query order) fails the request,
+//! its message prefixed with its position, as in Meilisearch. A request with more queries than
+//! `scatter.max_multi_search_queries` is refused before any node is called
+//! (`miroir_too_many_search_queries`). Federated search is not supported.
 
 use std::collections::BTreeSet;
 
+use futures::stream::{self, StreamExt};
 use miroir_core::routing::Shard;
 use miroir_core::{ApiError, Code};
 use miroir_http::AppState;
 use serde_json::{Map, Value};
 
 use crate::execute;
-use crate::join::join_all;
 use crate::request::{SearchRequest, describe};
 use crate::response::MultiSearchResponse;
+
+/// How many queries of one multi-search are scattered at once. Each query fans out to a covering
+/// set of nodes, so this bounds one request's share of the node connections (8 × the nodes of a
+/// covering set) while keeping a request of a few queries fully concurrent.
+pub(crate) const CONCURRENT_QUERIES: usize = 8;
 
 /// One query of a multi-search.
 #[derive(Debug)]
@@ -33,8 +40,12 @@ fn bad_request(message: impl Into<String>) -> ApiError {
     ApiError::new(Code::BadRequest, message)
 }
 
-/// The queries of a multi-search body, every one validated before any node is called.
-pub(crate) fn parse(mut body: Map<String, Value>) -> Result<Vec<Query>, ApiError> {
+/// The queries of a multi-search body, every one validated before any node is called; more than
+/// `max_queries` are refused with `miroir_too_many_search_queries` before any is parsed.
+pub(crate) fn parse(
+    mut body: Map<String, Value>,
+    max_queries: usize,
+) -> Result<Vec<Query>, ApiError> {
     if let Some(unknown) = body
         .keys()
         .find(|key| !matches!(key.as_str(), "queries" | "federation"))
@@ -58,6 +69,17 @@ pub(crate) fn parse(mut body: Map<String, Value>) -> Result<Vec<Query>, ApiError
             )));
         }
     };
+    if queries.len() > max_queries {
+        return Err(ApiError::new(
+            Code::MiroirTooManySearchQueries,
+            format!(
+                "Too many queries: this multi-search has {} queries and Miroir accepts at most \
+                 {max_queries} in one request (`scatter.max_multi_search_queries`). Split the \
+                 queries over several requests.",
+                queries.len()
+            ),
+        ));
+    }
     queries
         .into_iter()
         .enumerate()
@@ -97,27 +119,32 @@ fn parse_query(query: Value) -> Result<Query, ApiError> {
     })
 }
 
-/// Runs every query concurrently: the results in query order and the union of the shards any
-/// of them had to leave out.
+/// Runs the queries, [`CONCURRENT_QUERIES`] at a time: the results in query order and the union
+/// of the shards any of them had to leave out. The first failing query in query order is the
+/// answer; the queries after it are not started (or are dropped if running).
 pub(crate) async fn run(
     state: &AppState,
     queries: Vec<Query>,
     pinned_group: Option<u32>,
 ) -> Result<(MultiSearchResponse, BTreeSet<Shard>), ApiError> {
-    let outcomes = join_all(
-        queries
-            .iter()
-            .map(|query| execute::run(state, &query.index_uid, &query.request, pinned_group))
-            .collect(),
-    )
-    .await;
-    let mut results = Vec::with_capacity(outcomes.len());
+    // The searches are created up front (a future does nothing until polled; a closure over
+    // borrowed queries in `StreamExt::map` would not be `Send` for every lifetime). `buffered`
+    // polls at most `CONCURRENT_QUERIES` of them at a time, only those that were woken, and
+    // yields their outcomes in query order.
+    let searches: Vec<_> = queries
+        .iter()
+        .map(|query| execute::run(state, &query.index_uid, &query.request, pinned_group))
+        .collect();
+    let mut outcomes = stream::iter(searches).buffered(CONCURRENT_QUERIES);
+    let mut results = Vec::with_capacity(queries.len());
     let mut degraded = BTreeSet::new();
-    for (position, (query, outcome)) in queries.into_iter().zip(outcomes).enumerate() {
+    let mut position = 0;
+    while let Some(outcome) = outcomes.next().await {
         let mut outcome = outcome.map_err(|error| inside(position, error))?;
-        outcome.response.index_uid = Some(query.index_uid);
+        outcome.response.index_uid = queries.get(position).map(|query| query.index_uid.clone());
         degraded.extend(outcome.degraded);
         results.push(outcome.response);
+        position += 1;
     }
     Ok((MultiSearchResponse { results }, degraded))
 }
@@ -130,7 +157,7 @@ mod tests {
     use super::*;
 
     fn refusal(body: Value) -> String {
-        parse(body.as_object().unwrap().clone())
+        parse(body.as_object().unwrap().clone(), 100)
             .unwrap_err()
             .message
     }
@@ -142,6 +169,7 @@ mod tests {
                 .as_object()
                 .unwrap()
                 .clone(),
+            100,
         )
         .unwrap();
         assert_eq!(queries.len(), 2);
@@ -172,9 +200,33 @@ mod tests {
                 json!({"queries": [], "federation": null})
                     .as_object()
                     .unwrap()
-                    .clone()
+                    .clone(),
+                100
             )
             .is_ok()
+        );
+    }
+
+    #[test]
+    fn more_queries_than_the_bound_are_refused_before_any_is_parsed() {
+        let queries = |count: usize| {
+            json!({"queries": vec![json!({"indexUid": "a"}); count]})
+                .as_object()
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(parse(queries(3), 3).unwrap().len(), 3);
+        let error = parse(queries(4), 3).unwrap_err();
+        assert_eq!(error.code, Code::MiroirTooManySearchQueries);
+        assert_eq!(error.status(), 400);
+        assert!(error.message.contains("has 4 queries"), "{}", error.message);
+        assert!(error.message.contains("at most 3"), "{}", error.message);
+        // The count is checked first: a bad query past the bound is not what is reported.
+        let mut body = queries(4);
+        body["queries"][3] = json!(42);
+        assert_eq!(
+            parse(body, 3).unwrap_err().code,
+            Code::MiroirTooManySearchQueries
         );
     }
 }

@@ -760,6 +760,107 @@ async fn multi_search_answers_each_query_in_order() {
     assert_eq!(empty.body, json!({"results": []}));
 }
 
+/// `scatter.max_multi_search_queries` (default 100) queries are answered, in order; one more is
+/// refused with `miroir_too_many_search_queries` before any node is asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_search_queries_are_bounded() {
+    let fleet = Fleet::start(1).await;
+    let app = fleet.app(UnavailableShardPolicy::Partial).await;
+    let max = ScatterConfig::default().max_multi_search_queries as usize;
+    assert_eq!(max, 100, "the bound the README and OpenAPI document state");
+    let queries = |count: usize| {
+        let queries: Vec<Value> = (0..count)
+            .map(|id| json!({"indexUid": INDEX, "q": word(id)}))
+            .collect();
+        Some(json!({ "queries": queries }))
+    };
+
+    let before = fleet.searches();
+    let refused = app
+        .send(Method::POST, "/multi-search", queries(max + 1))
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{refused:?}");
+    assert_eq!(refused.body["code"], "miroir_too_many_search_queries");
+    assert_eq!(refused.body["type"], "invalid_request");
+    assert_eq!(
+        refused.body["link"],
+        "https://docs.meilisearch.com/errors#miroir_too_many_search_queries"
+    );
+    assert_eq!(
+        refused.body["message"],
+        "Too many queries: this multi-search has 101 queries and Miroir accepts at most 100 in \
+         one request (`scatter.max_multi_search_queries`). Split the queries over several \
+         requests."
+    );
+    assert_eq!(
+        fleet.searches(),
+        before,
+        "a refused multi-search reached a node"
+    );
+
+    let answered = app.send(Method::POST, "/multi-search", queries(max)).await;
+    assert_eq!(answered.status, StatusCode::OK, "{answered:?}");
+    let results = answered.body["results"].as_array().unwrap();
+    assert_eq!(results.len(), max);
+    for (id, result) in results.iter().enumerate() {
+        assert_eq!(result["indexUid"], INDEX, "{id}");
+        assert_eq!(result["query"], word(id), "{id}");
+        let hits: Vec<u64> = result["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|hit| hit["id"].as_u64().unwrap())
+            .collect();
+        assert_eq!(hits, [id as u64], "{id}");
+    }
+    assert!(
+        fleet.searches() >= before + max,
+        "every query was scattered"
+    );
+}
+
+/// The queries of a multi-search run concurrently, but at most 8 at a time: with every node
+/// answering after `LATENCY`, 8 queries take one round (far less than 8 rounds one after the
+/// other) and 9 queries at least two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_search_runs_at_most_8_queries_at_once() {
+    const LATENCY: Duration = Duration::from_millis(500);
+    let fleet = Fleet::start(1).await;
+    let app = fleet.app(UnavailableShardPolicy::Partial).await;
+    for node in &fleet.nodes {
+        node.faults().set_latency(LATENCY);
+    }
+    let timed = |count: usize| {
+        let queries: Vec<Value> = (0..count)
+            .map(|id| json!({"indexUid": INDEX, "q": word(id)}))
+            .collect();
+        let app = &app;
+        async move {
+            let started = std::time::Instant::now();
+            let reply = app
+                .send(
+                    Method::POST,
+                    "/multi-search",
+                    Some(json!({ "queries": queries })),
+                )
+                .await;
+            assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+            assert_eq!(reply.body["results"].as_array().unwrap().len(), count);
+            started.elapsed()
+        }
+    };
+    let eight = timed(8).await;
+    assert!(
+        eight < LATENCY * 5,
+        "8 queries took {eight:?}: not concurrent"
+    );
+    let nine = timed(9).await;
+    assert!(
+        nine >= LATENCY * 2,
+        "9 queries took {nine:?}: more than 8 at once"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_search_equals_post_search() {
     let fleet = Fleet::start(2).await;

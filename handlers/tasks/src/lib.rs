@@ -15,7 +15,7 @@ use miroir_http::{AppState, HttpResult, QueryParams};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use crate::query::PARAMETERS;
+pub use crate::query::{MAX_LIMIT, PARAMETERS};
 use crate::view::{TaskList, TaskView};
 
 /// The task routes and their OpenAPI description: the one place they are defined.
@@ -70,7 +70,8 @@ async fn get_task(
 ///
 /// Tasks matching every given filter, newest first (oldest first with `reverse=true`), paged by
 /// uid: pass the answer's `next` as `from` for the next page. List filters are comma-separated;
-/// `*` matches everything.
+/// `*` matches everything. A page holds at most 1000 tasks: a greater `limit` is served as 1000
+/// and the answer's `limit` is 1000.
 #[utoipa::path(
     get,
     path = "/tasks",
@@ -82,7 +83,7 @@ async fn get_task(
         ("types" = Option<String>, Query, description = "Task types, comma-separated."),
         ("statuses" = Option<String>, Query, description = "Task statuses, comma-separated."),
         ("indexUids" = Option<String>, Query, description = "Index uids, comma-separated."),
-        ("limit" = Option<u32>, Query, description = "Page size (default 20)."),
+        ("limit" = Option<u32>, Query, description = "Page size (default 20). At most 1000: a greater value (up to 4294967295) is served as 1000 tasks and the answer's `limit` is 1000; a value that is not an integer from 0 to 4294967295 is refused (`invalid_task_limit`), as in Meilisearch."),
         ("from" = Option<u64>, Query, description = "The uid to start the page at."),
         ("reverse" = Option<bool>, Query, description = "Oldest first when true."),
         ("beforeEnqueuedAt" = Option<String>, Query, description = "RFC 3339 date, exclusive."),
@@ -104,4 +105,32 @@ async fn list_tasks(
     let query = query::parse(&params)?;
     let page = state.store.list_tasks(&query).await?;
     Ok(Json(TaskList::new(page, query.limit)))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_limit_is_the_applied_one() {
+        let document = serde_json::to_value(routes().into_openapi()).unwrap();
+        let list = &document["paths"]["/tasks"]["get"];
+        let limit = list["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|parameter| parameter["name"] == "limit")
+            .unwrap();
+        let cap = format!("At most {MAX_LIMIT}:");
+        assert!(
+            limit["description"].as_str().unwrap().contains(&cap),
+            "{limit}"
+        );
+        let description = list["description"].as_str().unwrap();
+        assert!(
+            description.contains(&format!("at most {MAX_LIMIT} tasks")),
+            "{description}"
+        );
+    }
 }

@@ -26,7 +26,12 @@ pub const PARAMETERS: &[&str] = &[
     "afterFinishedAt",
 ];
 
-/// The query `params` describe.
+/// The largest page `GET /tasks` answers: a greater `limit` is served as this many tasks (and the
+/// answer's `limit` says so), so that no request reads more than this many tasks from the store.
+/// Meilisearch itself accepts any `u32`.
+pub const MAX_LIMIT: u32 = 1_000;
+
+/// The query `params` describe; `limit` is at most [`MAX_LIMIT`].
 pub(crate) fn parse(params: &QueryParams) -> Result<TaskQuery, ApiError> {
     params.reject_unknown(PARAMETERS)?;
     for unsupported in ["batchUids", "canceledBy"] {
@@ -72,9 +77,12 @@ pub(crate) fn parse(params: &QueryParams) -> Result<TaskQuery, ApiError> {
         ..TaskQuery::default()
     };
     if let Some(limit) = params.get("limit") {
-        query.limit = limit
+        // A value that is not a `u32` is refused as Meilisearch refuses it; a valid one above the
+        // cap is clamped.
+        let requested: u32 = limit
             .parse()
             .map_err(|_| ApiError::new(Code::InvalidTaskLimit, not_an_integer("limit", limit)))?;
+        query.limit = requested.min(MAX_LIMIT);
     }
     if let Some(from) = params.get("from") {
         query.from = Some(

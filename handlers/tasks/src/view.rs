@@ -82,6 +82,7 @@ impl From<Task> for TaskView {
 pub(crate) struct TaskList {
     results: Vec<TaskView>,
     total: u64,
+    /// The page size applied: the requested `limit` (default 20), at most 1000.
     limit: u32,
     #[schema(value_type = Option<u64>)]
     from: Option<TaskUid>,

@@ -51,6 +51,7 @@ route_suite!(
     list_filters,
     list_date_windows,
     list_errors,
+    list_limit_is_capped,
     unsupported_filters_accept_a_wildcard,
     production_layers_answer_unknown_routes_and_methods,
     bad_requests_change_nothing,
@@ -646,6 +647,17 @@ const BAD_QUERIES: &[(&str, &str, &str)] = &[
         "limit=-1",
         "invalid_task_limit",
     ),
+    // Meilisearch's `limit` is a `u32`: one more is refused, not clamped.
+    (
+        "list_error_limit_over_u32",
+        "limit=4294967296",
+        "invalid_task_limit",
+    ),
+    (
+        "list_error_limit_u64_max",
+        "limit=18446744073709551615",
+        "invalid_task_limit",
+    ),
     ("list_error_from", "from=x", "invalid_task_from"),
     (
         "list_error_reverse",
@@ -708,6 +720,40 @@ async fn list_errors(app: App) {
             "{query}"
         );
     }
+}
+
+/// A `limit` above [`miroir_handler_tasks::MAX_LIMIT`] is served as that many tasks, and the
+/// answer's `limit` is the one applied, so paging by `next` still visits every task once.
+async fn list_limit_is_capped(app: App) {
+    let max = miroir_handler_tasks::MAX_LIMIT;
+    assert_eq!(max, 1000, "the cap the README and OpenAPI document state");
+    let count = u64::from(max) + 3;
+    for n in 0..count {
+        create(
+            &app.store,
+            Some("movies"),
+            TaskKind::IndexCreation,
+            T0 + n as i64,
+        )
+        .await;
+    }
+    for limit in ["1001", "4294967295"] {
+        let reply = app.get(&format!("/tasks?limit={limit}")).await;
+        assert_eq!(reply.status, StatusCode::OK, "{limit}");
+        let seen = uids(&reply.body);
+        assert_eq!(seen.len(), max as usize, "{limit}");
+        assert_eq!(seen[0], count, "{limit}");
+        assert_eq!(reply.body["limit"], max, "{limit}");
+        assert_eq!(reply.body["total"], count, "{limit}");
+        assert_eq!(reply.body["next"], 3, "{limit}");
+        let rest = app.get(&format!("/tasks?limit={limit}&from=3")).await;
+        assert_eq!(uids(&rest.body), [3, 2, 1], "{limit}");
+        assert_eq!(rest.body["next"], Value::Null, "{limit}");
+    }
+    let exact = app.get(&format!("/tasks?limit={max}&reverse=true")).await;
+    assert_eq!(uids(&exact.body).len(), max as usize);
+    assert_eq!(exact.body["limit"], max);
+    assert_eq!(exact.body["next"], u64::from(max) + 1);
 }
 
 async fn unsupported_filters_accept_a_wildcard(app: App) {

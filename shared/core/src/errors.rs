@@ -82,6 +82,8 @@ codes! {
     MalformedPayload => ("malformed_payload", InvalidRequest, 400),
     MissingDocumentId => ("missing_document_id", InvalidRequest, 400),
     InvalidDocumentId => ("invalid_document_id", InvalidRequest, 400),
+    InvalidDocumentOffset => ("invalid_document_offset", InvalidRequest, 400),
+    InvalidDocumentLimit => ("invalid_document_limit", InvalidRequest, 400),
     MissingTaskFilters => ("missing_task_filters", InvalidRequest, 400),
     InvalidTaskUids => ("invalid_task_uids", InvalidRequest, 400),
     InvalidTaskStatuses => ("invalid_task_statuses", InvalidRequest, 400),
@@ -110,6 +112,9 @@ codes! {
     MiroirIdempotencyKeyReused => ("miroir_idempotency_key_reused", InvalidRequest, 409),
     MiroirMultiAliasNotWritable => ("miroir_multi_alias_not_writable", InvalidRequest, 409),
     MiroirConflict => ("miroir_conflict", InvalidRequest, 409),
+    // A `POST /multi-search` with more queries than `scatter.max_multi_search_queries`
+    // (Meilisearch has no such bound; each query is a scatter of its own).
+    MiroirTooManySearchQueries => ("miroir_too_many_search_queries", InvalidRequest, 400),
     // `/_miroir/aliases/{name}` names no alias (plan §13.7); distinct from the route fallback's
     // `not_found` so scripts can tell a missing alias from a missing route.
     MiroirAliasNotFound => ("miroir_alias_not_found", InvalidRequest, 404),

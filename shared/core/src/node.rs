@@ -5,6 +5,10 @@
 //! node answered with ([`NodeError::Api`], relayed to clients unchanged where it is the answer),
 //! or the node being unusable ([`NodeError::Unreachable`], [`NodeError::Timeout`],
 //! [`NodeError::Invalid`]), which quorum and covering-set rules treat as "no answer".
+//!
+//! A node's answer is read up to [`MAX_RESPONSE_BYTES`] and no further: a larger one (declared
+//! by `Content-Length` or streamed past the cap) is [`NodeError::Invalid`], so a faulty or
+//! hostile node cannot make Miroir buffer an unbounded body.
 
 use std::sync::Once;
 use std::time::Duration;
@@ -17,6 +21,11 @@ use crate::errors::ApiError;
 use crate::routing::Node;
 
 pub use reqwest::Method;
+
+/// The most bytes of one node answer Miroir reads (256 MiB): far above any legitimate answer
+/// (Miroir asks for pages of at most 1000 documents or search windows the nodes' own
+/// `maxTotalHits` bounds), small enough that one bad node cannot exhaust memory.
+pub const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 
 /// A node's 2xx answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -226,6 +235,145 @@ mod tests {
         );
     }
 
+    /// What the raw test server below answers every request with.
+    #[derive(Clone, Copy)]
+    enum Answer {
+        /// `status` with a chunked body of `length` bytes, or one that never ends (`None`).
+        Chunked { status: u16, length: Option<usize> },
+        /// 200 declaring `Content-Length: declared`, then sending 10 bytes and nothing more.
+        Declared { declared: u64 },
+    }
+
+    /// A node at a local address whose every answer is `answer` (HTTP/1.1 written by hand, so a
+    /// body can be endless or shorter than declared).
+    async fn raw_node(answer: Answer) -> Node {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut buffer = [0_u8; 1024];
+                    while !request.windows(4).any(|window| window == b"\r\n\r\n") {
+                        match stream.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(read) => request.extend_from_slice(&buffer[..read]),
+                        }
+                    }
+                    let chunk = [b'x'; 1024];
+                    match answer {
+                        Answer::Declared { declared } => {
+                            let head = format!(
+                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                                 content-length: {declared}\r\n\r\n"
+                            );
+                            let _ = stream.write_all(head.as_bytes()).await;
+                            let _ = stream.write_all(&chunk[..10]).await;
+                            // Hold the connection open: a client that waits for the rest times out.
+                            tokio::time::sleep(Duration::from_secs(30)).await;
+                        }
+                        Answer::Chunked { status, length } => {
+                            let head = format!(
+                                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n\
+                                 transfer-encoding: chunked\r\n\r\n"
+                            );
+                            if stream.write_all(head.as_bytes()).await.is_err() {
+                                return;
+                            }
+                            let mut left = length.unwrap_or(usize::MAX);
+                            while left > 0 {
+                                let size = left.min(chunk.len());
+                                let mut frame = format!("{size:x}\r\n").into_bytes();
+                                frame.extend_from_slice(&chunk[..size]);
+                                frame.extend_from_slice(b"\r\n");
+                                if stream.write_all(&frame).await.is_err() {
+                                    return;
+                                }
+                                left -= size;
+                            }
+                            let _ = stream.write_all(b"0\r\n\r\n").await;
+                        }
+                    }
+                });
+            }
+        });
+        Node {
+            id: "meili-0".to_owned(),
+            address: format!("http://{address}"),
+            group: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn answers_over_the_cap_are_refused_without_reading_them_whole() {
+        const CAP: usize = 64 * 1024;
+        const TIMEOUT: Duration = Duration::from_secs(5);
+        let client = NodeClient::new(None, TIMEOUT)
+            .expect("client")
+            .with_max_response_bytes(CAP);
+        assert_eq!(client.max_response_bytes(), CAP);
+        assert_eq!(
+            NodeClient::new(None, TIMEOUT)
+                .expect("client")
+                .max_response_bytes(),
+            MAX_RESPONSE_BYTES
+        );
+        let call = |answer| {
+            let client = client.clone();
+            async move {
+                let node = raw_node(answer).await;
+                let started = std::time::Instant::now();
+                let outcome = client.call(&node, Method::GET, "/indexes", None).await;
+                (outcome, started.elapsed())
+            }
+        };
+        let over = |outcome: &Result<NodeResponse, NodeError>| {
+            matches!(outcome, Err(NodeError::Invalid(message))
+                if message == &format!("the answer is larger than {CAP} bytes, the most Miroir reads from a node"))
+        };
+
+        // Exactly the cap is read.
+        let (exact, _) = call(Answer::Chunked {
+            status: 200,
+            length: Some(CAP),
+        })
+        .await;
+        assert_eq!(exact.expect("at the cap").body.len(), CAP);
+        // One byte more is not, nor an endless body (refused once the cap is passed, not at
+        // the timeout).
+        for length in [Some(CAP + 1), None] {
+            let (outcome, took) = call(Answer::Chunked {
+                status: 200,
+                length,
+            })
+            .await;
+            assert!(over(&outcome), "{length:?}: {outcome:?}");
+            assert!(took < TIMEOUT, "{length:?}: {took:?}");
+        }
+        // A declared length over the cap is refused before the body is read.
+        let (declared, took) = call(Answer::Declared { declared: 1 << 40 }).await;
+        assert!(over(&declared), "{declared:?}");
+        assert!(took < TIMEOUT, "{took:?}");
+        // An error answer is capped too, and is not taken for a Meilisearch error.
+        let (error, _) = call(Answer::Chunked {
+            status: 400,
+            length: Some(CAP + 1),
+        })
+        .await;
+        assert!(over(&error), "{error:?}");
+        // As a client sees it: the node gave no usable answer.
+        let node = Node {
+            id: "meili-0".to_owned(),
+            address: String::new(),
+            group: 0,
+        };
+        let seen = error.expect_err("over the cap").to_api_error(&node);
+        assert_eq!(seen.code, crate::Code::MiroirNodeUnavailable);
+    }
+
     #[test]
     fn outages_name_the_node_not_the_transport() {
         let node = Node {
@@ -291,11 +439,12 @@ pub struct NodeClient {
     http: reqwest::Client,
     authorization: Option<HeaderValue>,
     timeout: Duration,
+    max_response_bytes: usize,
 }
 
 impl NodeClient {
     /// A client sending `Authorization: Bearer <master_key>` when a key is given, giving up on a
-    /// call after `timeout`.
+    /// call after `timeout`, reading at most [`MAX_RESPONSE_BYTES`] of an answer.
     pub fn new(master_key: Option<&str>, timeout: Duration) -> Result<Self, String> {
         static CRYPTO: Once = Once::new();
         CRYPTO.call_once(|| {
@@ -322,12 +471,25 @@ impl NodeClient {
             http,
             authorization,
             timeout,
+            max_response_bytes: MAX_RESPONSE_BYTES,
         })
+    }
+
+    /// This client, reading at most `bytes` of a node answer instead of [`MAX_RESPONSE_BYTES`]
+    /// (a larger answer is [`NodeError::Invalid`]).
+    pub fn with_max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
     }
 
     /// The per-call timeout.
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// The most bytes of one answer this client reads.
+    pub fn max_response_bytes(&self) -> usize {
+        self.max_response_bytes
     }
 
     /// Sends `method path_and_query` to `node` with an optional JSON body.
@@ -354,11 +516,7 @@ impl NodeClient {
             .await
             .map_err(|error| self.transport(error))?;
         let status = response.status().as_u16();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| self.transport(error))?
-            .to_vec();
+        let body = self.read_body(response).await?;
         if (200..300).contains(&status) {
             return Ok(NodeResponse { status, body });
         }
@@ -399,6 +557,35 @@ impl NodeClient {
     /// The node's task `uid`.
     pub async fn task(&self, node: &Node, uid: u64) -> Result<NodeTask, NodeError> {
         self.get(node, &format!("/tasks/{uid}")).await
+    }
+
+    /// The body of `response`, read chunk by chunk and abandoned (the connection dropped) as soon
+    /// as it is known to exceed [`NodeClient::max_response_bytes`]: from `Content-Length` before
+    /// anything is read, else when the chunks read so far pass the cap.
+    async fn read_body(&self, mut response: reqwest::Response) -> Result<Vec<u8>, NodeError> {
+        let cap = self.max_response_bytes;
+        let too_large = || {
+            NodeError::Invalid(format!(
+                "the answer is larger than {cap} bytes, the most Miroir reads from a node"
+            ))
+        };
+        let declared = response.content_length();
+        if declared.is_some_and(|length| length > u64::try_from(cap).unwrap_or(u64::MAX)) {
+            return Err(too_large());
+        }
+        let capacity = declared.map_or(0, |length| usize::try_from(length).unwrap_or(cap));
+        let mut body = Vec::with_capacity(capacity);
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|error| self.transport(error))?
+        {
+            if chunk.len() > cap.saturating_sub(body.len()) {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     fn transport(&self, error: reqwest::Error) -> NodeError {

@@ -939,6 +939,11 @@ fn every_validation_error_names_key_and_reason() {
             "miroir.scatter.node_timeout_ms: must be at least 1",
         ),
         (
+            "",
+            &[("MIROIR_SCATTER__MAX_MULTI_SEARCH_QUERIES", "0")],
+            "miroir.scatter.max_multi_search_queries: must be at least 1",
+        ),
+        (
             "miroir: {rebalancer: {max_concurrent_migrations: 0}}",
             &[],
             "miroir.rebalancer.max_concurrent_migrations: must be at least 1",

@@ -71,6 +71,10 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
         config.scatter.node_timeout_ms,
     )?;
     at_least_one(
+        "miroir.scatter.max_multi_search_queries",
+        u64::from(config.scatter.max_multi_search_queries),
+    )?;
+    at_least_one(
         "miroir.rebalancer.max_concurrent_migrations",
         u64::from(config.rebalancer.max_concurrent_migrations),
     )?;

@@ -1,0 +1,353 @@
+//! The document list routes (`GET /indexes/{uid}/documents`, `POST …/documents/fetch`) against
+//! two Meilisearch-compatible test nodes, without a server (tower `oneshot`), on a migrated store
+//! of each backend.
+//!
+//! Every case is an `async fn(App)` written once; [`route_suite!`] runs the whole list on a fresh
+//! in-memory SQLite store (`sqlite::…`) and on a fresh key prefix of a real Redis (`redis::…`).
+//! The documents are written through Miroir's own write route, so they carry `_miroir_shard` and
+//! sit on the nodes their shard is placed on. What is checked: `offset`/`limit` anywhere in `u64`
+//! answer 200 (a `limit` above 1000 served as 1000), anything else Meilisearch's own error (the
+//! messages are those Meilisearch 1.50 answers), never a 500 or a panic, and a refused request
+//! reaches no node.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use miroir_core::Config;
+use miroir_core::config::NodeConfig;
+use miroir_http::AppState;
+use miroir_store::DynStore;
+use miroir_test_support::meilisearch::{TestNode, TestNodeOptions};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+/// Expands to one `#[tokio::test]` per listed case for each backend: a module per backend, each
+/// test on a fresh, migrated store from that backend's factory.
+macro_rules! route_suite {
+    ($($case:ident),* $(,)?) => {
+        route_suite!(@backend sqlite, crate::sqlite, $($case),*);
+        route_suite!(@backend redis, crate::redis, $($case),*);
+    };
+    (@backend $backend:ident, $factory:path, $($case:ident),*) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    crate::$case(crate::App::new($factory().await).await).await;
+                }
+            )*
+        }
+    };
+}
+
+route_suite!(
+    out_of_range_windows_answer_a_page_or_meilisearch_errors,
+    pages_hold_at_most_1000_documents,
+);
+
+const INDEX: &str = "movies";
+const LIST: &str = "/indexes/movies/documents";
+const FETCH: &str = "/indexes/movies/documents/fetch";
+/// `u64::MAX`, the largest `offset`/`limit` Meilisearch (a 64-bit `usize`) accepts.
+const MAX: &str = "18446744073709551615";
+
+/// A fresh in-memory SQLite store, migrated.
+async fn sqlite() -> DynStore {
+    let store = miroir_store::open("sqlite::memory:").await.unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+/// A fresh key prefix on the shared test Redis, migrated.
+async fn redis() -> DynStore {
+    let server = miroir_test_support::shared_redis();
+    let prefix = miroir_test_support::unique_prefix("documents-reads");
+    let url = server.store_url(&prefix, Duration::from_secs(2));
+    let store = miroir_store::open(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+/// The document routes over two test nodes (4 shards, one replica each) on one store.
+struct App {
+    nodes: Vec<TestNode>,
+    router: Router,
+}
+
+/// One answer.
+struct Reply {
+    status: StatusCode,
+    body: Value,
+}
+
+impl fmt::Debug for Reply {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{} {}", self.status, self.body)
+    }
+}
+
+impl App {
+    async fn new(store: DynStore) -> Self {
+        let mut nodes = Vec::new();
+        for _ in 0..2 {
+            nodes.push(TestNode::start(TestNodeOptions::default()).await.unwrap());
+        }
+        let config = Config {
+            shards: 4,
+            replication_factor: 1,
+            nodes: nodes
+                .iter()
+                .enumerate()
+                .map(|(index, node)| NodeConfig {
+                    id: format!("meili-{index}"),
+                    address: node.url(),
+                    replica_group: 0,
+                })
+                .collect(),
+            ..Config::default()
+        };
+        let state = AppState::start(store, config, Duration::from_secs(60)).await;
+        Self {
+            router: miroir_handler_documents::router(state),
+            nodes,
+        }
+    }
+
+    /// `method uri` with an optional JSON body (sent as written, so numbers too large for a
+    /// `u64` or an `f64` reach the route unchanged).
+    async fn send(&self, method: Method, uri: &str, body: Option<&str>) -> Reply {
+        let mut request = Request::builder().method(method).uri(uri);
+        let body = match body {
+            Some(body) => {
+                request = request.header("content-type", "application/json");
+                Body::from(body.to_owned())
+            }
+            None => Body::empty(),
+        };
+        let response = self
+            .router
+            .clone()
+            .oneshot(request.body(body).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        Reply {
+            status,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    async fn list(&self, query: &str) -> Reply {
+        self.send(Method::GET, &format!("{LIST}?{query}"), None)
+            .await
+    }
+
+    async fn fetch(&self, body: &str) -> Reply {
+        self.send(Method::POST, FETCH, Some(body)).await
+    }
+
+    /// Adds `count` documents (ids `0..count`) through Miroir and waits until the nodes hold them.
+    async fn seed(&self, count: usize) {
+        let documents: Vec<Value> = (0..count)
+            .map(|id| json!({"id": id, "title": format!("movie {id}")}))
+            .collect();
+        let reply = self
+            .send(
+                Method::POST,
+                &format!("{LIST}?primaryKey=id"),
+                Some(&Value::from(documents).to_string()),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED, "{reply:?}");
+        for node in &self.nodes {
+            assert!(node.wait_for_tasks(Duration::from_secs(10)).await);
+        }
+        let held: usize = self.nodes.iter().map(|n| n.document_count(INDEX)).sum();
+        assert_eq!(held, count);
+    }
+
+    /// Document fetches the nodes received so far.
+    fn node_fetches(&self) -> usize {
+        self.nodes
+            .iter()
+            .map(|node| node.request_count("POST", FETCH))
+            .sum()
+    }
+}
+
+/// The ids of a page, in order.
+fn ids(reply: &Reply) -> Vec<u64> {
+    reply.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|document| document["id"].as_u64().unwrap())
+        .collect()
+}
+
+/// Asserts a 200 page with `offset`, `limit`, `total` and `count` results, no reserved field.
+fn assert_page(reply: &Reply, offset: u64, limit: u64, total: u64, count: usize, what: &str) {
+    assert_eq!(reply.status, StatusCode::OK, "{what}: {reply:?}");
+    assert_eq!(reply.body["offset"], offset, "{what}");
+    assert_eq!(reply.body["limit"], limit, "{what}");
+    assert_eq!(reply.body["total"], total, "{what}");
+    let results = reply.body["results"].as_array().unwrap();
+    assert_eq!(results.len(), count, "{what}");
+    assert!(
+        results
+            .iter()
+            .all(|document| document.get("_miroir_shard").is_none()),
+        "{what}"
+    );
+}
+
+/// Asserts Meilisearch's 400 with `code` and `message`.
+fn assert_refused(reply: &Reply, code: &str, message: &str, what: &str) {
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{what}: {reply:?}");
+    assert_eq!(
+        reply.body,
+        json!({
+            "message": message,
+            "code": code,
+            "type": "invalid_request",
+            "link": format!("https://docs.meilisearch.com/errors#{code}"),
+        }),
+        "{what}"
+    );
+}
+
+async fn out_of_range_windows_answer_a_page_or_meilisearch_errors(app: App) {
+    app.seed(25).await;
+    let max = u64::MAX;
+
+    // Anything in `u64` is a page: `offset` echoed, `limit` the one applied.
+    let pages: &[(&str, u64, u64, usize)] = &[
+        (&format!("limit={MAX}"), 0, 1000, 25),
+        (&format!("offset={MAX}"), max, 20, 0),
+        (&format!("offset={MAX}&limit={MAX}"), max, 1000, 0),
+        (&format!("offset=24&limit={MAX}"), 24, 1000, 1),
+        ("offset=18446744073709551000&limit=1000", max - 615, 1000, 0),
+        ("limit=4294967296", 0, 1000, 25),
+        ("offset=10&limit=0", 10, 0, 0),
+    ];
+    for (query, offset, limit, count) in pages {
+        let reply = app.list(query).await;
+        assert_page(&reply, *offset, *limit, 25, *count, query);
+    }
+    let bodies: &[(&str, u64, u64, usize)] = &[
+        (&format!(r#"{{"limit": {MAX}}}"#), 0, 1000, 25),
+        (&format!(r#"{{"offset": {MAX}}}"#), max, 20, 0),
+        (
+            &format!(r#"{{"offset": {MAX}, "limit": {MAX}}}"#),
+            max,
+            1000,
+            0,
+        ),
+        (&format!(r#"{{"offset": 20, "limit": {MAX}}}"#), 20, 1000, 5),
+    ];
+    for (body, offset, limit, count) in bodies {
+        let reply = app.fetch(body).await;
+        assert_page(&reply, *offset, *limit, 25, *count, body);
+    }
+
+    // Anything else is Meilisearch's refusal, and no node is asked.
+    let before = app.node_fetches();
+    let refused_queries = [
+        (
+            "limit=18446744073709551616",
+            "invalid_document_limit",
+            "limit",
+        ),
+        (
+            "limit=99999999999999999999",
+            "invalid_document_limit",
+            "limit",
+        ),
+        ("limit=-1", "invalid_document_limit", "limit"),
+        ("limit=1.5", "invalid_document_limit", "limit"),
+        ("limit=", "invalid_document_limit", "limit"),
+        (
+            "offset=18446744073709551616",
+            "invalid_document_offset",
+            "offset",
+        ),
+        ("offset=-1", "invalid_document_offset", "offset"),
+        ("offset=x", "invalid_document_offset", "offset"),
+    ];
+    for (query, code, name) in refused_queries {
+        let value = query.split_once('=').unwrap().1;
+        let reply = app.list(query).await;
+        let message = format!(
+            "Invalid value in parameter `{name}`: could not parse `{value}` as a positive integer"
+        );
+        assert_refused(&reply, code, &message, query);
+    }
+    let type_error = |name: &str, found: &str| {
+        format!("Invalid value type at `.{name}`: expected a positive integer, but found {found}")
+    };
+    let refused_bodies = [
+        (r#"{"limit": 1e30}"#, "limit", "a number: `1e+30`"),
+        (
+            r#"{"limit": 18446744073709551616}"#,
+            "limit",
+            "a number: `1.8446744073709552e+19`",
+        ),
+        (
+            r#"{"limit": 99999999999999999999}"#,
+            "limit",
+            "a number: `1e+20`",
+        ),
+        (r#"{"limit": -1}"#, "limit", "a negative integer: `-1`"),
+        (r#"{"limit": null}"#, "limit", "null"),
+        (r#"{"offset": 1e30}"#, "offset", "a number: `1e+30`"),
+        (
+            r#"{"offset": 18446744073709551616}"#,
+            "offset",
+            "a number: `1.8446744073709552e+19`",
+        ),
+        (r#"{"offset": -1}"#, "offset", "a negative integer: `-1`"),
+        (r#"{"offset": "1"}"#, "offset", "a string: `\"1\"`"),
+    ];
+    for (body, name, found) in refused_bodies {
+        let reply = app.fetch(body).await;
+        let code = format!("invalid_document_{name}");
+        assert_refused(&reply, &code, &type_error(name, found), body);
+    }
+    assert_eq!(
+        app.node_fetches(),
+        before,
+        "a refused request reached a node"
+    );
+}
+
+async fn pages_hold_at_most_1000_documents(app: App) {
+    assert_eq!(
+        miroir_handler_documents::MAX_LIMIT,
+        1000,
+        "the cap the README and OpenAPI document state"
+    );
+    app.seed(1005).await;
+    let mut seen = BTreeSet::new();
+    for (query, offset, count) in [("limit=5000", 0, 1000), ("offset=1000&limit=1001", 1000, 5)] {
+        let reply = app.list(query).await;
+        assert_page(&reply, offset, 1000, 1005, count, query);
+        seen.extend(ids(&reply));
+    }
+    assert_eq!(seen, (0..1005).collect(), "every document once");
+    let fetched = app.fetch(r#"{"limit": 1000000, "offset": 3}"#).await;
+    assert_page(&fetched, 3, 1000, 1005, 1000, "fetch");
+    let exact = app.list("limit=1000&offset=5").await;
+    assert_page(&exact, 5, 1000, 1005, 1000, "exact");
+    // Every page comes from one layout: positions 5..1005 are the fetch's 5..1003, then 1003..1005.
+    let mut expected = ids(&fetched)[2..].to_vec();
+    expected.extend(ids(&app.list("offset=1003&limit=2").await));
+    assert_eq!(ids(&exact), expected);
+}
