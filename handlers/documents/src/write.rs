@@ -108,7 +108,7 @@ async fn add_documents(
         fingerprint: fingerprint(method.as_str(), &path, &body),
     };
     let cluster = state.cluster.clone();
-    accept_write(&state, &headers, write, || async move {
+    accept_write(&state, &headers, write, move || async move {
         if !exists {
             let created = cluster.create_index(&uid, &primary_key).await;
             if !created.succeeded() {

@@ -120,7 +120,7 @@ async fn create_index(
         return already_exists(&state, write, &uid).await;
     }
     let cluster = state.cluster.clone();
-    accept_write(&state, &headers, write, || async move {
+    accept_write(&state, &headers, write, move || async move {
         Ok(cluster.create_index(&uid, &primary_key).await)
     })
     .await

@@ -173,7 +173,7 @@ async fn reset_settings(
         fingerprint: fingerprint("DELETE", &path, b""),
     };
     let cluster = state.cluster.clone();
-    accept_write(&state, &headers, write, || async move {
+    accept_write(&state, &headers, write, move || async move {
         let outcome = cluster
             .write(cluster.broadcast(&Method::DELETE, &path, None), None)
             .await;

@@ -176,8 +176,10 @@ async fn fail_orphan(store: &DynStore, task: Task) -> StoreResult<()> {
         uid = task.uid,
         "failing an orphaned task (no node task recorded)"
     );
-    match store.update_task(task.uid, update).await {
-        // Finished meanwhile (a late fan-out recorded its node tasks and it completed).
+    // Only if the task still has no node task: a late fan-out that recorded its node tasks
+    // meanwhile wins, and the task is polled like any other.
+    match store.update_task_if(task.uid, &task, update).await {
+        // Changed meanwhile (a late fan-out recorded its node tasks, or it completed).
         Ok(_) | Err(StoreError::Conflict(_) | StoreError::NotFound(_)) => Ok(()),
         Err(error) => Err(error),
     }

@@ -18,8 +18,9 @@ use crate::node::NodeError;
 /// How many node tasks one refresh polls at the same time.
 pub const POLL_CONCURRENCY: usize = 16;
 
-/// The task after polling its node tasks; the store holds the same. A concurrent refresh that
-/// already made the task terminal wins (its state is returned).
+/// The task after polling its node tasks; the store holds the same. The result is written only
+/// if the stored task still is `task` (status and node tasks); otherwise the stored task, as
+/// another writer left it, is returned.
 pub async fn refresh_task(
     store: &DynStore,
     cluster: &Cluster,
@@ -59,9 +60,12 @@ pub async fn refresh_task(
         return Ok(task);
     }
     record_settings_versions(store, &task, &observed).await;
-    match store.update_task(task.uid, update).await {
+    // Compare-and-set against the task as read: node tasks or a status recorded meanwhile (a
+    // late fan-out, another replica's refresh) are never overwritten by this view.
+    match store.update_task_if(task.uid, &task, update).await {
         Ok(task) => Ok(task),
-        // Another replica finished it first: its terminal state stands.
+        // Changed since it was read (another replica finished it first, or its writer recorded
+        // more): the stored state stands, and the next refresh starts from it.
         Err(StoreError::Conflict(_)) => store
             .get_task(task.uid)
             .await?

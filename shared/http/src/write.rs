@@ -8,8 +8,10 @@
 //! 2. The task is created (`enqueued`, no node tasks yet) and, with a key, the key is claimed
 //!    for it atomically. A request that loses the claim to a concurrent identical one withdraws
 //!    its task and answers the winner's, so a retry during the first fan-out never fans out twice.
-//! 3. The fan-out runs; the task records the node tasks it produced. A write that had nothing to
-//!    send (an empty batch) succeeds at once, its `null` counts 0.
+//! 3. The fan-out runs; the task records the node tasks it produced. Both run on a task of their
+//!    own, so a request dropped meanwhile (client gone, request time limit) still records what
+//!    the nodes accepted. A write that had nothing to send (an empty batch) succeeds at once, its
+//!    `null` counts 0.
 //! 4. Success → 202 with the summarized task, plus `X-Miroir-Degraded` when a group missed its
 //!    quorum; with `X-Miroir-Session`, the session records the task and its pinned group
 //!    ([`crate::session`]). Failure → the task is recorded `failed` (so nothing unacknowledged looks
@@ -109,8 +111,8 @@ pub async fn accept_write<F, Fut>(
     fan_out: F,
 ) -> HttpResult<Response>
 where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<WriteOutcome, ApiError>>,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<WriteOutcome, ApiError>> + Send + 'static,
 {
     let key = idempotency_key(state, headers)?;
     if let Some(key) = &key
@@ -144,36 +146,15 @@ where
             return replay(state, &winner, &write).await;
         }
     }
-    let outcome = match fan_out().await {
-        Ok(outcome) => outcome,
-        Err(error) => {
-            fail(state, &task, &WriteOutcome::default(), &error).await?;
-            return Err(error.into());
-        }
-    };
-    if !outcome.succeeded() {
-        let error = outcome.failure();
-        fail(state, &task, &outcome, &error).await?;
-        return Err(error.into());
-    }
-    let mut update = task.to_update();
-    update.node_tasks = outcome.node_tasks.clone();
-    if outcome.node_tasks.is_empty() {
-        // Nothing had to reach a node (an empty batch of documents or ids): done now, as
-        // Meilisearch finishes an empty addition. Left enqueued, no node task would ever finish
-        // it and the poller would fail it as orphaned.
-        let now = Timestamp::now();
-        update.status = TaskStatus::Succeeded;
-        update.started_at = Some(now);
-        update.finished_at = Some(now);
-        if let Some(serde_json::Value::Object(details)) = &mut update.details {
-            for count in details.values_mut().filter(|count| count.is_null()) {
-                *count = serde_json::Value::from(0);
-            }
-        }
-    }
+    // The fan-out and its recording run on their own task: a client that disconnects (or the
+    // request time limit) drops this handler's future, never the recording of what the nodes
+    // accepted, so a write the nodes took is not later failed as "nothing was written".
     let enqueued = task.clone();
-    let task = state.store.update_task(task.uid, update).await?;
+    let recording = tokio::spawn(fan_out_and_record(state.clone(), task, fan_out));
+    let (task, outcome) = recording.await.map_err(|error| {
+        tracing::error!(uid = enqueued.uid, %error, "the fan-out of a write panicked");
+        ApiError::new(Code::Internal, "internal error")
+    })??;
     let session = session::session_id(state, headers);
     if let Some(id) = &session {
         session::record_write(state, id.clone(), &task, &outcome).await?;
@@ -197,6 +178,50 @@ where
     Ok(response)
 }
 
+/// Runs `fan_out` for `task` and records what it produced: the node tasks (and the task
+/// finished at once when nothing had to reach a node), or the task failed with the refusal.
+/// Spawned by [`accept_write`] so that it completes even when the request is dropped.
+async fn fan_out_and_record<F, Fut>(
+    state: AppState,
+    task: Task,
+    fan_out: F,
+) -> HttpResult<(Task, WriteOutcome)>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<WriteOutcome, ApiError>>,
+{
+    let outcome = match fan_out().await {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            fail(&state, &task, &WriteOutcome::default(), &error).await?;
+            return Err(error.into());
+        }
+    };
+    if !outcome.succeeded() {
+        let error = outcome.failure();
+        fail(&state, &task, &outcome, &error).await?;
+        return Err(error.into());
+    }
+    let mut update = task.to_update();
+    update.node_tasks = outcome.node_tasks.clone();
+    if outcome.node_tasks.is_empty() {
+        // Nothing had to reach a node (an empty batch of documents or ids): done now, as
+        // Meilisearch finishes an empty addition. Left enqueued, no node task would ever finish
+        // it and the poller would fail it as orphaned.
+        let now = Timestamp::now();
+        update.status = TaskStatus::Succeeded;
+        update.started_at = Some(now);
+        update.finished_at = Some(now);
+        if let Some(serde_json::Value::Object(details)) = &mut update.details {
+            for count in details.values_mut().filter(|count| count.is_null()) {
+                *count = serde_json::Value::from(0);
+            }
+        }
+    }
+    let task = state.store.update_task(task.uid, update).await?;
+    Ok((task, outcome))
+}
+
 /// [`accept_write`] for a write that is exactly `calls` (already routed), judged for quorum on
 /// `shards` (`None`: every shard, for broadcasts).
 pub async fn accept_calls(
@@ -207,7 +232,7 @@ pub async fn accept_calls(
     shards: Option<BTreeSet<Shard>>,
 ) -> HttpResult<Response> {
     let cluster = state.cluster.clone();
-    accept_write(state, headers, write, || async move {
+    accept_write(state, headers, write, move || async move {
         Ok(cluster.write(calls, shards).await)
     })
     .await
@@ -331,6 +356,58 @@ mod tests {
             task.details,
             Some(serde_json::json!({"receivedDocuments": 0, "indexedDocuments": 0}))
         );
+    }
+
+    /// A client that hangs up while the nodes are being written to does not cancel the
+    /// recording: the node tasks the fan-out produced are stored, so the poller follows them
+    /// instead of failing the task as orphaned.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_dropped_request_still_records_its_node_tasks() {
+        let store = miroir_store::open("sqlite::memory:").await.unwrap();
+        store.migrate().await.unwrap();
+        let state = AppState::start(
+            store,
+            miroir_core::Config::default(),
+            Duration::from_secs(60),
+        )
+        .await;
+        let write = Write {
+            index_uid: Some("movies".to_owned()),
+            kind: TaskKind::DocumentAdditionOrUpdate,
+            details: serde_json::json!({"receivedDocuments": 1, "indexedDocuments": null}),
+            fingerprint: fingerprint("POST", "/indexes/movies/documents", b"[{}]"),
+        };
+        let headers = HeaderMap::new();
+        let request = accept_write(&state, &headers, write, || async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Ok(WriteOutcome {
+                node_tasks: [("meili-0".to_owned(), 7)].into(),
+                ..WriteOutcome::default()
+            })
+        });
+        // The client gives up while the fan-out is under way: its future is dropped.
+        let dropped = tokio::time::timeout(Duration::from_millis(50), request).await;
+        assert!(dropped.is_err());
+        let page = state
+            .store
+            .list_tasks(&miroir_store::TaskQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let uid = page.results[0].uid;
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let task = state.store.get_task(uid).await.unwrap().unwrap();
+            if !task.node_tasks.is_empty() {
+                assert_eq!(task.node_tasks, [("meili-0".to_owned(), 7)].into());
+                assert_eq!(task.status, TaskStatus::Enqueued);
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "never recorded");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     #[test]

@@ -165,6 +165,12 @@ observed_traits! {
         async fn create_task(&self, task: NewTask) -> StoreResult<Task>;
         async fn get_task(&self, uid: TaskUid) -> StoreResult<Option<Task>>;
         async fn update_task(&self, uid: TaskUid, update: TaskUpdate) -> StoreResult<Task>;
+        async fn update_task_if(
+            &self,
+            uid: TaskUid,
+            seen: &Task,
+            update: TaskUpdate,
+        ) -> StoreResult<Task>;
         async fn list_tasks(&self, query: &TaskQuery) -> StoreResult<TaskPage>;
         async fn delete_task(&self, uid: TaskUid) -> StoreResult<bool>;
         async fn count_tasks(&self) -> StoreResult<u64>;

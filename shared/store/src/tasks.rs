@@ -335,6 +335,17 @@ pub trait TaskStore {
     /// would change it (terminal tasks are final). Writing an identical terminal state is a no-op.
     async fn update_task(&self, uid: TaskUid, update: TaskUpdate) -> StoreResult<Task>;
 
+    /// [`TaskStore::update_task`] as a compare-and-set: applied only if the task's status and
+    /// node tasks are still those of `seen` (the task as the caller read it), in the same atomic
+    /// step; else `Conflict`, and nothing changes. For writers working from a read that may be
+    /// stale (the poller), so node tasks recorded meanwhile are never overwritten.
+    async fn update_task_if(
+        &self,
+        uid: TaskUid,
+        seen: &Task,
+        update: TaskUpdate,
+    ) -> StoreResult<Task>;
+
     /// A page of tasks matching `query`, newest first (or oldest first with `reverse`), served
     /// from indexes without scanning the table.
     async fn list_tasks(&self, query: &TaskQuery) -> StoreResult<TaskPage>;

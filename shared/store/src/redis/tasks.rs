@@ -283,6 +283,59 @@ fn fenced(fence: &Fence, current: u64) -> StoreError {
     }
 }
 
+impl RedisStore {
+    /// `update_task`, and with `seen`, its compare-and-set on status and node tasks (checked
+    /// by the script, in the same atomic step).
+    async fn replace_task(
+        &self,
+        uid: TaskUid,
+        seen: Option<&Task>,
+        update: TaskUpdate,
+    ) -> StoreResult<Task> {
+        let space = self.keys().task_space_of(uid);
+        let status_position = TaskStatus::ALL
+            .iter()
+            .position(|status| *status == update.status)
+            .map_or(0, |index| index + 1);
+        let terminal: Vec<&str> = TaskStatus::ALL
+            .iter()
+            .filter(|status| status.is_terminal())
+            .map(|status| status.as_str())
+            .collect();
+        let mut invocation = UPDATE.prepare_invoke();
+        invocation
+            .key(space.task(uid))
+            .key(space.started_at())
+            .key(space.finished_at());
+        for status in TaskStatus::ALL {
+            invocation.key(space.by_status(*status));
+        }
+        invocation
+            .arg(uid)
+            .arg(status_position)
+            .arg(optional_millis(update.started_at))
+            .arg(optional_millis(update.finished_at))
+            .arg(terminal.join(" "))
+            .arg(update_fields(&update)?.script_args());
+        match seen {
+            Some(seen) => invocation
+                .arg(seen.status.as_str())
+                .arg(super::codec::to_json(&seen.node_tasks)?),
+            None => invocation.arg("").arg(""),
+        };
+        let (written, hash): (u8, Value) = self.eval(&invocation).await?;
+        let task = decode_task(&Row::decode_present(TABLE, hash)?)?;
+        // A terminal task is final, so comparing after the script cannot race with a writer.
+        if written == 0 && task.to_update() != update {
+            return Err(StoreError::conflict(format_args!(
+                "task {uid} is already {} and cannot change",
+                task.status
+            )));
+        }
+        Ok(task)
+    }
+}
+
 #[async_trait]
 impl TaskStore for RedisStore {
     async fn create_task(&self, task: NewTask) -> StoreResult<Task> {
@@ -333,41 +386,16 @@ impl TaskStore for RedisStore {
     }
 
     async fn update_task(&self, uid: TaskUid, update: TaskUpdate) -> StoreResult<Task> {
-        let space = self.keys().task_space_of(uid);
-        let status_position = TaskStatus::ALL
-            .iter()
-            .position(|status| *status == update.status)
-            .map_or(0, |index| index + 1);
-        let terminal: Vec<&str> = TaskStatus::ALL
-            .iter()
-            .filter(|status| status.is_terminal())
-            .map(|status| status.as_str())
-            .collect();
-        let mut invocation = UPDATE.prepare_invoke();
-        invocation
-            .key(space.task(uid))
-            .key(space.started_at())
-            .key(space.finished_at());
-        for status in TaskStatus::ALL {
-            invocation.key(space.by_status(*status));
-        }
-        invocation
-            .arg(uid)
-            .arg(status_position)
-            .arg(optional_millis(update.started_at))
-            .arg(optional_millis(update.finished_at))
-            .arg(terminal.join(" "))
-            .arg(update_fields(&update)?.script_args());
-        let (written, hash): (u8, Value) = self.eval(&invocation).await?;
-        let task = decode_task(&Row::decode_present(TABLE, hash)?)?;
-        // A terminal task is final, so comparing after the script cannot race with a writer.
-        if written == 0 && task.to_update() != update {
-            return Err(StoreError::conflict(format_args!(
-                "task {uid} is already {} and cannot change",
-                task.status
-            )));
-        }
-        Ok(task)
+        self.replace_task(uid, None, update).await
+    }
+
+    async fn update_task_if(
+        &self,
+        uid: TaskUid,
+        seen: &Task,
+        update: TaskUpdate,
+    ) -> StoreResult<Task> {
+        self.replace_task(uid, Some(seen), update).await
     }
 
     async fn list_tasks(&self, query: &TaskQuery) -> StoreResult<TaskPage> {

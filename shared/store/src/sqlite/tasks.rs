@@ -9,6 +9,7 @@ use super::SqliteStore;
 use super::connection::in_read_transaction;
 use super::leases::check_fence;
 use super::rows::{Columns, query_all, query_optional, saturating_i64, to_json, u64_to_sql};
+use crate::NodeTaskMap;
 use crate::error::{StoreError, StoreResult};
 use crate::leases::Fence;
 use crate::tasks::{
@@ -207,6 +208,75 @@ fn count_tasks(connection: &rusqlite::Connection) -> StoreResult<u64> {
         .map_err(|_| StoreError::corrupt("task_count", format!("negative count {count}")))
 }
 
+impl SqliteStore {
+    /// `update_task`, and with `seen`, its compare-and-set on status and node tasks.
+    async fn replace_task(
+        &self,
+        uid: TaskUid,
+        seen: Option<(TaskStatus, NodeTaskMap)>,
+        update: TaskUpdate,
+    ) -> StoreResult<Task> {
+        let node_tasks = to_json("node tasks", &update.node_tasks)?;
+        let details = update
+            .details
+            .as_ref()
+            .map(|details| to_json("details", details))
+            .transpose()?;
+        let error = update
+            .error
+            .as_ref()
+            .map(|error| to_json("error", error))
+            .transpose()?;
+        let canceled_by = update.canceled_by.map(u64_to_sql);
+        self.write_transaction(move |transaction| {
+            let stored = get_task(transaction, u64_to_sql(uid))?
+                .ok_or_else(|| StoreError::not_found(format!("task {uid}")))?;
+            if stored.status.is_terminal() {
+                if stored.to_update() == update {
+                    return Ok(stored);
+                }
+                return Err(StoreError::conflict(format!(
+                    "task {uid} is already {} and cannot change",
+                    stored.status
+                )));
+            }
+            if seen.is_some_and(|(status, node_tasks)| {
+                stored.status != status || stored.node_tasks != node_tasks
+            }) {
+                return Err(StoreError::conflict(format!(
+                    "task {uid} changed since it was read"
+                )));
+            }
+            transaction
+                .prepare_cached(
+                    "UPDATE tasks SET status = ?2, node_tasks = ?3, details = ?4, error = ?5, \
+                     canceled_by = ?6, started_at = ?7, finished_at = ?8 WHERE uid = ?1",
+                )?
+                .execute(rusqlite::params![
+                    u64_to_sql(uid),
+                    update.status.as_str(),
+                    node_tasks,
+                    details,
+                    error,
+                    canceled_by,
+                    update.started_at.map(Timestamp::as_millis),
+                    update.finished_at.map(Timestamp::as_millis),
+                ])?;
+            Ok(Task {
+                status: update.status,
+                node_tasks: update.node_tasks,
+                details: update.details,
+                error: update.error,
+                canceled_by: update.canceled_by,
+                started_at: update.started_at,
+                finished_at: update.finished_at,
+                ..stored
+            })
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl TaskStore for SqliteStore {
     /// The uid comes from `AUTOINCREMENT`, which never hands out a uid used before (even one
@@ -248,57 +318,17 @@ impl TaskStore for SqliteStore {
     }
 
     async fn update_task(&self, uid: TaskUid, update: TaskUpdate) -> StoreResult<Task> {
-        let node_tasks = to_json("node tasks", &update.node_tasks)?;
-        let details = update
-            .details
-            .as_ref()
-            .map(|details| to_json("details", details))
-            .transpose()?;
-        let error = update
-            .error
-            .as_ref()
-            .map(|error| to_json("error", error))
-            .transpose()?;
-        let canceled_by = update.canceled_by.map(u64_to_sql);
-        self.write_transaction(move |transaction| {
-            let stored = get_task(transaction, u64_to_sql(uid))?
-                .ok_or_else(|| StoreError::not_found(format!("task {uid}")))?;
-            if stored.status.is_terminal() {
-                if stored.to_update() == update {
-                    return Ok(stored);
-                }
-                return Err(StoreError::conflict(format!(
-                    "task {uid} is already {} and cannot change",
-                    stored.status
-                )));
-            }
-            transaction
-                .prepare_cached(
-                    "UPDATE tasks SET status = ?2, node_tasks = ?3, details = ?4, error = ?5, \
-                     canceled_by = ?6, started_at = ?7, finished_at = ?8 WHERE uid = ?1",
-                )?
-                .execute(rusqlite::params![
-                    u64_to_sql(uid),
-                    update.status.as_str(),
-                    node_tasks,
-                    details,
-                    error,
-                    canceled_by,
-                    update.started_at.map(Timestamp::as_millis),
-                    update.finished_at.map(Timestamp::as_millis),
-                ])?;
-            Ok(Task {
-                status: update.status,
-                node_tasks: update.node_tasks,
-                details: update.details,
-                error: update.error,
-                canceled_by: update.canceled_by,
-                started_at: update.started_at,
-                finished_at: update.finished_at,
-                ..stored
-            })
-        })
-        .await
+        self.replace_task(uid, None, update).await
+    }
+
+    async fn update_task_if(
+        &self,
+        uid: TaskUid,
+        seen: &Task,
+        update: TaskUpdate,
+    ) -> StoreResult<Task> {
+        let seen = (seen.status, seen.node_tasks.clone());
+        self.replace_task(uid, Some(seen), update).await
     }
 
     /// Filters run on the `(status, uid)`, `(type, uid)`, `(index_uid, uid)` and time indexes;

@@ -39,7 +39,7 @@ macro_rules! conformance_suite {
             schema { migrate_is_idempotent_and_reports_versions, racing_migrations_converge, store_ahead_is_refused }
             tasks {
                 create_allocates_increasing_uids, get_round_trips_every_field, update_replaces_mutable_fields,
-                terminal_tasks_are_final, update_of_missing_task_is_not_found, list_newest_first_with_cursor_paging,
+                terminal_tasks_are_final, conditional_update_refuses_a_stale_view, update_of_missing_task_is_not_found, list_newest_first_with_cursor_paging,
                 list_reverse_pages_oldest_first, list_filters_match_reference, list_limit_zero_reports_total_and_next,
                 prune_deletes_only_old_terminal_tasks, fenced_prune_is_refused_once_a_newer_token_exists, uids_are_never_reused_after_prune, delete_removes_a_task_from_every_index,
                 concurrent_creates_get_distinct_uids,

@@ -130,6 +130,57 @@ pub async fn terminal_tasks_are_final(store: &TestStore) {
     assert_eq!(store.get_task(task.uid).await.unwrap(), Some(done));
 }
 
+/// A writer working from a stale read (the poller) never overwrites node tasks recorded since.
+pub async fn conditional_update_refuses_a_stale_view(store: &TestStore) {
+    let mut new = new_task("movies", TaskKind::DocumentAdditionOrUpdate);
+    new.node_tasks = NodeTaskMap::new();
+    let seen = store.create_task(new).await.unwrap();
+    // Meanwhile the write path records its node tasks.
+    let mut recorded = seen.to_update();
+    recorded.node_tasks = NodeTaskMap::from([("meili-0".to_owned(), 41)]);
+    let current = store.update_task(seen.uid, recorded).await.unwrap();
+    // The stale view's update (fail it as orphaned) is refused and changes nothing.
+    let stale = store.update_task_if(seen.uid, &seen, failed(&seen)).await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+    assert_eq!(
+        store.get_task(seen.uid).await.unwrap(),
+        Some(current.clone())
+    );
+    // A status change alone is a change too.
+    let mut processing = current.to_update();
+    processing.status = TaskStatus::Processing;
+    let moved = store.update_task(seen.uid, processing).await.unwrap();
+    let stale = store
+        .update_task_if(seen.uid, &current, failed(&current))
+        .await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+    // From the current view it applies.
+    let mut done = failed(&moved);
+    done.node_tasks = moved.node_tasks.clone();
+    let finished = store
+        .update_task_if(seen.uid, &moved, done.clone())
+        .await
+        .unwrap();
+    assert_eq!(finished.status, TaskStatus::Failed);
+    assert_eq!(finished.node_tasks, moved.node_tasks);
+    assert_eq!(
+        store.get_task(seen.uid).await.unwrap(),
+        Some(finished.clone())
+    );
+    // Terminal tasks stay final: the identical state is a no-op, anything else a conflict.
+    assert_eq!(
+        store.update_task_if(seen.uid, &moved, done).await.unwrap(),
+        finished
+    );
+    let missing = store
+        .update_task_if(seen.uid + 99, &seen, failed(&seen))
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "{missing:?}"
+    );
+}
+
 pub async fn update_of_missing_task_is_not_found(store: &TestStore) {
     let task = store
         .create_task(new_task("movies", TaskKind::IndexCreation))
