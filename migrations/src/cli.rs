@@ -39,8 +39,8 @@ pub enum Command {
     /// Changes nothing.
     Check,
     /// Copy every table of one store into another (e.g. SQLite to Redis, Redis to Redis
-    /// Cluster), keeping task uids, the uid sequence, versions, fencing tokens and expiry, then
-    /// verify counts and checksums. Stop every writer first.
+    /// Cluster), keeping task uids, the uid sequence, versions, fencing tokens, job claim tokens
+    /// and expiry, then verify counts and checksums. Stop every writer first.
     Copy(CopyArgs),
 }
 

@@ -4,11 +4,13 @@
 //! The copy runs with every writer stopped (see "Moving to another store" in the crate docs):
 //! the source must be at this binary's schema version; the target is migrated to it first and
 //! must be empty unless `--force` (which clears it). Each table is exported page by page and
-//! each page imported while the next one is read. Afterwards the task uid sequence is raised to
-//! the source's, and every table of both stores is digested again (count and order-independent
-//! checksum, [`CopyDigest`]): any difference fails the copy. An interrupted copy leaves a
-//! partial target; rerunning the same command with `--force` starts over (imports replace rows
-//! by key, so nothing is duplicated).
+//! each page imported while the next one is read. Afterwards the task uid sequence and the job
+//! claim token sequence are raised to the source's (so the target never hands out a uid or a claim
+//! token the source did), and every table of both stores is digested again (count and
+//! order-independent checksum, [`CopyDigest`], which covers the claim token of every job in
+//! progress): any difference, or a target sequence below the source's, fails the copy. An
+//! interrupted copy leaves a partial target; rerunning the same command with `--force` starts over
+//! (imports replace rows by key, so nothing is duplicated).
 
 use std::fmt;
 use std::io::Write;
@@ -35,6 +37,8 @@ pub struct CopyReport {
     pub tables: Vec<TableReport>,
     /// The task uid sequence carried over.
     pub task_sequence: u64,
+    /// The job claim token sequence carried over (the last claim token the source handed out).
+    pub job_claim_sequence: u64,
     /// Time spent copying (export + import), without the verification.
     pub copy_time: Duration,
     /// Time spent verifying.
@@ -93,12 +97,14 @@ impl fmt::Display for CopyReport {
         }
         write!(
             formatter,
-            "copied {} rows in {:.1} s ({:.0} rows/s), verified in {:.1} s; task uid sequence {}",
+            "copied {} rows in {:.1} s ({:.0} rows/s), verified in {:.1} s; task uid sequence {}, \
+             job claim token sequence {}",
             self.rows(),
             self.copy_time.as_secs_f64(),
             self.rows_per_second(),
             self.verify_time.as_secs_f64(),
-            self.task_sequence
+            self.task_sequence,
+            self.job_claim_sequence
         )
     }
 }
@@ -159,6 +165,8 @@ pub async fn copy_store(
     }
     let task_sequence = source.task_sequence().await?;
     target.raise_task_sequence(task_sequence).await?;
+    let job_claim_sequence = source.job_claim_sequence().await?;
+    target.raise_job_claim_sequence(job_claim_sequence).await?;
     let copy_time = started.elapsed();
 
     let started = Instant::now();
@@ -178,17 +186,30 @@ pub async fn copy_store(
     let report = CopyReport {
         tables,
         task_sequence,
+        job_claim_sequence,
         copy_time,
         verify_time: started.elapsed(),
     };
     let target_sequence = target.task_sequence().await?;
+    let target_claims = target.job_claim_sequence().await?;
     let mismatched: Vec<CopyTable> = report
         .tables
         .iter()
         .filter(|table| !table.matches())
         .map(|table| table.table)
         .collect();
-    if !mismatched.is_empty() || target_sequence < task_sequence {
+    let mut behind = Vec::new();
+    if target_sequence < task_sequence {
+        behind.push(format!(
+            ", target uid sequence {target_sequence} < {task_sequence}"
+        ));
+    }
+    if target_claims < job_claim_sequence {
+        behind.push(format!(
+            ", target job claim token sequence {target_claims} < {job_claim_sequence}"
+        ));
+    }
+    if !mismatched.is_empty() || !behind.is_empty() {
         say(out, format_args!("{report}"));
         return Err(Failure {
             exit: Exit::Failed,
@@ -200,11 +221,7 @@ pub async fn copy_store(
                 } else {
                     format!("the stores differ in {}", names(&mismatched))
                 },
-                if target_sequence < task_sequence {
-                    format!(", target uid sequence {target_sequence} < {task_sequence}")
-                } else {
-                    String::new()
-                }
+                behind.concat()
             ),
         });
     }

@@ -13,9 +13,10 @@
 //!   Changes nothing.
 //! - `miroir-migrate copy --from URL --to URL [--force] [--batch N]`: copies every table of one
 //!   store into another ([`copy::copy_store`]), keeping task uids and the uid sequence, versions,
-//!   fencing tokens, job order and expiry times, then verifies per table that both stores hold
-//!   the same rows (count and checksum). `--from` defaults to the job's store. The source must be
-//!   at this binary's version; the target is migrated first and must be empty unless `--force`.
+//!   fencing tokens, job order, job claim tokens and their sequence, and expiry times, then
+//!   verifies per table that both stores hold the same rows (count and checksum). `--from`
+//!   defaults to the job's store. The source must be at this binary's version; the target is
+//!   migrated first and must be empty unless `--force`.
 //!   Progress (rows and rows/s per table) is drawn on stderr when it is a terminal.
 //!
 //! # Moving to another store

@@ -188,3 +188,90 @@ fn no_arguments_use_the_default_store_in_the_working_directory() {
     assert_eq!(user_version(&db), SCHEMA_VERSION);
     assert_eq!(migrate(dir.path(), &["check"], &[]).code, 0);
 }
+
+/// A file a version-1 binary left (made by step 1 alone) holding jobs in every state: `status`
+/// shows step 2 pending, `up` applies it alone, and the jobs in progress get the claim tokens 1
+/// and 2 in enqueue order while the others get none.
+#[test]
+fn a_version_1_store_holding_jobs_is_upgraded_by_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("v1.db");
+    let store = sqlite_url(&db);
+    let connection = Connection::open(&db).unwrap();
+    connection
+        .execute_batch(&format!(
+            "BEGIN; {} PRAGMA user_version = 1; COMMIT;",
+            miroir_store::schema::MIGRATIONS[0].sqlite_sql
+        ))
+        .unwrap();
+    connection
+        .execute_batch(
+            "INSERT INTO jobs (id, type, params, state, claimed_by, claim_expires_at, progress, \
+             attempts, max_attempts, last_error, run_after, created_at, updated_at) VALUES \
+             ('queued', 'reindex', '{}', 'queued', NULL, NULL, 'null', 0, 3, NULL, 1, 1, 1), \
+             ('running-b', 'reindex', '{}', 'in_progress', 'pod-b', 9999999999999, 'null', 1, 3, \
+              NULL, 1, 1, 1), \
+             ('done', 'dump_import', '{}', 'completed', NULL, NULL, '7', 1, 3, NULL, 1, 1, 1), \
+             ('running-a', 'reindex', '{}', 'in_progress', 'pod-a', 9999999999999, 'null', 2, 3, \
+              'claim expired', 1, 1, 1), \
+             ('failed', 'reindex', '{}', 'failed', NULL, NULL, 'null', 3, 3, 'boom', 1, 1, 1);",
+        )
+        .unwrap();
+    drop(connection);
+
+    let status = migrate(dir.path(), &["status", "--store", &store], &[]);
+    assert_eq!(status.code, 0, "{}", status.all());
+    assert!(
+        status.stdout.contains("store version:  1"),
+        "{}",
+        status.all()
+    );
+    assert!(
+        status.stdout.contains("  0002 job_claim_tokens"),
+        "{}",
+        status.all()
+    );
+    assert_eq!(
+        migrate(dir.path(), &["check", "--store", &store], &[]).code,
+        3
+    );
+    let up = migrate(dir.path(), &["up", "--store", &store], &[]);
+    assert_eq!(up.code, 0, "{}", up.all());
+    assert!(
+        up.stdout
+            .contains("migrated from version 1 to 2; applied 0002 job_claim_tokens"),
+        "{}",
+        up.all()
+    );
+    assert_eq!(user_version(&db), SCHEMA_VERSION);
+
+    let connection = Connection::open(&db).unwrap();
+    let tokens: Vec<(String, String, Option<i64>)> = connection
+        .prepare("SELECT id, state, claim_token FROM jobs ORDER BY seq")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let expected = [
+        ("queued", "queued", None),
+        ("running-b", "in_progress", Some(1)),
+        ("done", "completed", None),
+        ("running-a", "in_progress", Some(2)),
+        ("failed", "failed", None),
+    ];
+    assert_eq!(
+        tokens,
+        expected.map(|(id, state, token)| (id.to_owned(), state.to_owned(), token))
+    );
+    let last: i64 = connection
+        .query_row("SELECT last_token FROM job_claim_sequence", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert_eq!(last, 2);
+    assert_eq!(
+        migrate(dir.path(), &["check", "--store", &store], &[]).code,
+        0
+    );
+}

@@ -24,6 +24,10 @@ pub(crate) struct JobView {
     params: serde_json::Value,
     /// The worker (pod) holding the claim, while in progress.
     claimed_by: Option<String>,
+    /// The token of the current claim, while in progress: greater than every claim token handed
+    /// out before it, so it tells apart two claims of one worker name (the job worker logs it as
+    /// `claim_token`). Null otherwise, and for a claim made before the store's schema version 2.
+    claim_token: Option<u64>,
     /// RFC 3339 end of the claim's lease, while in progress.
     claim_expires_at: Option<String>,
     /// Claims so far (reset by a retry).
@@ -51,6 +55,7 @@ impl From<Job> for JobView {
             state: job.state.as_str(),
             params: job.params,
             claimed_by: job.claimed_by,
+            claim_token: job.claim_token,
             claim_expires_at: job.claim_expires_at.map(format_rfc3339),
             attempts: job.attempts,
             max_attempts: job.max_attempts,

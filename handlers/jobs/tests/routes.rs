@@ -18,7 +18,7 @@ use axum::http::{Method, Request, StatusCode, header};
 use miroir_core::Config;
 use miroir_core::config::Secret;
 use miroir_http::{AppState, apply_layers};
-use miroir_store::{DynStore, Job, JobKind, JobQuery, JobState, NewJob};
+use miroir_store::{DynStore, Job, JobClaim, JobKind, JobQuery, JobState, NewJob};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
@@ -306,10 +306,12 @@ impl App {
         job
     }
 
-    /// Claims the next job, which must be `expected`.
-    async fn claim(&self, expected: &Job, worker: &str) {
+    /// Claims the next job, which must be `expected`; the claim.
+    async fn claim(&self, expected: &Job, worker: &str) -> JobClaim {
         let claimed = self.store.claim_next_job(worker, LEASE).await.unwrap();
-        assert_eq!(claimed.map(|job| job.id), Some(expected.id.clone()));
+        let claim = claimed.and_then(|job| job.claim()).unwrap();
+        assert_eq!(claim.job_id, expected.id);
+        claim
     }
 
     /// Every job, in enqueue order.
@@ -386,14 +388,9 @@ async fn seed(app: &App) -> Seeded {
             1,
         )
         .await;
-    app.claim(&failed, "pod-b").await;
+    let claim = app.claim(&failed, "pod-b").await;
     store
-        .fail_job(
-            &failed.id,
-            "pod-b",
-            "node meili-2 unreachable",
-            Duration::ZERO,
-        )
+        .fail_job(&claim, "node meili-2 unreachable", Duration::ZERO)
         .await
         .unwrap();
     let in_progress = app
@@ -403,11 +400,10 @@ async fn seed(app: &App) -> Seeded {
             3,
         )
         .await;
-    app.claim(&in_progress, "pod-a").await;
+    let claim = app.claim(&in_progress, "pod-a").await;
     store
         .heartbeat_job(
-            &in_progress.id,
-            "pod-a",
+            &claim,
             LEASE,
             Some(json!({"bytes_processed": 1_048_576, "docs_routed": 2_000, "last_cursor": 17})),
         )
@@ -420,9 +416,9 @@ async fn seed(app: &App) -> Seeded {
             3,
         )
         .await;
-    app.claim(&completed, "pod-c").await;
+    let claim = app.claim(&completed, "pod-c").await;
     store
-        .complete_job(&completed.id, "pod-c", Some(json!({"last_cursor": 99})))
+        .complete_job(&claim, Some(json!({"last_cursor": 99})))
         .await
         .unwrap();
     let queued_dump = app

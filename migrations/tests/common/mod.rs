@@ -63,19 +63,31 @@ fn outcome(output: Output, elapsed: Duration) -> Outcome {
     }
 }
 
-/// `sqlite://` + an absolute path = `sqlite:///abs/path`.
-/// Racing `up`s: every process exits 0 and exactly one of them applied the step.
+/// Racing `up`s on a fresh store: every process exits 0 and each step was applied by exactly
+/// one of them.
 pub fn assert_all_up_with_one_applier(outcomes: &[Outcome]) {
     for outcome in outcomes {
         assert_eq!(outcome.code, 0, "{}", outcome.all());
     }
-    let appliers = outcomes
-        .iter()
-        .filter(|outcome| outcome.stdout.contains("applied 0001 initial"))
-        .count();
-    assert_eq!(appliers, 1, "each step is applied by exactly one process");
+    for step in miroir_store::schema::MIGRATIONS {
+        let label = format!("{:04} {}", step.version, step.name);
+        let appliers = outcomes
+            .iter()
+            .filter(|outcome| {
+                outcome
+                    .stdout
+                    .lines()
+                    .any(|line| line.contains("applied") && line.contains(&label))
+            })
+            .count();
+        assert_eq!(
+            appliers, 1,
+            "step {label} is applied by exactly one process: {outcomes:#?}"
+        );
+    }
 }
 
+/// `sqlite://` + an absolute path = `sqlite:///abs/path`.
 pub fn sqlite_url(path: &Path) -> String {
     format!("sqlite://{}", path.display())
 }

@@ -3,6 +3,11 @@
 //! the attempt with a backoff (the store fails the job for good after `max_attempts`). A worker
 //! that dies stops heartbeating; the pruner returns its job to the queue once the claim expired,
 //! and the next worker resumes from the progress the job persisted ([`Claim::checkpoint`]).
+//!
+//! Every store call made for the job carries the claim's token ([`JobClaim`]), so the store
+//! refuses it once the claim is gone, even when the job was claimed again under the same worker
+//! name (two processes configured with one pod id, or this process after its claim expired): the
+//! attempt then stops as [`JobError::Lost`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,7 +16,7 @@ use std::time::{Duration, Instant};
 use miroir_core::Config;
 use miroir_core::cluster::Cluster;
 use miroir_http::metrics::BackgroundMetrics;
-use miroir_store::{DynStore, Job, JobKind, StoreError, StoreResult};
+use miroir_store::{DynStore, Job, JobClaim, JobKind, StoreError, StoreResult};
 use serde_json::Value;
 
 use crate::reindex;
@@ -25,7 +30,8 @@ const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(300);
 /// Why a job attempt stopped before completing.
 #[derive(Debug)]
 pub enum JobError {
-    /// The claim was lost (it expired and another worker took the job): stop at once.
+    /// The claim was lost (it expired and the job was claimed again, by another worker or under
+    /// the same worker name; the store refused the claim's token): stop at once.
     Lost,
     /// The worker's time is up (the scheduled function's budget): the progress is saved and the
     /// job resumes from it once its claim expires.
@@ -35,6 +41,7 @@ pub enum JobError {
 }
 
 impl From<StoreError> for JobError {
+    /// `Conflict` (the store refused the claim) is `Lost`; any other error fails the attempt.
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Conflict(_) => Self::Lost,
@@ -43,12 +50,13 @@ impl From<StoreError> for JobError {
     }
 }
 
-/// A claimed job, as its runner sees it: where to save progress.
+/// A claimed job, as its runner sees it: where to save progress. Every write it makes carries the
+/// claim's token and is refused once the claim is gone.
 #[derive(Debug)]
 pub struct Claim {
     store: DynStore,
     job: Job,
-    worker: String,
+    claim: JobClaim,
     lease: Duration,
     lost: Arc<AtomicBool>,
     deadline: Option<Instant>,
@@ -60,11 +68,18 @@ impl Claim {
         &self.job
     }
 
-    /// Persists `progress` and extends the claim. `Lost` if another worker owns the job now,
-    /// `OutOfTime` (after saving) once the deadline passed.
+    /// The claim (worker and token) the job is held under.
+    pub fn claim(&self) -> &JobClaim {
+        &self.claim
+    }
+
+    /// Persists `progress` and extends the claim, in one store call that is refused (nothing
+    /// saved) unless the job is still in progress under this claim. `Lost` if the claim is gone
+    /// (another claim owns the job now, whatever its worker name), `OutOfTime` (after saving)
+    /// once the deadline passed.
     pub async fn checkpoint(&self, progress: Value) -> Result<(), JobError> {
         self.store
-            .heartbeat_job(&self.job.id, &self.worker, self.lease, Some(progress))
+            .heartbeat_job(&self.claim, self.lease, Some(progress))
             .await?;
         self.check()
     }
@@ -96,7 +111,9 @@ pub struct JobEnv<'a> {
 }
 
 /// Claims the next job and runs it to its end, or until `deadline`. The job run, or `None`
-/// when nothing was claimable.
+/// when nothing was claimable. Heartbeat, completion and failure carry the claim's token: a
+/// claim lost meanwhile (expired and taken over, by any worker name) is counted `lost` and the
+/// job is left to its new claim.
 pub async fn run_next(
     env: JobEnv<'_>,
     worker: &str,
@@ -107,19 +124,30 @@ pub async fn run_next(
     let Some(job) = env.store.claim_next_job(worker, lease).await? else {
         return Ok(None);
     };
-    tracing::info!(job = %job.id, kind = %job.kind, attempt = job.attempts, "claimed a job");
+    let Some(job_claim) = job.claim() else {
+        return Err(StoreError::corrupt(
+            "jobs",
+            format_args!("job `{}` was claimed without a claim token", job.id),
+        ));
+    };
+    tracing::info!(
+        job = %job.id,
+        kind = %job.kind,
+        attempt = job.attempts,
+        claim_token = job_claim.token,
+        "claimed a job"
+    );
     let lost = Arc::new(AtomicBool::new(false));
     let heartbeat = tokio::spawn(heartbeat(
         env.store.clone(),
-        job.id.clone(),
-        worker.to_owned(),
+        job_claim.clone(),
         lease,
         lost.clone(),
     ));
     let claim = Claim {
         store: env.store.clone(),
         job: job.clone(),
-        worker: worker.to_owned(),
+        claim: job_claim.clone(),
         lease,
         lost,
         deadline,
@@ -133,22 +161,20 @@ pub async fn run_next(
     heartbeat.abort();
     let kind = job.kind.as_str();
     match result {
-        Ok(progress) => {
-            match env
-                .store
-                .complete_job(&job.id, worker, Some(progress))
-                .await
-            {
-                Ok(_) => {
-                    tracing::info!(job = %job.id, "job completed");
-                    metrics.job(kind, "completed");
-                }
-                Err(StoreError::Conflict(_)) => metrics.job(kind, "lost"),
-                Err(error) => return Err(error),
+        Ok(progress) => match env.store.complete_job(&job_claim, Some(progress)).await {
+            Ok(_) => {
+                tracing::info!(job = %job.id, "job completed");
+                metrics.job(kind, "completed");
             }
-        }
+            Err(StoreError::Conflict(_)) => metrics.job(kind, "lost"),
+            Err(error) => return Err(error),
+        },
         Err(JobError::Lost) => {
-            tracing::warn!(job = %job.id, "job claim lost to another worker; stopped");
+            tracing::warn!(
+                job = %job.id,
+                claim_token = job_claim.token,
+                "job claim lost to another claim; stopped"
+            );
             metrics.job(kind, "lost");
         }
         Err(JobError::OutOfTime) => {
@@ -158,7 +184,7 @@ pub async fn run_next(
         Err(JobError::Failed(error)) => {
             let backoff = retry_backoff(job.attempts);
             tracing::warn!(job = %job.id, %error, retry_in_s = backoff.as_secs(), "job attempt failed");
-            match env.store.fail_job(&job.id, worker, &error, backoff).await {
+            match env.store.fail_job(&job_claim, &error, backoff).await {
                 Ok(_) => metrics.job(kind, "failed_attempt"),
                 Err(StoreError::Conflict(_)) => metrics.job(kind, "lost"),
                 Err(error) => return Err(error),
@@ -173,33 +199,92 @@ fn retry_backoff(attempts: u32) -> Duration {
     Duration::from_secs(1_u64 << attempts.min(16)).min(MAX_RETRY_BACKOFF)
 }
 
-/// Extends the claim every third of `lease` until aborted; flags `lost` when the store says the
+/// Extends `claim` every third of `lease` until aborted; flags `lost` when the store says the
 /// claim is gone.
-async fn heartbeat(
-    store: DynStore,
-    id: String,
-    worker: String,
-    lease: Duration,
-    lost: Arc<AtomicBool>,
-) {
+async fn heartbeat(store: DynStore, claim: JobClaim, lease: Duration, lost: Arc<AtomicBool>) {
     let mut interval = tokio::time::interval(lease / 3);
     interval.tick().await;
     loop {
         interval.tick().await;
-        match store.heartbeat_job(&id, &worker, lease, None).await {
+        match store.heartbeat_job(&claim, lease, None).await {
             Ok(_) => {}
             Err(StoreError::Conflict(_)) => {
                 lost.store(true, Ordering::Relaxed);
                 return;
             }
-            Err(error) => tracing::warn!(job = %id, %error, "job heartbeat failed; retrying"),
+            Err(error) => {
+                tracing::warn!(job = %claim.job_id, %error, "job heartbeat failed; retrying");
+            }
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use miroir_store::NewJob;
+    use serde_json::json;
+
     use super::*;
+
+    /// The runner's view of `job`'s claim.
+    fn runner_claim(store: &DynStore, job: &Job, lease: Duration) -> Claim {
+        Claim {
+            store: store.clone(),
+            job: job.clone(),
+            claim: job.claim().expect("a claimed job"),
+            lease,
+            lost: Arc::new(AtomicBool::new(false)),
+            deadline: None,
+        }
+    }
+
+    /// Two processes configured with the same pod id: the first one's claim expires and the job
+    /// is claimed again under the same name. The first runner's checkpoint is refused as `Lost`
+    /// (saving nothing) and the second one's goes through.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_runner_whose_claim_was_taken_under_the_same_name_is_lost() {
+        let store = miroir_store::open("sqlite::memory:").await.expect("open");
+        store.migrate().await.expect("migrate");
+        let job = store
+            .enqueue_job(NewJob {
+                kind: JobKind::Reindex,
+                params: json!({}),
+                max_attempts: 3,
+            })
+            .await
+            .expect("enqueue");
+        let short = Duration::from_millis(50);
+        let first = store
+            .claim_next_job("pod-a", short)
+            .await
+            .expect("claim")
+            .expect("a job");
+        let first = runner_claim(&store, &first, short);
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert_eq!(
+            store.reclaim_expired_jobs(10).await.expect("reclaim"),
+            vec![job.id.clone()]
+        );
+        let second = store
+            .claim_next_job("pod-a", Duration::from_secs(60))
+            .await
+            .expect("claim")
+            .expect("the job again");
+        let second = runner_claim(&store, &second, Duration::from_secs(60));
+        assert_eq!(first.claim().worker, second.claim().worker);
+        assert!(second.claim().token > first.claim().token);
+
+        assert!(matches!(
+            first.checkpoint(json!({"from": "first"})).await,
+            Err(JobError::Lost)
+        ));
+        second
+            .checkpoint(json!({"from": "second"}))
+            .await
+            .expect("the current claim saves");
+        let saved = store.get_job(&job.id).await.expect("get").expect("the job");
+        assert_eq!(saved.progress, json!({"from": "second"}));
+    }
 
     #[test]
     fn retry_backoff_doubles_up_to_five_minutes() {

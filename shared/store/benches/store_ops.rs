@@ -219,22 +219,40 @@ mod sqlite_raw {
             .unwrap();
     }
 
+    /// The store's claim: the claiming update with the next claim token, then the token counter,
+    /// in one transaction.
     pub(super) fn claim_next(connection: &Connection) -> Option<String> {
         let now = Timestamp::now().as_millis();
-        connection
+        let transaction = rusqlite::Transaction::new_unchecked(
+            connection,
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .unwrap();
+        let claimed = transaction
             .prepare_cached(
-                "UPDATE jobs SET state = 'in_progress', claimed_by = ?1, claim_expires_at = ?2, attempts = attempts + 1, updated_at = ?3 \
+                "UPDATE jobs SET state = 'in_progress', claimed_by = ?1, claim_expires_at = ?2, \
+                 claim_token = (SELECT last_token + 1 FROM job_claim_sequence WHERE id = 1), \
+                 attempts = attempts + 1, updated_at = ?3 \
                  WHERE seq = (SELECT seq FROM jobs INDEXED BY jobs_queued_run_after WHERE state = 'queued' AND run_after <= ?3 ORDER BY run_after, seq LIMIT 1) \
-                 RETURNING id, params, progress",
+                 RETURNING id, params, progress, claim_token",
             )
             .unwrap()
             .query_row(params!["raw-worker", now + 30_000, now], |row| {
                 let params: String = row.get(1)?;
                 let _: serde_json::Value = serde_json::from_str(&params).unwrap();
-                row.get(0)
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(3)?))
             })
             .optional()
-            .unwrap()
+            .unwrap();
+        if let Some((_, token)) = &claimed {
+            transaction
+                .prepare_cached("UPDATE job_claim_sequence SET last_token = ?1 WHERE id = 1")
+                .unwrap()
+                .execute([token])
+                .unwrap();
+        }
+        transaction.commit().unwrap();
+        claimed.map(|(id, _)| id)
     }
 
     pub(super) fn renew_lease(connection: &Connection, token: i64) -> bool {
@@ -449,7 +467,9 @@ mod redis_raw {
         if not next then return false end
         redis.call('ZREM', KEYS[1], next)
         local key = 'raw:jobs:' .. next
-        redis.call('HSET', key, 'state', 'in_progress', 'claimed_by', ARGV[2], 'claim_expires_at', now + 30000)
+        local token = redis.call('INCR', KEYS[3])
+        redis.call('HSET', key, 'state', 'in_progress', 'claimed_by', ARGV[2], 'claim_expires_at', now + 30000,
+            'claim_token', token)
         redis.call('HINCRBY', key, 'attempts', 1)
         redis.call('ZADD', KEYS[2], now + 30000, next)
         return redis.call('HGETALL', key)";
@@ -682,6 +702,7 @@ async fn bench_redis(rows: &mut Vec<Row>) {
                         let job: Option<Vec<String>> = claim
                             .key("raw:{jobs}:queued")
                             .key("raw:{jobs}:claims")
+                            .key("raw:{jobs}:claim_seq")
                             .arg(Timestamp::now().as_millis())
                             .arg("raw-worker")
                             .invoke_async(&mut raw)

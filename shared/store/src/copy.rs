@@ -1,6 +1,7 @@
 //! Copying a whole store to another (`miroir-migrate copy`): every table is exported page by
 //! page in a backend-neutral form ([`CopyRow`]) and imported as is into the target, keeping task
-//! uids and the uid sequence, versions, fencing tokens, enqueue order and expiry times.
+//! uids and the uid sequence, versions, fencing tokens, enqueue order, job claim tokens and their
+//! sequence, and expiry times.
 //!
 //! A copy is meant to run with every writer stopped (see the cut-over procedure in the
 //! `miroir-migrate` crate docs and the README): rows written during an export may or may not be
@@ -336,7 +337,8 @@ pub trait CopyStore {
     /// Writes `rows` as they are, replacing any row with the same key: same uids, versions,
     /// tokens, sequence numbers and expiry times (rows already expired are skipped). Rows of
     /// several tables may come in one call. Importing a task raises the uid sequence to at
-    /// least its uid; importing a job raises the job sequence to at least its `seq`.
+    /// least its uid; importing a job raises the job sequence to at least its `seq` and the
+    /// claim token sequence to at least its `claim_token`, in the same atomic step.
     async fn import_rows(&self, rows: &[CopyRow]) -> StoreResult<()>;
 
     /// The last task uid handed out (0 if none ever was): the next task gets a larger uid.
@@ -346,8 +348,18 @@ pub trait CopyStore {
     /// after a copy continue the source's sequence even if its newest tasks were pruned.
     async fn raise_task_sequence(&self, last_uid: TaskUid) -> StoreResult<()>;
 
+    /// The last job claim token handed out (0 if none ever was): the next claim gets a larger
+    /// token ([`crate::Job::claim_token`]).
+    async fn job_claim_sequence(&self) -> StoreResult<u64>;
+
+    /// Raises the job claim token sequence to at least `last_token` (never lowers it), so a
+    /// store copied from another never hands out a token the source handed out, even one no
+    /// copied job carries any more.
+    async fn raise_job_claim_sequence(&self, last_token: u64) -> StoreResult<()>;
+
     /// Deletes every row of every table (the target of `copy --force`); keeps the schema
-    /// version and the task uid sequence (uids are never reused).
+    /// version, the task uid sequence and the job claim token sequence (uids and claim tokens
+    /// are never reused).
     async fn clear_all_rows(&self) -> StoreResult<()>;
 }
 

@@ -4,8 +4,22 @@
 //! `heartbeat` → `complete` or `fail` (back to queued after a backoff until `max_attempts`, then
 //! failed). A claim whose lease runs out (crashed worker) is returned to the queue by
 //! `reclaim_expired`, keeping its persisted `progress` so the next worker resumes from it.
+//!
+//! **Claim tokens.** Every successful claim gets a claim token (a fencing number) from one
+//! counter of the store: a token is strictly greater than every token handed out before by that
+//! store, to any job, whatever happened since (completion, failure, reclaim, `retry_job`,
+//! `clear_all_rows`), and a copy carries the counter over ([`crate::CopyStore`]), so a token is
+//! never handed out twice. Heartbeat, completion and failure carry the claim ([`JobClaim`]: job,
+//! worker and token) and are refused unless the job is still in progress under exactly that
+//! claim: two processes configured with the same worker name are told apart by their tokens, and
+//! a worker whose claim expired and was taken over can no longer touch the job. A refused claim
+//! is `Conflict`, as for a lease renewed by a stale holder (`Fenced` is what writes to other
+//! tables made under a lease answer, and names the lease's scope). Because tokens grow across
+//! jobs, later work can also fence a resource that successive jobs write (refuse a write carrying
+//! a token older than the newest one the resource saw).
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -66,6 +80,11 @@ pub struct Job {
     pub state: JobState,
     /// Worker holding the claim (in progress only).
     pub claimed_by: Option<String>,
+    /// Token of the current claim (in progress only): strictly greater than every claim token the
+    /// store handed out before. `None` in every other state, and for a claim made by a binary of
+    /// schema version 1 after the store was migrated to version 2 (such a claim can only be
+    /// completed by that binary or run out).
+    pub claim_token: Option<u64>,
     /// End of the claim lease (in progress only).
     pub claim_expires_at: Option<Timestamp>,
     /// Progress cursor persisted by the worker.
@@ -82,6 +101,46 @@ pub struct Job {
     pub created_at: Timestamp,
     /// Last state change or heartbeat.
     pub updated_at: Timestamp,
+}
+
+impl Job {
+    /// The claim the job is in progress under, to pass to [`JobStore::heartbeat_job`],
+    /// [`JobStore::complete_job`] and [`JobStore::fail_job`]; `None` unless the job is in
+    /// progress with a worker and a claim token.
+    pub fn claim(&self) -> Option<JobClaim> {
+        match (self.state, &self.claimed_by, self.claim_token) {
+            (JobState::InProgress, Some(worker), Some(token)) => Some(JobClaim {
+                job_id: self.id.clone(),
+                worker: worker.clone(),
+                token,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The proof of holding a job's claim: what heartbeat, completion and failure carry. A store
+/// operation taking a `JobClaim` changes nothing and answers `Conflict` unless the job is in
+/// progress under exactly this worker and token, checked in the same atomic step as the write.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct JobClaim {
+    /// The claimed job.
+    pub job_id: String,
+    /// The worker the claim was made under (the name a process is configured with; two
+    /// processes may share it).
+    pub worker: String,
+    /// The claim token the store handed out with the claim ([`Job::claim_token`]).
+    pub token: u64,
+}
+
+impl fmt::Display for JobClaim {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            formatter,
+            "claim {} of `{}` on job `{}`",
+            self.token, self.worker, self.job_id
+        )
+    }
 }
 
 /// What a caller supplies to enqueue a job.
@@ -174,44 +233,48 @@ pub trait JobStore {
     async fn list_jobs(&self, query: &JobQuery) -> StoreResult<JobPage>;
 
     /// Claims the oldest queued job whose `run_after` has passed: state in progress, claimed by
-    /// `worker` until now + `lease`, attempts + 1. Among racing callers each job goes to exactly
-    /// one. `None` when nothing is claimable.
+    /// `worker` until now + `lease` under a new claim token (greater than every token the store
+    /// handed out before), attempts + 1. Among racing callers each job goes to exactly one.
+    /// `None` when nothing is claimable (no token is used up then).
     async fn claim_next_job(&self, worker: &str, lease: Duration) -> StoreResult<Option<Job>>;
 
-    /// Extends the claim to now + `lease` and optionally replaces `progress`. `Conflict` unless
-    /// the job is in progress and claimed by `worker` (a reclaimed job's old worker must stop).
+    /// Extends the claim to now + `lease` and optionally replaces `progress`. `NotFound` if the
+    /// job does not exist; `Conflict`, changing nothing, unless the job is in progress under
+    /// exactly `claim` (worker and token): a worker whose claim expired and was reclaimed, or a
+    /// second process configured with the same worker name, must stop.
     async fn heartbeat_job(
         &self,
-        id: &str,
-        worker: &str,
+        claim: &JobClaim,
         lease: Duration,
         progress: Option<serde_json::Value>,
     ) -> StoreResult<Job>;
 
-    /// Marks the job completed (optionally with final progress). `Conflict` unless claimed by
-    /// `worker`.
+    /// Marks the job completed (optionally with final progress) and ends the claim. `NotFound`
+    /// or `Conflict` as [`JobStore::heartbeat_job`]: only the holder of the current claim
+    /// completes a job, so a job is completed at most once per claim.
     async fn complete_job(
         &self,
-        id: &str,
-        worker: &str,
+        claim: &JobClaim,
         progress: Option<serde_json::Value>,
     ) -> StoreResult<Job>;
 
-    /// Records a failed attempt: back to queued, claimable after `retry_after`, or failed for
-    /// good once `attempts` reached `max_attempts`. `Conflict` unless claimed by `worker`.
+    /// Records a failed attempt and ends the claim: back to queued, claimable after
+    /// `retry_after`, or failed for good once `attempts` reached `max_attempts`. `NotFound` or
+    /// `Conflict` as [`JobStore::heartbeat_job`].
     async fn fail_job(
         &self,
-        id: &str,
-        worker: &str,
+        claim: &JobClaim,
         error: &str,
         retry_after: Duration,
     ) -> StoreResult<Job>;
 
     /// Returns in-progress jobs whose claim expired to the queue (or fails them when out of
-    /// attempts), at most `batch` of them. Progress is kept. Returns the ids handled.
+    /// attempts), at most `batch` of them, ending their claims (their tokens are refused from
+    /// then on). Progress is kept. Returns the ids handled.
     async fn reclaim_expired_jobs(&self, batch: u32) -> StoreResult<Vec<String>>;
 
-    /// Puts a failed job back in the queue with its attempts reset. `Conflict` unless failed.
+    /// Puts a failed job back in the queue with its attempts reset (claim tokens are not: the
+    /// next claim still gets a token greater than every earlier one). `Conflict` unless failed.
     async fn retry_job(&self, id: &str) -> StoreResult<Job>;
 
     /// Queued jobs per kind (kinds with none are absent). Read at every metrics scrape: Redis

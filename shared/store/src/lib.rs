@@ -52,7 +52,9 @@ pub use cdc::{CdcCursor, CdcOverflowStats, CdcStore};
 pub use copy::{CopyDigest, CopyPage, CopyRow, CopyStore, CopyTable};
 pub use error::{StoreError, StoreResult};
 pub use idempotency::{IdempotencyInsert, IdempotencyRecord, IdempotencyStore};
-pub use jobs::{JOB_LIST_SCAN, Job, JobKind, JobPage, JobQuery, JobState, JobStore, NewJob};
+pub use jobs::{
+    JOB_LIST_SCAN, Job, JobClaim, JobKind, JobPage, JobQuery, JobState, JobStore, NewJob,
+};
 pub use leases::{Fence, Lease, LeaseStore};
 pub use maintenance::{MaintenanceStore, PruneReport};
 pub use node_settings::{NodeSettingsStore, NodeSettingsVersion};

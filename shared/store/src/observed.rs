@@ -13,12 +13,12 @@ use crate::{
     AdminSession, AdminSessionStore, Alias, AliasStore, AliasTarget, Backend, BackoffPolicy,
     Canary, CanaryRun, CanaryStore, CdcCursor, CdcOverflowStats, CdcStore, CopyPage, CopyRow,
     CopyStore, CopyTable, DynStore, Fence, IdempotencyInsert, IdempotencyRecord, IdempotencyStore,
-    Job, JobKind, JobPage, JobQuery, JobStore, Lease, LeaseStore, LoginBackoff, MaintenanceStore,
-    MigrationReport, NewJob, NewTask, NodeSettingsStore, NodeSettingsVersion, PruneReport,
-    RateLimitBucket, RateLimitHit, RateLimitStore, RevocationStream, RolloverPolicy, RolloverStore,
-    SchemaStore, ScopedKeyObservation, ScopedKeyState, SearchUiConfig, SearchUiStore, Session,
-    SessionStore, Store, StoreError, StoreResult, Task, TaskPage, TaskQuery, TaskStore, TaskUid,
-    TaskUpdate, TenantMapping, TenantStore, Timestamp,
+    Job, JobClaim, JobKind, JobPage, JobQuery, JobStore, Lease, LeaseStore, LoginBackoff,
+    MaintenanceStore, MigrationReport, NewJob, NewTask, NodeSettingsStore, NodeSettingsVersion,
+    PruneReport, RateLimitBucket, RateLimitHit, RateLimitStore, RevocationStream, RolloverPolicy,
+    RolloverStore, SchemaStore, ScopedKeyObservation, ScopedKeyState, SearchUiConfig,
+    SearchUiStore, Session, SessionStore, Store, StoreError, StoreResult, Task, TaskPage,
+    TaskQuery, TaskStore, TaskUid, TaskUpdate, TenantMapping, TenantStore, Timestamp,
 };
 
 /// How an observed store operation ended.
@@ -235,21 +235,18 @@ observed_traits! {
         async fn claim_next_job(&self, worker: &str, lease: Duration) -> StoreResult<Option<Job>>;
         async fn heartbeat_job(
             &self,
-            id: &str,
-            worker: &str,
+            claim: &JobClaim,
             lease: Duration,
             progress: Option<serde_json::Value>,
         ) -> StoreResult<Job>;
         async fn complete_job(
             &self,
-            id: &str,
-            worker: &str,
+            claim: &JobClaim,
             progress: Option<serde_json::Value>,
         ) -> StoreResult<Job>;
         async fn fail_job(
             &self,
-            id: &str,
-            worker: &str,
+            claim: &JobClaim,
             error: &str,
             retry_after: Duration,
         ) -> StoreResult<Job>;
@@ -387,6 +384,8 @@ observed_traits! {
         async fn import_rows(&self, rows: &[CopyRow]) -> StoreResult<()>;
         async fn task_sequence(&self) -> StoreResult<TaskUid>;
         async fn raise_task_sequence(&self, last_uid: TaskUid) -> StoreResult<()>;
+        async fn job_claim_sequence(&self) -> StoreResult<u64>;
+        async fn raise_job_claim_sequence(&self, last_token: u64) -> StoreResult<()>;
         async fn clear_all_rows(&self) -> StoreResult<()>;
     }
 }

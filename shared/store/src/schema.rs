@@ -19,12 +19,24 @@ pub struct MigrationStep {
     pub sqlite_sql: &'static str,
 }
 
-/// Every step this binary knows, in order. The SQL lives in `migrations/sqlite/` at the root.
-pub const MIGRATIONS: &[MigrationStep] = &[MigrationStep {
-    version: 1,
-    name: "initial",
-    sqlite_sql: include_str!("../../../migrations/sqlite/0001_initial.sql"),
-}];
+/// Every step this binary knows, in order. The SQL lives in `migrations/sqlite/` at the root; what
+/// a step changes in Redis data is done by the Redis backend's migration (`src/redis/schema.rs`).
+///
+/// 1. `initial`: every table.
+/// 2. `job_claim_tokens`: a claim token per job claim ([`crate::JobClaim`]) and the store's token
+///    counter; jobs a version-1 binary had in progress get tokens 1..n in enqueue order.
+pub const MIGRATIONS: &[MigrationStep] = &[
+    MigrationStep {
+        version: 1,
+        name: "initial",
+        sqlite_sql: include_str!("../../../migrations/sqlite/0001_initial.sql"),
+    },
+    MigrationStep {
+        version: 2,
+        name: "job_claim_tokens",
+        sqlite_sql: include_str!("../../../migrations/sqlite/0002_job_claim_tokens.sql"),
+    },
+];
 
 /// The schema version this binary serves: the last step's version.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS[MIGRATIONS.len() - 1].version;

@@ -24,9 +24,9 @@
 //! the same key, its index memberships included (`copy_task.lua`, `copy_job.lua`,
 //! `copy_lease.lua`, `copy_tenant.lua`), many rows at a time (a CDC cursor first registers its
 //! sink in `{cdc}:_index`, like a sink's first advance). Importing tasks raises `P:{tasks}:seq`
-//! first (its own slot), importing a job raises `P:{jobs}:seq` in the job's script, and a lease
-//! token is raised, never lowered. Rows already expired (by this process's clock) are skipped;
-//! the others get `PEXPIREAT` their `expires_at`.
+//! first (its own slot), importing a job raises `P:{jobs}:seq` and `P:{jobs}:claim_seq` (to its
+//! claim token) in the job's script, and a lease token is raised, never lowered. Rows already
+//! expired (by this process's clock) are skipped; the others get `PEXPIREAT` their `expires_at`.
 
 use std::collections::BTreeMap;
 
@@ -1028,6 +1028,7 @@ impl RedisStore {
             .display("state", job.state)
             .optional("claimed_by", job.claimed_by.as_deref(), Fields::text)
             .optional("claim_expires_at", job.claim_expires_at, Fields::timestamp)
+            .optional("claim_token", job.claim_token, Fields::display)
             .optional("last_error", job.last_error.as_deref(), Fields::text);
         let mut invocation = self.job_invocation(&COPY_JOB, Some(&job.id));
         invocation
@@ -1037,6 +1038,11 @@ impl RedisStore {
             .arg(job.kind.as_str())
             .arg(job.run_after.as_millis())
             .arg(optional_millis(job.claim_expires_at))
+            .arg(
+                job.claim_token
+                    .map(|token| token.to_string())
+                    .unwrap_or_default(),
+            )
             .arg(fields.script_args());
         let _: i64 = self.eval(&invocation).await?;
         Ok(())
@@ -1198,9 +1204,31 @@ impl CopyStore for RedisStore {
         Ok(())
     }
 
+    async fn job_claim_sequence(&self) -> StoreResult<u64> {
+        let stored: Option<String> = self
+            .query(redis::cmd("GET").arg(self.keys().job_claim_seq()))
+            .await?;
+        stored.map_or(Ok(0), |text| {
+            text.parse().map_err(|_| {
+                StoreError::corrupt(
+                    CopyTable::Jobs.name(),
+                    format_args!("claim token sequence `{text}` is not a number"),
+                )
+            })
+        })
+    }
+
+    async fn raise_job_claim_sequence(&self, last_token: u64) -> StoreResult<()> {
+        let mut invocation = RAISE_SEQUENCE.key(self.keys().job_claim_seq());
+        invocation.arg(last_token);
+        let _: String = self.eval(&invocation).await?;
+        Ok(())
+    }
+
+    /// Keeps the schema version, the task uid sequence and the job claim token sequence.
     async fn clear_all_rows(&self) -> StoreResult<()> {
         let keys = self.keys();
-        let kept = [keys.schema_version(), keys.task_seq()];
+        let kept = [keys.schema_version(), keys.task_seq(), keys.job_claim_seq()];
         let pattern = keys.every_key_pattern();
         for slot in self.master_slots().await? {
             let mut cursor = 0_u64;
@@ -1243,7 +1271,7 @@ mod tests {
     use crate::redis::test_support;
     use crate::{
         AdminSession, AdminSessionStore, AliasStore, AliasTarget, BackoffPolicy, Canary,
-        CanaryRunStatus, CdcStore, IdempotencyRecord, IdempotencyStore, JobKind, JobQuery,
+        CanaryRunStatus, CdcStore, IdempotencyRecord, IdempotencyStore, Job, JobKind, JobQuery,
         JobState, JobStore, LeaseStore, NewJob, NewTask, NodeSettingsStore, NodeSettingsVersion,
         NodeTaskMap, RateLimitBucket, RateLimitStore, RolloverPolicy, SchemaStore,
         ScopedKeyObservation, SearchUiConfig, Session, SessionStore, TaskError, TaskKind,
@@ -1402,7 +1430,11 @@ mod tests {
             .expect("claim")
             .expect("a job");
         store
-            .heartbeat_job(&claimed.id, "worker", HOUR, Some(serde_json::json!(50)))
+            .heartbeat_job(
+                &claimed.claim().expect("a claim"),
+                HOUR,
+                Some(serde_json::json!(50)),
+            )
             .await
             .expect("heartbeat");
         let failed = store
@@ -1411,7 +1443,11 @@ mod tests {
             .expect("claim")
             .expect("a job");
         store
-            .fail_job(&failed.id, "worker", "boom", Duration::from_secs(60))
+            .fail_job(
+                &failed.claim().expect("a claim"),
+                "boom",
+                Duration::from_secs(60),
+            )
             .await
             .expect("fail");
         store
@@ -1911,6 +1947,34 @@ mod tests {
         assert_eq!(seqs[&job.id], 1);
         assert_eq!(seqs["copied"], 40);
         assert_eq!(seqs[&later.id], 41);
+
+        // The claim token sequence only rises; importing a claim raises it to the claim's
+        // token in the job's script; the next claim follows it.
+        assert_eq!(store.job_claim_sequence().await, Ok(0));
+        store.raise_job_claim_sequence(30).await.expect("raise");
+        store.raise_job_claim_sequence(3).await.expect("raise");
+        assert_eq!(store.job_claim_sequence().await, Ok(30));
+        let claimed = store
+            .claim_next_job("w", HOUR)
+            .await
+            .expect("claim")
+            .expect("a job");
+        assert_eq!(claimed.claim_token, Some(31));
+        let held = Job {
+            claim_token: Some(600),
+            ..claimed.clone()
+        };
+        store
+            .import_rows(&[CopyRow::Job(JobRecord { seq: 1, job: held })])
+            .await
+            .expect("import claim");
+        assert_eq!(store.job_claim_sequence().await, Ok(600));
+        let next = store
+            .claim_next_job("w", HOUR)
+            .await
+            .expect("claim")
+            .expect("a job");
+        assert_eq!(next.claim_token, Some(601));
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -2113,6 +2177,8 @@ mod tests {
         let neighbour_keys = all_keys(&neighbour).await;
         let version = store.schema_version().await.expect("version");
         let sequence = store.task_sequence().await.expect("sequence");
+        let claims = store.job_claim_sequence().await.expect("claim sequence");
+        assert!(claims > 0, "the seed claims jobs");
         assert!(all_keys(&store).await.len() > 50);
         store.clear_all_rows().await.expect("clear");
         for table in CopyTable::ALL {
@@ -2120,10 +2186,15 @@ mod tests {
         }
         assert_eq!(
             all_keys(&store).await,
-            BTreeSet::from([store.keys().schema_version(), store.keys().task_seq()])
+            BTreeSet::from([
+                store.keys().schema_version(),
+                store.keys().task_seq(),
+                store.keys().job_claim_seq()
+            ])
         );
         assert_eq!(store.schema_version().await, Ok(version));
         assert_eq!(store.task_sequence().await, Ok(sequence));
+        assert_eq!(store.job_claim_sequence().await, Ok(claims));
         let task = store
             .create_task(new_task(None, TaskKind::DumpCreation))
             .await

@@ -1,7 +1,9 @@
 //! Jobs: a hash per job and sorted-set indexes in the `{jobs}` slot — the queue (by `run_after`,
 //! FIFO among equal times), the claims (by `claim_expires_at`), every job and each state (by
-//! enqueue sequence) — plus a per-kind queued counter. Every transition is one script that
-//! keeps all of them in step; "now" is the Redis server clock.
+//! enqueue sequence) — plus a per-kind queued counter and the claim token counter
+//! (`P:{jobs}:claim_seq`, `INCR` by each claim). Every transition is one script that keeps all of
+//! them in step, in the one `{jobs}` slot (also on a Redis Cluster); "now" is the Redis server
+//! clock.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,7 +14,7 @@ use redis::{ScriptInvocation, Value};
 use super::RedisStore;
 use super::codec::{self, Fields, Row};
 use crate::error::{StoreError, StoreResult};
-use crate::jobs::{Job, JobKind, JobPage, JobQuery, JobState, JobStore, NewJob};
+use crate::jobs::{Job, JobClaim, JobKind, JobPage, JobQuery, JobState, JobStore, NewJob};
 use crate::time::ttl_millis;
 
 const TABLE: &str = "jobs";
@@ -37,13 +39,20 @@ pub(super) const STATES: [JobState; 4] = [
     JobState::Failed,
 ];
 
+/// Decodes a job hash. `claim_token` is read only while the job is in progress: a version-1
+/// binary still finishing its claim after the migration deletes `claimed_by` but not the token.
 pub(super) fn decode(row: &Row) -> StoreResult<Job> {
+    let state = row.parse("state")?;
     Ok(Job {
         id: row.text("id")?,
         kind: row.parse("kind")?,
         params: row.json("params")?,
-        state: row.parse("state")?,
+        state,
         claimed_by: row.opt_text("claimed_by")?,
+        claim_token: match state {
+            JobState::InProgress => row.opt_parse("claim_token")?,
+            _ => None,
+        },
         claim_expires_at: row.opt_timestamp("claim_expires_at")?,
         progress: row.json("progress")?,
         attempts: row.parse("attempts")?,
@@ -69,7 +78,7 @@ fn duration_millis(duration: Duration) -> i64 {
 
 impl RedisStore {
     /// An invocation of a job script with the shared keys and arguments of `jobs_common.lua`,
-    /// addressing job `id` (`KEYS[10]`) when given.
+    /// addressing job `id` (`KEYS[11]`) when given. Every key is in the `{jobs}` slot.
     pub(super) fn job_invocation(
         &self,
         script: &'static redis::Script,
@@ -86,6 +95,7 @@ impl RedisStore {
         for state in STATES {
             invocation.key(keys.jobs_by_state(state));
         }
+        invocation.key(keys.job_claim_seq());
         if let Some(id) = id {
             invocation.key(keys.job(id));
         }
@@ -172,15 +182,15 @@ impl JobStore for RedisStore {
 
     async fn heartbeat_job(
         &self,
-        id: &str,
-        worker: &str,
+        claim: &JobClaim,
         lease: Duration,
         progress: Option<serde_json::Value>,
     ) -> StoreResult<Job> {
-        let mut invocation = self.job_invocation(&HEARTBEAT, Some(id));
+        let mut invocation = self.job_invocation(&HEARTBEAT, Some(&claim.job_id));
         invocation
-            .arg(id)
-            .arg(worker)
+            .arg(&claim.job_id)
+            .arg(&claim.worker)
+            .arg(claim.token)
             .arg(ttl_millis(lease))
             .arg(progress_args(progress.as_ref())?);
         self.eval_job(&invocation).await
@@ -188,29 +198,29 @@ impl JobStore for RedisStore {
 
     async fn complete_job(
         &self,
-        id: &str,
-        worker: &str,
+        claim: &JobClaim,
         progress: Option<serde_json::Value>,
     ) -> StoreResult<Job> {
-        let mut invocation = self.job_invocation(&COMPLETE, Some(id));
+        let mut invocation = self.job_invocation(&COMPLETE, Some(&claim.job_id));
         invocation
-            .arg(id)
-            .arg(worker)
+            .arg(&claim.job_id)
+            .arg(&claim.worker)
+            .arg(claim.token)
             .arg(progress_args(progress.as_ref())?);
         self.eval_job(&invocation).await
     }
 
     async fn fail_job(
         &self,
-        id: &str,
-        worker: &str,
+        claim: &JobClaim,
         error: &str,
         retry_after: Duration,
     ) -> StoreResult<Job> {
-        let mut invocation = self.job_invocation(&FAIL, Some(id));
+        let mut invocation = self.job_invocation(&FAIL, Some(&claim.job_id));
         invocation
-            .arg(id)
-            .arg(worker)
+            .arg(&claim.job_id)
+            .arg(&claim.worker)
+            .arg(claim.token)
             .arg(error)
             .arg(duration_millis(retry_after));
         self.eval_job(&invocation).await
@@ -330,29 +340,31 @@ mod tests {
         }
         assert_indexes_agree(&store).await;
         // FIFO: one worker gets the jobs in enqueue order.
-        let mut claimed = Vec::new();
+        let mut claims = Vec::new();
         for _ in 0..8 {
             let job = store
                 .claim_next_job("w", LEASE)
                 .await
                 .expect("claim")
                 .expect("a job");
-            claimed.push(job.id);
+            claims.push(job.claim().expect("a claim"));
         }
+        let claimed: Vec<&str> = claims.iter().map(|claim| claim.job_id.as_str()).collect();
         assert_eq!(claimed, ids[..8]);
+        let tokens: Vec<u64> = claims.iter().map(|claim| claim.token).collect();
+        assert_eq!(tokens, (1..=8).collect::<Vec<_>>());
         assert_indexes_agree(&store).await;
         store
-            .complete_job(&ids[0], "w", None)
+            .complete_job(&claims[0], None)
             .await
             .expect("complete");
         store
-            .fail_job(&ids[1], "w", "boom", Duration::ZERO)
+            .fail_job(&claims[1], "boom", Duration::ZERO)
             .await
             .expect("fail once");
         store
             .heartbeat_job(
-                &ids[2],
-                "w",
+                &claims[2],
                 Duration::from_millis(1),
                 Some(serde_json::json!(5)),
             )
@@ -366,6 +378,7 @@ mod tests {
         assert_indexes_agree(&store).await;
         // Ordered by run_after, then enqueue order: the never-claimed jobs, then the retried
         // job (requeued before the reclaimed one).
+        let mut last = None;
         for expected in [&ids[8], &ids[9], &ids[10], &ids[11], &ids[1]] {
             let job = store
                 .claim_next_job("w", LEASE)
@@ -373,9 +386,10 @@ mod tests {
                 .expect("claim")
                 .expect("a job");
             assert_eq!(&job.id, expected);
+            last = job.claim();
         }
         let failed = store
-            .fail_job(&ids[1], "w", "boom", Duration::ZERO)
+            .fail_job(&last.expect("a claim"), "boom", Duration::ZERO)
             .await
             .expect("fail for good");
         assert_eq!(failed.state, JobState::Failed);

@@ -25,8 +25,9 @@
 //! | `P:{aliases}:_index` | set | alias names |
 //! | `P:session:<id>` | hash | read-your-writes session, `PEXPIREAT expires_at` |
 //! | `P:idemp:<key>` | hash | idempotency record, `PEXPIREAT expires_at` |
-//! | `P:{jobs}:job:<id>` | hash | one job (`params`, `progress` JSON; `seq` = enqueue order) |
+//! | `P:{jobs}:job:<id>` | hash | one job: `id kind params state progress attempts max_attempts seq run_after created_at updated_at` and, when set, `claimed_by claim_expires_at claim_token last_error` (`params`, `progress` JSON; `seq` = enqueue order; `claim_token` = token of the current claim) |
 //! | `P:{jobs}:seq` | string | last enqueue sequence number |
+//! | `P:{jobs}:claim_seq` | string | last claim token handed out (`INCR` by a claim; raised, never lowered, by a copy's import; kept by `clear_all_rows`) |
 //! | `P:{jobs}:all` | zset | every job id, score = enqueue seq |
 //! | `P:{jobs}:state:<state>` | zset | job ids of a state, score = enqueue seq |
 //! | `P:{jobs}:queued` | zset | claimable jobs, score = `run_after` ms, member = `<seq, 20 digits>:<id>` (FIFO among equal scores) |
@@ -285,6 +286,11 @@ impl Keys {
 
     pub(super) fn job_seq(&self) -> String {
         self.key(format_args!("{{jobs}}:seq"))
+    }
+
+    /// `P:{jobs}:claim_seq` — the last claim token handed out; never lowered.
+    pub(super) fn job_claim_seq(&self) -> String {
+        self.key(format_args!("{{jobs}}:claim_seq"))
     }
 
     pub(super) fn jobs_all(&self) -> String {

@@ -1,5 +1,18 @@
-//! The schema version (`P:{meta}:schema_version`) and migrations: each step is applied by a
+//! The schema version (`P:{meta}:schema_version`) and migrations: each step is recorded by a
 //! compare-and-set script, so racing migrators apply it exactly once between them.
+//!
+//! A step that changes Redis data does it first, in scripts on the slots of that data
+//! ([`RedisStore::transform`]): on a Redis Cluster the version key (`{meta}`) and the data are in
+//! different slots, so no one script can do both. Such a script must be idempotent, since every
+//! racing migrator may run it before one of them records the version:
+//!
+//! 1. `initial`: no data to change (keys are created by the operations).
+//! 2. `job_claim_tokens`: every in-progress job without a claim token gets the next token of
+//!    `P:{jobs}:claim_seq`, in enqueue order (`schema_job_claim_tokens.lua`, one script in the
+//!    `{jobs}` slot), as the SQLite step does. A version-1 binary that claims a job between this
+//!    script and the version change leaves a claim without a token: [`crate::Job::claim_token`]
+//!    is `None`, no claim can be presented for it, and it ends when that binary completes it or
+//!    its lease runs out.
 
 use async_trait::async_trait;
 
@@ -10,6 +23,28 @@ use crate::schema::{MigrationReport, SCHEMA_VERSION, SchemaStore, pending_steps}
 const TABLE: &str = "schema";
 
 lua_script!(STEP = "schema_step.lua");
+lua_script!(
+    JOB_CLAIM_TOKENS = "jobs_common.lua",
+    "schema_job_claim_tokens.lua"
+);
+
+impl RedisStore {
+    /// Changes the data as step `version` requires, before the step is recorded (see the module
+    /// docs). Idempotent.
+    async fn transform(&self, version: u32) -> StoreResult<()> {
+        match version {
+            1 => Ok(()),
+            2 => {
+                let invocation = self.job_invocation(&JOB_CLAIM_TOKENS, None);
+                let _given: u64 = self.eval(&invocation).await?;
+                Ok(())
+            }
+            other => Err(StoreError::Backend(format!(
+                "redis: no data change is defined for schema step {other}"
+            ))),
+        }
+    }
+}
 
 #[async_trait]
 impl SchemaStore for RedisStore {
@@ -30,8 +65,8 @@ impl SchemaStore for RedisStore {
     async fn migrate(&self) -> StoreResult<MigrationReport> {
         let from = self.schema_version().await?;
         let mut applied = Vec::new();
-        // No step transforms Redis data so far; a step that must would do it in its CAS script.
         for step in pending_steps(from)? {
+            self.transform(step.version).await?;
             let mut invocation = STEP.key(self.keys().schema_version());
             invocation.arg(step.version - 1).arg(step.version);
             let (applied_here, stored): (u8, u32) = self.eval(&invocation).await?;
@@ -54,5 +89,27 @@ impl SchemaStore for RedisStore {
             to: SCHEMA_VERSION,
             applied,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redis::test_support;
+    use crate::schema::MIGRATIONS;
+
+    /// Every step this binary knows has its Redis data change defined (a new step without one
+    /// fails here, not in a migration), and each is idempotent on an empty store.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn every_step_has_a_redis_data_change() {
+        let store = test_support::store("schema_steps").await;
+        for step in MIGRATIONS {
+            store.transform(step.version).await.expect("transform");
+            store
+                .transform(step.version)
+                .await
+                .expect("transform again");
+        }
+        assert!(store.transform(SCHEMA_VERSION + 1).await.is_err());
     }
 }

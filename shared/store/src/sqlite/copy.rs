@@ -610,14 +610,14 @@ fn import_row(transaction: &Transaction<'_>, row: &CopyRow) -> StoreResult<()> {
                 .prepare_cached(concat!(
                     "INSERT INTO jobs (seq, ",
                     job_columns!(),
-                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
                      ON CONFLICT (seq) DO UPDATE SET id = excluded.id, type = excluded.type, \
                      params = excluded.params, state = excluded.state, \
                      claimed_by = excluded.claimed_by, claim_expires_at = excluded.claim_expires_at, \
                      progress = excluded.progress, attempts = excluded.attempts, \
                      max_attempts = excluded.max_attempts, last_error = excluded.last_error, \
                      run_after = excluded.run_after, created_at = excluded.created_at, \
-                     updated_at = excluded.updated_at"
+                     updated_at = excluded.updated_at, claim_token = excluded.claim_token"
                 ))?
                 .execute(rusqlite::params![
                     seq,
@@ -634,7 +634,11 @@ fn import_row(transaction: &Transaction<'_>, row: &CopyRow) -> StoreResult<()> {
                     job.run_after.as_millis(),
                     job.created_at.as_millis(),
                     job.updated_at.as_millis(),
+                    job.claim_token.map(u64_to_sql),
                 ])?;
+            if let Some(token) = job.claim_token {
+                raise_job_claim_sequence(transaction, token)?;
+            }
         }
         CopyRow::Lease(record) => {
             let (holder, expires_at) = match &record.held {
@@ -867,7 +871,8 @@ fn import_row(transaction: &Transaction<'_>, row: &CopyRow) -> StoreResult<()> {
     Ok(())
 }
 
-/// Every table holding rows; `task_count` (kept by the triggers) and `sqlite_sequence` stay.
+/// Every table holding rows; `task_count` (kept by the triggers), `sqlite_sequence` and
+/// `job_claim_sequence` (claim tokens are never reused) stay.
 const CLEAR_ALL_ROWS: &str = "\
     DELETE FROM tasks;
     DELETE FROM node_settings_version;
@@ -890,6 +895,27 @@ const CLEAR_ALL_ROWS: &str = "\
     DELETE FROM rate_limits;
     DELETE FROM login_backoff;
     UPDATE task_count SET count = 0 WHERE id = 1;";
+
+/// Raises `job_claim_sequence.last_token` to at least `last_token` (compared as `u64`: a token
+/// past `i64::MAX` is stored negative, like every `u64` column, and cannot be issued by SQLite's
+/// `last_token + 1` anyway).
+fn raise_job_claim_sequence(connection: &Connection, last_token: u64) -> StoreResult<()> {
+    if job_claim_sequence(connection)? < last_token {
+        connection
+            .prepare_cached("UPDATE job_claim_sequence SET last_token = ?1 WHERE id = 1")?
+            .execute([u64_to_sql(last_token)])?;
+    }
+    Ok(())
+}
+
+fn job_claim_sequence(connection: &Connection) -> StoreResult<u64> {
+    let mut statement =
+        connection.prepare_cached("SELECT last_token FROM job_claim_sequence WHERE id = 1")?;
+    query_optional(&mut statement, [], |row| {
+        Columns::new("job_claim_sequence", row).u64(0)
+    })?
+    .ok_or_else(|| StoreError::corrupt("job_claim_sequence", "the claim token counter is missing"))
+}
 
 fn task_sequence(connection: &Connection) -> StoreResult<TaskUid> {
     let mut statement =
@@ -980,8 +1006,20 @@ impl CopyStore for SqliteStore {
         .await
     }
 
-    /// One transaction; `user_version`, the application id and `sqlite_sequence` (so uids are
-    /// never reused) stay, and `task_count` ends at 0.
+    /// `job_claim_sequence.last_token`.
+    async fn job_claim_sequence(&self) -> StoreResult<u64> {
+        self.read(|connection| job_claim_sequence(connection)).await
+    }
+
+    /// One transaction: reads the counter, raises it when lower.
+    async fn raise_job_claim_sequence(&self, last_token: u64) -> StoreResult<()> {
+        self.write_transaction(move |transaction| raise_job_claim_sequence(transaction, last_token))
+            .await
+    }
+
+    /// One transaction; `user_version`, the application id, `sqlite_sequence` and
+    /// `job_claim_sequence` (so neither uids nor claim tokens are ever reused) stay, and
+    /// `task_count` ends at 0.
     async fn clear_all_rows(&self) -> StoreResult<()> {
         self.write_transaction(|transaction| Ok(transaction.execute_batch(CLEAR_ALL_ROWS)?))
             .await
@@ -1150,7 +1188,7 @@ mod tests {
         }
         let claimed = store.claim_next_job("pod-a", HOUR).await.unwrap().unwrap();
         store
-            .heartbeat_job(&claimed.id, "pod-a", HOUR, Some(json!({"cursor": 77})))
+            .heartbeat_job(&claimed.claim().unwrap(), HOUR, Some(json!({"cursor": 77})))
             .await
             .unwrap();
         store
@@ -1397,16 +1435,21 @@ mod tests {
             .raise_task_sequence(source.task_sequence().await.unwrap())
             .await
             .unwrap();
+        target
+            .raise_job_claim_sequence(source.job_claim_sequence().await.unwrap())
+            .await
+            .unwrap();
     }
 
-    /// The number of rows of every table of the schema except SQLite's and `task_count`.
+    /// The number of rows of every table of the schema except SQLite's and the one-row counters
+    /// `task_count` and `job_claim_sequence`.
     async fn raw_counts(store: &SqliteStore) -> BTreeMap<String, i64> {
         store
             .read(|connection| {
                 let tables = query_all(
                     &mut connection.prepare(
                         "SELECT name FROM sqlite_master WHERE type = 'table' \
-                         AND name NOT IN ('sqlite_sequence', 'task_count')",
+                         AND name NOT IN ('sqlite_sequence', 'task_count', 'job_claim_sequence')",
                     )?,
                     [],
                     |row| Columns::new("sqlite_master", row).string(0),
@@ -1480,6 +1523,10 @@ mod tests {
         assert_eq!(
             target.task_sequence().await.unwrap(),
             source.task_sequence().await.unwrap()
+        );
+        assert_eq!(
+            target.job_claim_sequence().await.unwrap(),
+            source.job_claim_sequence().await.unwrap()
         );
         assert_eq!(target.count_tasks().await.unwrap(), 4);
         for sink in ["kafka", "http", "gone"] {
@@ -1714,6 +1761,8 @@ mod tests {
         let store = testing::file(&dir.path().join("clear.db")).await;
         seed(&store).await;
         let sequence = store.task_sequence().await.unwrap();
+        let claim_sequence = store.job_claim_sequence().await.unwrap();
+        assert!(claim_sequence > 0, "the seed claims a job");
         let version = store.schema_version().await.unwrap();
         assert!(
             raw_counts(&store).await.values().all(|count| *count > 0),
@@ -1723,6 +1772,7 @@ mod tests {
         assert!(raw_counts(&store).await.values().all(|count| *count == 0));
         assert_eq!(store.count_tasks().await.unwrap(), 0);
         assert_eq!(store.task_sequence().await.unwrap(), sequence);
+        assert_eq!(store.job_claim_sequence().await.unwrap(), claim_sequence);
         assert_eq!(store.schema_version().await.unwrap(), version);
         let application_id: i32 = store
             .read(|connection| {
@@ -1806,6 +1856,54 @@ mod tests {
                 .rows
                 .is_empty()
         );
+    }
+
+    #[tokio::test]
+    async fn the_claim_token_sequence_only_goes_up_and_new_claims_follow_it() {
+        let store = testing::memory().await;
+        let new_job = || NewJob {
+            kind: JobKind::Reindex,
+            params: json!({}),
+            max_attempts: 1,
+        };
+        assert_eq!(store.job_claim_sequence().await.unwrap(), 0);
+        store.raise_job_claim_sequence(10).await.unwrap();
+        store.raise_job_claim_sequence(4).await.unwrap();
+        assert_eq!(
+            store.job_claim_sequence().await.unwrap(),
+            10,
+            "never lowered"
+        );
+        let job = store.enqueue_job(new_job()).await.unwrap();
+        let claimed = store.claim_next_job("pod-a", HOUR).await.unwrap().unwrap();
+        assert_eq!(claimed.claim_token, Some(11));
+        assert_eq!(store.job_claim_sequence().await.unwrap(), 11);
+
+        // An imported claim raises the sequence to its token, in the import's transaction.
+        store
+            .import_rows(&[CopyRow::Job(JobRecord {
+                seq: 7,
+                job: Job {
+                    claim_token: Some(500),
+                    ..claimed.clone()
+                },
+            })])
+            .await
+            .unwrap();
+        assert_eq!(store.job_claim_sequence().await.unwrap(), 500);
+        let imported = store.get_job(&job.id).await.unwrap().unwrap();
+        assert_eq!(imported.claim_token, Some(500));
+        assert!(matches!(
+            store.complete_job(&claimed.claim().unwrap(), None).await,
+            Err(StoreError::Conflict(_))
+        ));
+        store
+            .complete_job(&imported.claim().unwrap(), None)
+            .await
+            .unwrap();
+        store.enqueue_job(new_job()).await.unwrap();
+        let next = store.claim_next_job("pod-a", HOUR).await.unwrap().unwrap();
+        assert_eq!(next.claim_token, Some(501));
     }
 
     #[tokio::test]

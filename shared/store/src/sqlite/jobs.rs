@@ -1,9 +1,12 @@
 //! Table 6, `jobs`: the work queue.
 //!
-//! Every state change is one conditional `UPDATE … RETURNING`, atomic by itself: a claim picks
-//! the oldest claimable row through the partial index on queued rows; heartbeat, complete and fail
-//! only match a row still in progress under the caller's claim. When such an update matches
-//! nothing, a second read only decides between `NotFound` and `Conflict`.
+//! Every state change but the claim is one conditional `UPDATE … RETURNING`, atomic by itself:
+//! heartbeat, complete and fail only match a row still in progress under the caller's claim
+//! (worker and claim token). When such an update matches nothing, a second read only decides
+//! between `NotFound` and `Conflict`. A claim is one `BEGIN IMMEDIATE` transaction of two
+//! statements: the update picks the oldest claimable row through the partial index on queued rows
+//! and gives it the token after `job_claim_sequence.last_token`, then the counter is raised to
+//! that token (only when a row was claimed).
 //!
 //! The queue statements name their partial index (`INDEXED BY`): without statistics the planner
 //! would rather sort every queued row found through the `state` index, and a statement whose index
@@ -16,27 +19,37 @@ use async_trait::async_trait;
 use rusqlite::{Connection, Row};
 
 use super::SqliteStore;
-use super::rows::{Columns, expiry, query_all, query_optional, saturating_i64, to_json};
+use super::rows::{
+    Columns, expiry, query_all, query_optional, saturating_i64, to_json, u64_to_sql,
+};
 use crate::error::{StoreError, StoreResult};
-use crate::jobs::{Job, JobKind, JobPage, JobQuery, JobStore, NewJob};
+use crate::jobs::{Job, JobClaim, JobKind, JobPage, JobQuery, JobState, JobStore, NewJob};
 use crate::time::Timestamp;
 
 macro_rules! job_columns {
     () => {
         "id, type, params, state, claimed_by, claim_expires_at, progress, attempts, max_attempts, \
-         last_error, run_after, created_at, updated_at"
+         last_error, run_after, created_at, updated_at, claim_token"
     };
 }
 pub(super) use job_columns;
 
+/// Decodes the columns of `job_columns!`. `claim_token` is read only while the job is in
+/// progress: a version-1 binary still finishing its claim after the migration clears
+/// `claimed_by` but not the token.
 pub(super) fn decode_job(row: &Row<'_>) -> StoreResult<Job> {
     let columns = Columns::new("jobs", row);
+    let state = columns.parse(3)?;
     Ok(Job {
         id: columns.string(0)?,
         kind: columns.parse(1)?,
         params: columns.json(2)?,
-        state: columns.parse(3)?,
+        state,
         claimed_by: columns.opt_string(4)?,
+        claim_token: match state {
+            JobState::InProgress => columns.opt_u64(13)?,
+            _ => None,
+        },
         claim_expires_at: columns.opt_timestamp(5)?,
         progress: columns.json(6)?,
         attempts: columns.u32(7)?,
@@ -58,14 +71,14 @@ fn get_job(connection: &Connection, id: &str) -> StoreResult<Option<Job>> {
 }
 
 /// Runs an `UPDATE … WHERE id = ?1 AND <precondition> RETURNING` and returns the job, or
-/// `NotFound` when the job does not exist and `Conflict` (saying `expected`) when it exists but
-/// the precondition does not hold.
+/// `NotFound` when the job does not exist and `Conflict` (saying what `refusal` makes of the job
+/// as it is) when it exists but the precondition does not hold.
 fn update_job(
     connection: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
     id: &str,
-    expected: impl FnOnce() -> String,
+    refusal: impl FnOnce(&Job) -> String,
 ) -> StoreResult<Job> {
     let mut statement = connection.prepare_cached(sql)?;
     if let Some(job) = query_optional(&mut statement, params, decode_job)? {
@@ -73,16 +86,30 @@ fn update_job(
     }
     match get_job(connection, id)? {
         None => Err(StoreError::not_found(format!("job `{id}`"))),
-        Some(job) => Err(StoreError::conflict(format!(
-            "job `{id}` is {}, {}",
-            job.state,
-            expected()
-        ))),
+        Some(job) => Err(StoreError::conflict(refusal(&job))),
     }
 }
 
-fn not_claimed_by(worker: &str) -> impl FnOnce() -> String + '_ {
-    move || format!("not in progress under worker `{worker}`")
+/// The `Conflict` message of an operation refused to `claim`: the job's state, and its current
+/// claim when it is in progress under another one. Redis's `refuse_unless_claimed` says the same.
+fn claim_refused(claim: &JobClaim) -> impl FnOnce(&Job) -> String + '_ {
+    move |job| match (job.state, job.claimed_by.as_deref(), job.claim_token) {
+        (JobState::InProgress, Some(worker), Some(token)) => format!(
+            "job `{}` is in progress under claim {token} of `{worker}`, not claim {} of `{}`",
+            job.id, claim.token, claim.worker
+        ),
+        (JobState::InProgress, worker, None) => format!(
+            "job `{}` is in progress under a claim of `{}` without a token, not claim {} of `{}`",
+            job.id,
+            worker.unwrap_or_default(),
+            claim.token,
+            claim.worker
+        ),
+        (state, ..) => format!(
+            "job `{}` is {state}, not in progress under claim {} of `{}`",
+            job.id, claim.token, claim.worker
+        ),
+    }
 }
 
 #[async_trait]
@@ -163,37 +190,49 @@ impl JobStore for SqliteStore {
         .await
     }
 
-    /// One statement: the subquery walks the partial index of queued rows in (run_after, seq)
-    /// order, so a claim costs the same however many jobs are done.
+    /// One transaction: the claiming statement's subquery walks the partial index of queued
+    /// rows in (run_after, seq) order, so a claim costs the same however many jobs are done; the
+    /// token counter is written only when a row was claimed.
     async fn claim_next_job(&self, worker: &str, lease: Duration) -> StoreResult<Option<Job>> {
         let worker = worker.to_owned();
-        self.write(move |connection| {
+        self.write_transaction(move |transaction| {
             let now = Timestamp::now();
-            let mut statement = connection.prepare_cached(concat!(
+            let mut statement = transaction.prepare_cached(concat!(
                 "UPDATE jobs SET state = 'in_progress', claimed_by = ?1, claim_expires_at = ?2, \
+                 claim_token = (SELECT last_token + 1 FROM job_claim_sequence WHERE id = 1), \
                  attempts = attempts + 1, updated_at = ?3 \
                  WHERE seq = (SELECT seq FROM jobs INDEXED BY jobs_queued_run_after \
                  WHERE state = 'queued' AND run_after <= ?3 \
                  ORDER BY run_after, seq LIMIT 1) RETURNING ",
                 job_columns!()
             ))?;
-            query_optional(
+            let Some(job) = query_optional(
                 &mut statement,
                 rusqlite::params![worker, expiry(now, lease).as_millis(), now.as_millis()],
                 decode_job,
-            )
+            )?
+            else {
+                return Ok(None);
+            };
+            // No counter row (a damaged store) leaves the token NULL: refuse, rolling back.
+            let token = job.claim_token.ok_or_else(|| {
+                StoreError::corrupt("job_claim_sequence", "the claim token counter is missing")
+            })?;
+            transaction
+                .prepare_cached("UPDATE job_claim_sequence SET last_token = ?1 WHERE id = 1")?
+                .execute([u64_to_sql(token)])?;
+            Ok(Some(job))
         })
         .await
     }
 
     async fn heartbeat_job(
         &self,
-        id: &str,
-        worker: &str,
+        claim: &JobClaim,
         lease: Duration,
         progress: Option<serde_json::Value>,
     ) -> StoreResult<Job> {
-        let (id, worker) = (id.to_owned(), worker.to_owned());
+        let claim = claim.clone();
         let progress = progress
             .map(|progress| to_json("job progress", &progress))
             .transpose()?;
@@ -202,13 +241,21 @@ impl JobStore for SqliteStore {
             update_job(
                 connection,
                 concat!(
-                    "UPDATE jobs SET claim_expires_at = ?3, progress = COALESCE(?4, progress), updated_at = ?5 \
-                     WHERE id = ?1 AND state = 'in_progress' AND claimed_by = ?2 RETURNING ",
+                    "UPDATE jobs SET claim_expires_at = ?4, progress = COALESCE(?5, progress), updated_at = ?6 \
+                     WHERE id = ?1 AND state = 'in_progress' AND claimed_by = ?2 AND claim_token = ?3 \
+                     RETURNING ",
                     job_columns!()
                 ),
-                rusqlite::params![id, worker, expiry(now, lease).as_millis(), progress, now.as_millis()],
-                &id,
-                not_claimed_by(&worker),
+                rusqlite::params![
+                    claim.job_id,
+                    claim.worker,
+                    u64_to_sql(claim.token),
+                    expiry(now, lease).as_millis(),
+                    progress,
+                    now.as_millis()
+                ],
+                &claim.job_id,
+                claim_refused(&claim),
             )
         })
         .await
@@ -216,11 +263,10 @@ impl JobStore for SqliteStore {
 
     async fn complete_job(
         &self,
-        id: &str,
-        worker: &str,
+        claim: &JobClaim,
         progress: Option<serde_json::Value>,
     ) -> StoreResult<Job> {
-        let (id, worker) = (id.to_owned(), worker.to_owned());
+        let claim = claim.clone();
         let progress = progress
             .map(|progress| to_json("job progress", &progress))
             .transpose()?;
@@ -229,13 +275,20 @@ impl JobStore for SqliteStore {
                 connection,
                 concat!(
                     "UPDATE jobs SET state = 'completed', claimed_by = NULL, claim_expires_at = NULL, \
-                     progress = COALESCE(?3, progress), updated_at = ?4 \
-                     WHERE id = ?1 AND state = 'in_progress' AND claimed_by = ?2 RETURNING ",
+                     claim_token = NULL, progress = COALESCE(?4, progress), updated_at = ?5 \
+                     WHERE id = ?1 AND state = 'in_progress' AND claimed_by = ?2 AND claim_token = ?3 \
+                     RETURNING ",
                     job_columns!()
                 ),
-                rusqlite::params![id, worker, progress, Timestamp::now().as_millis()],
-                &id,
-                not_claimed_by(&worker),
+                rusqlite::params![
+                    claim.job_id,
+                    claim.worker,
+                    u64_to_sql(claim.token),
+                    progress,
+                    Timestamp::now().as_millis()
+                ],
+                &claim.job_id,
+                claim_refused(&claim),
             )
         })
         .await
@@ -245,12 +298,11 @@ impl JobStore for SqliteStore {
     /// are used up; the claim is cleared either way.
     async fn fail_job(
         &self,
-        id: &str,
-        worker: &str,
+        claim: &JobClaim,
         error: &str,
         retry_after: Duration,
     ) -> StoreResult<Job> {
-        let (id, worker, error) = (id.to_owned(), worker.to_owned(), error.to_owned());
+        let (claim, error) = (claim.clone(), error.to_owned());
         self.write(move |connection| {
             let now = Timestamp::now();
             update_job(
@@ -258,20 +310,23 @@ impl JobStore for SqliteStore {
                 concat!(
                     "UPDATE jobs SET \
                      state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
-                     run_after = CASE WHEN attempts >= max_attempts THEN run_after ELSE ?4 END, \
-                     claimed_by = NULL, claim_expires_at = NULL, last_error = ?3, updated_at = ?5 \
-                     WHERE id = ?1 AND state = 'in_progress' AND claimed_by = ?2 RETURNING ",
+                     run_after = CASE WHEN attempts >= max_attempts THEN run_after ELSE ?5 END, \
+                     claimed_by = NULL, claim_expires_at = NULL, claim_token = NULL, last_error = ?4, \
+                     updated_at = ?6 \
+                     WHERE id = ?1 AND state = 'in_progress' AND claimed_by = ?2 AND claim_token = ?3 \
+                     RETURNING ",
                     job_columns!()
                 ),
                 rusqlite::params![
-                    id,
-                    worker,
+                    claim.job_id,
+                    claim.worker,
+                    u64_to_sql(claim.token),
                     error,
                     now.plus(retry_after).as_millis(),
                     now.as_millis()
                 ],
-                &id,
-                not_claimed_by(&worker),
+                &claim.job_id,
+                claim_refused(&claim),
             )
         })
         .await
@@ -283,7 +338,7 @@ impl JobStore for SqliteStore {
             let mut statement = connection.prepare_cached(
                 "UPDATE jobs SET \
                  state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
-                 run_after = ?1, claimed_by = NULL, claim_expires_at = NULL, \
+                 run_after = ?1, claimed_by = NULL, claim_expires_at = NULL, claim_token = NULL, \
                  last_error = 'claim expired', updated_at = ?1 \
                  WHERE seq IN (SELECT seq FROM jobs INDEXED BY jobs_in_progress_claim_expires_at \
                  WHERE state = 'in_progress' AND claim_expires_at <= ?1 \
@@ -310,7 +365,7 @@ impl JobStore for SqliteStore {
                 ),
                 rusqlite::params![id, Timestamp::now().as_millis()],
                 &id,
-                || "not failed".to_owned(),
+                |job| format!("job `{}` is {}, not failed", job.id, job.state),
             )
         })
         .await
@@ -350,7 +405,8 @@ mod tests {
     }
 
     /// Eight claimers on two handles of one file (so two writer connections race through
-    /// SQLite's lock, not only through one writer thread) take each job exactly once.
+    /// SQLite's lock, not only through one writer thread) take each job exactly once, and the
+    /// claims get the tokens 1..=64, each once.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_claimers_take_each_job_once() {
         let dir = tempfile::tempdir().unwrap();
@@ -371,7 +427,7 @@ mod tests {
                         .unwrap()
                     {
                         assert_eq!((job.state, job.attempts), (JobState::InProgress, 1));
-                        claimed.push(job.id);
+                        claimed.push((job.id, job.claim_token.unwrap()));
                     }
                     claimed
                 })
@@ -382,7 +438,15 @@ mod tests {
             claimed.extend(claimer.await.unwrap());
         }
         assert_eq!(claimed.len(), enqueued.len(), "no job claimed twice");
-        assert_eq!(claimed.into_iter().collect::<BTreeSet<_>>(), enqueued);
+        let tokens: BTreeSet<u64> = claimed.iter().map(|(_, token)| *token).collect();
+        assert_eq!(tokens, (1..=64).collect(), "no token handed out twice");
+        assert_eq!(
+            claimed
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect::<BTreeSet<_>>(),
+            enqueued
+        );
     }
 
     #[tokio::test]
@@ -390,9 +454,15 @@ mod tests {
         let store = testing::memory().await;
         let job = store.enqueue_job(new_job()).await.unwrap();
         let lease = Duration::from_millis(1);
-        store.claim_next_job("a", lease).await.unwrap().unwrap();
+        let claim = store
+            .claim_next_job("a", lease)
+            .await
+            .unwrap()
+            .unwrap()
+            .claim()
+            .unwrap();
         store
-            .heartbeat_job(&job.id, "a", lease, Some(serde_json::json!({"cursor": 7})))
+            .heartbeat_job(&claim, lease, Some(serde_json::json!({"cursor": 7})))
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -407,7 +477,7 @@ mod tests {
         );
         assert_eq!(requeued.last_error.as_deref(), Some("claim expired"));
         assert!(matches!(
-            store.heartbeat_job(&job.id, "a", lease, None).await,
+            store.heartbeat_job(&claim, lease, None).await,
             Err(StoreError::Conflict(_))
         ));
 
@@ -432,13 +502,16 @@ mod tests {
     async fn a_failed_attempt_waits_for_its_backoff() {
         let store = testing::memory().await;
         let job = store.enqueue_job(new_job()).await.unwrap();
-        store
+        let claim = store
             .claim_next_job("a", Duration::from_secs(60))
             .await
             .unwrap()
+            .unwrap()
+            .claim()
             .unwrap();
+        assert_eq!(claim.job_id, job.id);
         let failed = store
-            .fail_job(&job.id, "a", "boom", Duration::from_secs(60))
+            .fail_job(&claim, "boom", Duration::from_secs(60))
             .await
             .unwrap();
         assert_eq!(

@@ -85,6 +85,80 @@ mod tests {
         assert_eq!(application_id, SQLITE_APPLICATION_ID);
     }
 
+    /// A store made by step 1 alone (the file a version-1 binary left), holding jobs in every
+    /// state: step 2 gives the two jobs in progress tokens 1 and 2 in enqueue order and starts
+    /// the sequence after them; a version-1 binary completing its claim afterwards (its SQL
+    /// clears `claimed_by` but not the token) leaves a job that reads without a token.
+    #[tokio::test]
+    async fn step_2_upgrades_a_store_made_by_step_1() {
+        use crate::copy::CopyStore;
+        use crate::jobs::{JobState, JobStore};
+        use crate::schema::MIGRATIONS;
+
+        let store = testing::open(SqliteLocation::Memory).await;
+        store
+            .write_transaction(|transaction| {
+                transaction.execute_batch(MIGRATIONS[0].sqlite_sql)?;
+                transaction.pragma_update(None, "user_version", 1)?;
+                transaction.execute_batch(
+                    "INSERT INTO jobs (id, type, params, state, claimed_by, claim_expires_at, \
+                     progress, attempts, max_attempts, last_error, run_after, created_at, updated_at) \
+                     VALUES \
+                     ('queued', 'reindex', '{}', 'queued', NULL, NULL, 'null', 0, 3, NULL, 1, 1, 1), \
+                     ('running-b', 'reindex', '{}', 'in_progress', 'pod-b', 9999999999999, \
+                      '{\"cursor\": 1}', 1, 3, NULL, 1, 1, 1), \
+                     ('done', 'dump_import', '{}', 'completed', NULL, NULL, '7', 1, 3, NULL, 1, 1, 1), \
+                     ('running-a', 'reindex', '{}', 'in_progress', 'pod-a', 9999999999999, 'null', \
+                      2, 3, 'claim expired', 1, 1, 1), \
+                     ('failed', 'reindex', '{}', 'failed', NULL, NULL, 'null', 3, 3, 'boom', 1, 1, 1);",
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let report = store.migrate().await.unwrap();
+        assert_eq!((report.from, report.to, report.applied), (1, 2, vec![2]));
+        let token = |id: &'static str| {
+            let store = store.clone();
+            async move { store.get_job(id).await.unwrap().unwrap().claim_token }
+        };
+        assert_eq!(token("running-b").await, Some(1));
+        assert_eq!(token("running-a").await, Some(2));
+        for id in ["queued", "done", "failed"] {
+            assert_eq!(token(id).await, None, "{id}");
+        }
+        assert_eq!(store.job_claim_sequence().await.unwrap(), 2);
+        let running = store.get_job("running-a").await.unwrap().unwrap();
+        assert_eq!(
+            (running.claimed_by.as_deref(), running.attempts),
+            (Some("pod-a"), 2)
+        );
+        let claimed = store
+            .claim_next_job("pod-c", std::time::Duration::from_secs(60))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (claimed.id.as_str(), claimed.claim_token),
+            ("queued", Some(3))
+        );
+
+        // The version-1 holder of `running-b` completes it with its own SQL.
+        store
+            .write(|connection| {
+                Ok(connection.execute(
+                    "UPDATE jobs SET state = 'completed', claimed_by = NULL, \
+                     claim_expires_at = NULL, updated_at = 2 \
+                     WHERE id = 'running-b' AND state = 'in_progress' AND claimed_by = 'pod-b'",
+                    [],
+                )?)
+            })
+            .await
+            .unwrap();
+        let done = store.get_job("running-b").await.unwrap().unwrap();
+        assert_eq!((done.state, done.claim_token), (JobState::Completed, None));
+    }
+
     #[tokio::test]
     async fn a_store_ahead_of_the_binary_is_left_alone() {
         let store = testing::memory().await;

@@ -1,6 +1,6 @@
 //! Copying a store (`CopyStore`): what any backend exports, any backend imports into a store with
 //! the same rows (same digest per table), keeping uids, the uid sequence, fencing tokens, job
-//! order and expiry.
+//! order, job claim tokens and their sequence, and expiry.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -43,7 +43,8 @@ async fn digests(store: &DynStore, page: usize) -> Digests {
     all
 }
 
-/// Copies every table of `source` into `target` page by page, then the uid sequence.
+/// Copies every table of `source` into `target` page by page, then the uid and claim token
+/// sequences, as `miroir-migrate copy` does.
 async fn copy(source: &DynStore, target: &DynStore, page: usize) {
     for table in CopyTable::ALL {
         let mut cursor: Option<String> = None;
@@ -61,6 +62,8 @@ async fn copy(source: &DynStore, target: &DynStore, page: usize) {
     }
     let sequence = source.task_sequence().await.unwrap();
     target.raise_task_sequence(sequence).await.unwrap();
+    let claims = source.job_claim_sequence().await.unwrap();
+    target.raise_job_claim_sequence(claims).await.unwrap();
 }
 
 pub async fn every_table_round_trips_through_sqlite_and_back(store: &TestStore) {
@@ -122,6 +125,45 @@ pub async fn uids_tokens_and_job_order_continue_after_a_copy(store: &TestStore) 
         .unwrap()
         .unwrap();
     assert!(held.token > first.token);
+
+    // A job in progress carries its claim token; a completed one no longer carries the newest
+    // token handed out, which only the sequence remembers.
+    let long = Duration::from_secs(3600);
+    let in_progress = store
+        .enqueue_job(NewJob {
+            kind: JobKind::DumpImport,
+            params: json!({"number": "in progress"}),
+            max_attempts: 3,
+        })
+        .await
+        .unwrap();
+    let running = store
+        .claim_next_job("worker", long)
+        .await
+        .unwrap()
+        .unwrap()
+        .claim()
+        .unwrap();
+    assert_eq!(running.job_id, in_progress.id);
+    store
+        .enqueue_job(NewJob {
+            kind: JobKind::DumpImport,
+            params: json!({"number": "completed"}),
+            max_attempts: 3,
+        })
+        .await
+        .unwrap();
+    let finished = store
+        .claim_next_job("worker", long)
+        .await
+        .unwrap()
+        .unwrap()
+        .claim()
+        .unwrap();
+    store.complete_job(&finished, None).await.unwrap();
+    let last_token = store.job_claim_sequence().await.unwrap();
+    assert_eq!(last_token, finished.token);
+    assert!(finished.token > running.token);
 
     let mut jobs = Vec::new();
     for number in 0..3 {
@@ -188,7 +230,21 @@ pub async fn uids_tokens_and_job_order_continue_after_a_copy(store: &TestStore) 
         "tokens continue after the copy"
     );
 
-    // Jobs are claimed in their enqueue order.
+    // The claim in progress is carried over with its token; no token is handed out again.
+    assert_eq!(target.job_claim_sequence().await.unwrap(), last_token);
+    assert_eq!(
+        target
+            .get_job(&in_progress.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .claim(),
+        Some(running.clone())
+    );
+    target.heartbeat_job(&running, long, None).await.unwrap();
+
+    // Jobs are claimed in their enqueue order, with tokens after the source's last one.
+    let mut previous = last_token;
     for id in &jobs {
         let claimed = target
             .claim_next_job("worker", Duration::from_secs(60))
@@ -196,6 +252,9 @@ pub async fn uids_tokens_and_job_order_continue_after_a_copy(store: &TestStore) 
             .unwrap()
             .unwrap();
         assert_eq!(&claimed.id, id);
+        let token = claimed.claim_token.unwrap();
+        assert!(token > previous, "token {token} after {previous}");
+        previous = token;
     }
     let later = target
         .enqueue_job(NewJob {
@@ -270,6 +329,8 @@ pub async fn clear_all_rows_empties_every_table_and_keeps_the_sequence(store: &T
     seed_every_table(store).await;
     let sequence = store.task_sequence().await.unwrap();
     assert!(sequence >= 50);
+    let claims = store.job_claim_sequence().await.unwrap();
+    assert!(claims >= 1, "the seed claims a job");
     let version = store.schema_version().await.unwrap();
     store.clear_all_rows().await.unwrap();
     for (table, (count, _)) in digests(store, 100).await {
@@ -289,4 +350,25 @@ pub async fn clear_all_rows_empties_every_table_and_keeps_the_sequence(store: &T
         .await
         .unwrap();
     assert_eq!(next.uid, sequence + 1);
+    assert_eq!(store.job_claim_sequence().await.unwrap(), claims);
+    store.raise_job_claim_sequence(claims - 1).await.unwrap();
+    assert_eq!(
+        store.job_claim_sequence().await.unwrap(),
+        claims,
+        "never lowered"
+    );
+    store
+        .enqueue_job(NewJob {
+            kind: JobKind::Reindex,
+            params: json!({}),
+            max_attempts: 1,
+        })
+        .await
+        .unwrap();
+    let claimed = store
+        .claim_next_job("pod-a", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.claim_token, Some(claims + 1), "claim tokens go on");
 }

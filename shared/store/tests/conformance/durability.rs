@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use miroir_store::{
-    AliasTarget, Canary, CanaryRun, CanaryRunStatus, DynStore, IdempotencyRecord, JobKind, NewJob,
-    NodeSettingsVersion, RolloverPolicy, ScopedKeyObservation, SearchUiConfig, Session, Task,
-    TenantMapping, Timestamp,
+    AliasTarget, Canary, CanaryRun, CanaryRunStatus, DynStore, IdempotencyRecord, JobClaim,
+    JobKind, NewJob, NodeSettingsVersion, RolloverPolicy, ScopedKeyObservation, SearchUiConfig,
+    Session, Task, TenantMapping, Timestamp,
 };
 use serde_json::json;
 
@@ -16,6 +16,7 @@ use crate::support::{TestStore, new_task};
 pub struct Seeded {
     tasks: Vec<Task>,
     job_id: String,
+    job_claim: JobClaim,
     expires_at: Timestamp,
     now: Timestamp,
 }
@@ -95,14 +96,17 @@ pub async fn seed_every_table(store: &DynStore) -> Seeded {
         })
         .await
         .unwrap();
-    store
+    let claim = store
         .claim_next_job("pod-a", Duration::from_secs(3600))
         .await
+        .unwrap()
+        .unwrap()
+        .claim()
         .unwrap();
+    assert_eq!(claim.job_id, job.id);
     store
         .heartbeat_job(
-            &job.id,
-            "pod-a",
+            &claim,
             Duration::from_secs(3600),
             Some(json!({"last_cursor": 77})),
         )
@@ -219,6 +223,7 @@ pub async fn seed_every_table(store: &DynStore) -> Seeded {
     Seeded {
         tasks,
         job_id: job.id,
+        job_claim: claim,
         expires_at,
         now,
     }
@@ -265,6 +270,8 @@ pub async fn verify_every_table(store: &DynStore, seeded: &Seeded) {
         (job.claimed_by.as_deref(), job.progress.clone()),
         (Some("pod-a"), json!({"last_cursor": 77}))
     );
+    assert_eq!(job.claim(), Some(seeded.job_claim.clone()));
+    assert!(store.job_claim_sequence().await.unwrap() >= seeded.job_claim.token);
     let lease = store.get_lease("leader").await.unwrap().unwrap();
     assert_eq!(lease.holder, "pod-a");
     assert_eq!(

@@ -1,9 +1,10 @@
-//! The job queue: exactly-once claims, heartbeats, retries with backoff, orphan reclaim.
+//! The job queue: exactly-once claims, claim tokens, heartbeats, retries with backoff, orphan
+//! reclaim.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use miroir_store::{JobKind, JobQuery, JobState, NewJob, StoreError};
+use miroir_store::{Job, JobClaim, JobKind, JobQuery, JobState, NewJob, StoreError};
 use serde_json::json;
 
 use crate::support::{TestStore, sleep_ms};
@@ -18,6 +19,12 @@ fn job(kind: JobKind, n: u64, max_attempts: u32) -> NewJob {
     }
 }
 
+/// The claim of a job `claim_next_job` just returned.
+fn claim_of(job: Option<Job>) -> JobClaim {
+    let job = job.expect("a claimable job");
+    job.claim().expect("a claimed job has a claim")
+}
+
 pub async fn enqueue_and_get(store: &TestStore) {
     let queued = store
         .enqueue_job(job(JobKind::DumpImport, 1, 3))
@@ -28,9 +35,14 @@ pub async fn enqueue_and_get(store: &TestStore) {
         (JobState::Queued, 0, 3)
     );
     assert_eq!(
-        (queued.claimed_by.as_deref(), queued.claim_expires_at),
-        (None, None)
+        (
+            queued.claimed_by.as_deref(),
+            queued.claim_expires_at,
+            queued.claim_token
+        ),
+        (None, None, None)
     );
+    assert_eq!(queued.claim(), None);
     assert_eq!(queued.params, json!({"chunk": 1}));
     assert_eq!(
         store.get_job(&queued.id).await.unwrap(),
@@ -61,15 +73,19 @@ pub async fn claim_takes_oldest_ready_job(store: &TestStore) {
         (JobState::InProgress, 1, Some("pod-a"))
     );
     assert!(claimed.claim_expires_at.unwrap() > miroir_store::Timestamp::now());
+    let token = claimed.claim_token.expect("a claim token");
     assert_eq!(
-        store
-            .claim_next_job("pod-b", LEASE)
-            .await
-            .unwrap()
-            .unwrap()
-            .id,
-        second.id
+        claimed.claim(),
+        Some(JobClaim {
+            job_id: first.id.clone(),
+            worker: "pod-a".to_owned(),
+            token
+        })
     );
+    assert_eq!(store.get_job(&first.id).await.unwrap(), Some(claimed));
+    let next = store.claim_next_job("pod-b", LEASE).await.unwrap().unwrap();
+    assert_eq!(next.id, second.id);
+    assert!(next.claim_token.unwrap() > token, "tokens grow");
     assert_eq!(store.claim_next_job("pod-c", LEASE).await.unwrap(), None);
 }
 
@@ -97,15 +113,21 @@ pub async fn concurrent_claims_take_each_job_once(store: &TestStore) {
                 .await
                 .unwrap()
             {
-                claimed.push(job.id);
+                claimed.push(job.claim().unwrap());
             }
             claimed
         }));
     }
     let mut seen = BTreeSet::new();
+    let mut tokens = BTreeSet::new();
     for handle in handles {
-        for id in handle.await.unwrap() {
-            assert!(seen.insert(id.clone()), "job {id} claimed twice");
+        for claim in handle.await.unwrap() {
+            assert!(
+                seen.insert(claim.job_id.clone()),
+                "job {} claimed twice",
+                claim.job_id
+            );
+            assert!(tokens.insert(claim.token), "token {} twice", claim.token);
         }
     }
     assert_eq!(seen, ids, "every job claimed exactly once");
@@ -122,52 +144,199 @@ pub async fn heartbeat_complete_and_fail_require_the_claimant(store: &TestStore)
         .await
         .unwrap()
         .unwrap();
+    let claim = claimed.claim().unwrap();
     let beat = store
-        .heartbeat_job(
-            &queued.id,
-            "pod-a",
-            LEASE,
-            Some(json!({"last_cursor": 500})),
-        )
+        .heartbeat_job(&claim, LEASE, Some(json!({"last_cursor": 500})))
         .await
         .unwrap();
     assert!(beat.claim_expires_at > claimed.claim_expires_at);
     assert_eq!(beat.progress, json!({"last_cursor": 500}));
-    let kept = store
-        .heartbeat_job(&queued.id, "pod-a", LEASE, None)
-        .await
-        .unwrap();
+    assert_eq!(
+        beat.claim(),
+        Some(claim.clone()),
+        "a heartbeat keeps the claim"
+    );
+    let kept = store.heartbeat_job(&claim, LEASE, None).await.unwrap();
     assert_eq!(
         kept.progress,
         json!({"last_cursor": 500}),
         "None keeps progress"
     );
-    for result in [
-        store.heartbeat_job(&queued.id, "pod-b", LEASE, None).await,
-        store.complete_job(&queued.id, "pod-b", None).await,
-        store
-            .fail_job(&queued.id, "pod-b", "boom", Duration::ZERO)
-            .await,
-    ] {
-        assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
+    // Another worker with the right token, and the right worker with another token.
+    let other_worker = JobClaim {
+        worker: "pod-b".to_owned(),
+        ..claim.clone()
+    };
+    let other_token = JobClaim {
+        token: claim.token + 1,
+        ..claim.clone()
+    };
+    for wrong in [&other_worker, &other_token] {
+        for result in [
+            store.heartbeat_job(wrong, LEASE, None).await,
+            store.complete_job(wrong, None).await,
+            store.fail_job(wrong, "boom", Duration::ZERO).await,
+        ] {
+            assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
+        }
     }
+    assert_eq!(store.get_job(&queued.id).await.unwrap(), Some(kept.clone()));
+    let missing = JobClaim {
+        job_id: "missing".to_owned(),
+        ..claim.clone()
+    };
     assert!(matches!(
-        store.complete_job("missing", "pod-a", None).await,
+        store.complete_job(&missing, None).await,
         Err(StoreError::NotFound(_))
     ));
     let done = store
-        .complete_job(&queued.id, "pod-a", Some(json!({"last_cursor": 900})))
+        .complete_job(&claim, Some(json!({"last_cursor": 900})))
         .await
         .unwrap();
     assert_eq!(
-        (done.state, done.claimed_by, done.claim_expires_at),
-        (JobState::Completed, None, None)
+        (
+            done.state,
+            done.claimed_by,
+            done.claim_expires_at,
+            done.claim_token
+        ),
+        (JobState::Completed, None, None, None)
     );
     assert_eq!(done.progress, json!({"last_cursor": 900}));
-    let late = store.heartbeat_job(&queued.id, "pod-a", LEASE, None).await;
+    let late = store.heartbeat_job(&claim, LEASE, None).await;
     assert!(
         matches!(late, Err(StoreError::Conflict(_))),
         "a completed job takes no heartbeat: {late:?}"
+    );
+    let again = store.complete_job(&claim, None).await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict(_))),
+        "a claim completes its job once: {again:?}"
+    );
+}
+
+/// Two processes configured with the same worker name are told apart by their claim tokens: once
+/// the first one's claim expired and the job was claimed again under the same name, only the
+/// second claim can heartbeat, complete or fail the job. Tokens strictly increase over every
+/// claim, also after `retry_job` reset the attempts.
+pub async fn a_reclaimed_claim_is_refused_even_under_the_same_worker_name(store: &TestStore) {
+    let queued = store
+        .enqueue_job(job(JobKind::ReshardBackfill, 1, 3))
+        .await
+        .unwrap();
+    let mut tokens = Vec::new();
+    let first = claim_of(
+        store
+            .claim_next_job("pod-a", Duration::from_millis(200))
+            .await
+            .unwrap(),
+    );
+    tokens.push(first.token);
+    store
+        .heartbeat_job(
+            &first,
+            Duration::from_millis(200),
+            Some(json!({"last_cursor": 1})),
+        )
+        .await
+        .unwrap();
+    sleep_ms(350).await;
+    assert_eq!(
+        store.reclaim_expired_jobs(10).await.unwrap(),
+        vec![queued.id.clone()]
+    );
+    let refuse_all = |claim: JobClaim| async move {
+        for result in [
+            store
+                .heartbeat_job(&claim, LEASE, Some(json!("stale")))
+                .await,
+            store.complete_job(&claim, Some(json!("stale"))).await,
+            store.fail_job(&claim, "stale", Duration::ZERO).await,
+        ] {
+            assert!(
+                matches!(result, Err(StoreError::Conflict(_))),
+                "{claim}: {result:?}"
+            );
+        }
+    };
+    refuse_all(first.clone()).await;
+
+    // Claimed again under the same worker name: the first claim stays refused.
+    let second = claim_of(store.claim_next_job("pod-a", LEASE).await.unwrap());
+    assert_eq!(
+        (second.job_id.as_str(), second.worker.as_str()),
+        (queued.id.as_str(), "pod-a")
+    );
+    tokens.push(second.token);
+    let before = store.get_job(&queued.id).await.unwrap().unwrap();
+    refuse_all(first.clone()).await;
+    assert_eq!(
+        store.get_job(&queued.id).await.unwrap(),
+        Some(before.clone()),
+        "refused calls change nothing"
+    );
+    assert_eq!(before.progress, json!({"last_cursor": 1}));
+    let refused = store.complete_job(&first, None).await;
+    assert_eq!(
+        refused,
+        Err(StoreError::Conflict(format!(
+            "job `{}` is in progress under claim {} of `pod-a`, not claim {} of `pod-a`",
+            queued.id, second.token, first.token
+        ))),
+        "both backends say which claim holds the job"
+    );
+    let beat = store
+        .heartbeat_job(&second, LEASE, Some(json!({"last_cursor": 2})))
+        .await
+        .unwrap();
+    assert_eq!(beat.progress, json!({"last_cursor": 2}));
+    let failed = store
+        .fail_job(&second, "node timeout", Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!((failed.state, failed.claim_token), (JobState::Queued, None));
+    refuse_all(second.clone()).await;
+
+    // A third claim, same name again: only it completes the job.
+    let third = claim_of(store.claim_next_job("pod-a", LEASE).await.unwrap());
+    tokens.push(third.token);
+    refuse_all(first.clone()).await;
+    refuse_all(second.clone()).await;
+    store.heartbeat_job(&third, LEASE, None).await.unwrap();
+    let done = store
+        .complete_job(&third, Some(json!({"last_cursor": 3})))
+        .await
+        .unwrap();
+    assert_eq!(
+        (done.state, done.attempts, done.progress),
+        (JobState::Completed, 3, json!({"last_cursor": 3}))
+    );
+    refuse_all(third).await;
+
+    // After `retry_job` reset the attempts, tokens still grow and older claims stay refused.
+    let doomed = store
+        .enqueue_job(job(JobKind::ReshardBackfill, 2, 1))
+        .await
+        .unwrap();
+    let fourth = claim_of(store.claim_next_job("pod-a", LEASE).await.unwrap());
+    assert_eq!(fourth.job_id, doomed.id);
+    tokens.push(fourth.token);
+    let gave_up = store
+        .fail_job(&fourth, "bad params", Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(gave_up.state, JobState::Failed);
+    let retried = store.retry_job(&doomed.id).await.unwrap();
+    assert_eq!((retried.attempts, retried.claim_token), (0, None));
+    let fifth = claim_of(store.claim_next_job("pod-a", LEASE).await.unwrap());
+    assert_eq!(fifth.job_id, doomed.id);
+    tokens.push(fifth.token);
+    refuse_all(fourth).await;
+    store.complete_job(&fifth, None).await.unwrap();
+
+    assert!(
+        tokens.windows(2).all(|pair| pair[0] < pair[1]),
+        "tokens strictly increase: {tokens:?}"
     );
 }
 
@@ -176,14 +345,9 @@ pub async fn fail_retries_until_max_attempts(store: &TestStore) {
         .enqueue_job(job(JobKind::DumpImport, 1, 2))
         .await
         .unwrap();
-    store.claim_next_job("pod-a", LEASE).await.unwrap().unwrap();
+    let claim = claim_of(store.claim_next_job("pod-a", LEASE).await.unwrap());
     let retry = store
-        .fail_job(
-            &queued.id,
-            "pod-a",
-            "node timeout",
-            Duration::from_millis(300),
-        )
+        .fail_job(&claim, "node timeout", Duration::from_millis(300))
         .await
         .unwrap();
     assert_eq!(
@@ -200,7 +364,7 @@ pub async fn fail_retries_until_max_attempts(store: &TestStore) {
     let again = store.claim_next_job("pod-b", LEASE).await.unwrap().unwrap();
     assert_eq!((again.id.as_str(), again.attempts), (queued.id.as_str(), 2));
     let failed = store
-        .fail_job(&queued.id, "pod-b", "still broken", Duration::ZERO)
+        .fail_job(&again.claim().unwrap(), "still broken", Duration::ZERO)
         .await
         .unwrap();
     assert_eq!(
@@ -223,15 +387,16 @@ pub async fn reclaim_returns_expired_claims_with_progress(store: &TestStore) {
         .enqueue_job(job(JobKind::ReshardBackfill, 3, 3))
         .await
         .unwrap();
-    store
-        .claim_next_job("crashed", Duration::from_millis(200))
-        .await
-        .unwrap()
-        .unwrap();
+    let crashed = claim_of(
+        store
+            .claim_next_job("crashed", Duration::from_millis(200))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(crashed.job_id, orphan.id);
     store
         .heartbeat_job(
-            &orphan.id,
-            "crashed",
+            &crashed,
             Duration::from_millis(200),
             Some(json!({"last_cursor": 42})),
         )
@@ -255,8 +420,12 @@ pub async fn reclaim_returns_expired_claims_with_progress(store: &TestStore) {
     assert_eq!(reclaimed, expected);
     let requeued = store.get_job(&orphan.id).await.unwrap().unwrap();
     assert_eq!(
-        (requeued.state, requeued.claimed_by.as_deref()),
-        (JobState::Queued, None)
+        (
+            requeued.state,
+            requeued.claimed_by.as_deref(),
+            requeued.claim_token
+        ),
+        (JobState::Queued, None, None)
     );
     assert_eq!(
         requeued.progress,
@@ -273,9 +442,7 @@ pub async fn reclaim_returns_expired_claims_with_progress(store: &TestStore) {
     );
     // The crashed worker's late writes are refused; the new claimant resumes from the cursor.
     assert!(matches!(
-        store
-            .heartbeat_job(&orphan.id, "crashed", LEASE, None)
-            .await,
+        store.heartbeat_job(&crashed, LEASE, None).await,
         Err(StoreError::Conflict(_))
     ));
     let resumed = store
@@ -302,9 +469,9 @@ pub async fn retry_requeues_failed_job(store: &TestStore) {
         ),
         "only failed jobs"
     );
-    store.claim_next_job("pod-a", LEASE).await.unwrap().unwrap();
+    let claim = claim_of(store.claim_next_job("pod-a", LEASE).await.unwrap());
     store
-        .fail_job(&queued.id, "pod-a", "bad params", Duration::ZERO)
+        .fail_job(&claim, "bad params", Duration::ZERO)
         .await
         .unwrap();
     let retried = store.retry_job(&queued.id).await.unwrap();
@@ -424,9 +591,10 @@ pub async fn list_filters_by_type_and_pages_from_a_job(store: &TestStore) {
                 .id,
         );
     }
-    store.claim_next_job("pod-a", LEASE).await.unwrap().unwrap();
+    let claim = claim_of(store.claim_next_job("pod-a", LEASE).await.unwrap());
+    assert_eq!(claim.job_id, ids[0]);
     store
-        .fail_job(&ids[0], "pod-a", "boom", Duration::ZERO)
+        .fail_job(&claim, "boom", Duration::ZERO)
         .await
         .unwrap();
     store.claim_next_job("pod-a", LEASE).await.unwrap().unwrap();

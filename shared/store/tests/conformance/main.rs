@@ -36,7 +36,10 @@ mod tasks;
 macro_rules! conformance_suite {
     ($backend:ident, $factory:path) => {
         conformance_suite!(@expand $backend, $factory, {
-            schema { migrate_is_idempotent_and_reports_versions, racing_migrations_converge, store_ahead_is_refused }
+            schema {
+                migrate_is_idempotent_and_reports_versions, racing_migrations_converge, store_ahead_is_refused,
+                a_version_1_store_with_jobs_upgrades_to_claim_tokens
+            }
             tasks {
                 create_allocates_increasing_uids, get_round_trips_every_field, update_replaces_mutable_fields,
                 terminal_tasks_are_final, conditional_update_refuses_a_stale_view, update_of_missing_task_is_not_found, list_newest_first_with_cursor_paging,
@@ -51,7 +54,8 @@ macro_rules! conformance_suite {
             }
             jobs {
                 enqueue_and_get, claim_takes_oldest_ready_job, concurrent_claims_take_each_job_once,
-                heartbeat_complete_and_fail_require_the_claimant, fail_retries_until_max_attempts, reclaim_returns_expired_claims_with_progress,
+                heartbeat_complete_and_fail_require_the_claimant, a_reclaimed_claim_is_refused_even_under_the_same_worker_name,
+                fail_retries_until_max_attempts, reclaim_returns_expired_claims_with_progress,
                 retry_requeues_failed_job, list_and_queue_depth, list_filters_by_type_and_pages_from_a_job,
                 type_filter_examines_a_bounded_number_of_jobs
             }

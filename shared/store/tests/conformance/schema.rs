@@ -1,8 +1,14 @@
 //! Schema versions and migration.
 
-use miroir_store::{SCHEMA_VERSION, StoreError, check_schema_version};
+use std::time::Duration;
 
-use crate::support::{RawAccess, TestStore};
+use miroir_store::{
+    Job, JobKind, JobQuery, JobState, NewJob, SCHEMA_VERSION, StoreError, TaskKind,
+    check_schema_version,
+};
+use serde_json::json;
+
+use crate::support::{RawAccess, TestStore, new_task};
 
 pub async fn migrate_is_idempotent_and_reports_versions(store: &TestStore) {
     assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
@@ -76,4 +82,138 @@ pub async fn store_ahead_is_refused(store: &TestStore) {
             && message.contains(&SCHEMA_VERSION.to_string()),
         "{message}"
     );
+}
+
+/// Step 2 (`job_claim_tokens`) upgrades a version-1 store holding jobs in every state: the jobs
+/// in progress get the claim tokens 1, 2, … in enqueue order (their holders, version-1 binaries,
+/// do not know them: such a claim ends by that binary's completion or by running out), every
+/// other job and row is unchanged, and the next claim gets the next token.
+pub async fn a_version_1_store_with_jobs_upgrades_to_claim_tokens(store: &TestStore) {
+    assert_eq!(SCHEMA_VERSION, 2, "this case upgrades from version 1 to 2");
+    let Some(raw) = RawAccess::of(store) else {
+        return;
+    };
+    let lease = Duration::from_secs(3600);
+    let task = store
+        .create_task(new_task("movies", TaskKind::DocumentAdditionOrUpdate))
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for number in 0..7 {
+        let job = store
+            .enqueue_job(NewJob {
+                kind: JobKind::Reindex,
+                params: json!({"number": number}),
+                max_attempts: if number == 1 { 1 } else { 3 },
+            })
+            .await
+            .unwrap();
+        ids.push(job.id);
+    }
+    // Enqueue order: 0 completed, 1 failed for good, 2 in progress (pod-a), 3 queued after a
+    // failed attempt, 4 in progress (pod-b), 5 and 6 queued.
+    let mut claims = Vec::new();
+    for (worker, id) in ["pod-c", "pod-c", "pod-a", "pod-c", "pod-b"]
+        .iter()
+        .zip(&ids)
+    {
+        let claim = store
+            .claim_next_job(worker, lease)
+            .await
+            .unwrap()
+            .unwrap()
+            .claim()
+            .unwrap();
+        assert_eq!(&claim.job_id, id);
+        claims.push(claim);
+    }
+    store
+        .complete_job(&claims[0], Some(json!("done")))
+        .await
+        .unwrap();
+    store
+        .fail_job(&claims[1], "boom", Duration::ZERO)
+        .await
+        .unwrap();
+    store
+        .heartbeat_job(&claims[2], lease, Some(json!({"cursor": 2})))
+        .await
+        .unwrap();
+    store
+        .fail_job(&claims[3], "retry me", Duration::ZERO)
+        .await
+        .unwrap();
+    let all = JobQuery {
+        limit: 100,
+        ..JobQuery::default()
+    };
+    let before = store.list_jobs(&all).await.unwrap().jobs;
+    let states: Vec<JobState> = before.iter().map(|job| job.state).collect();
+    use JobState::{Completed, Failed, InProgress, Queued};
+    assert_eq!(
+        states,
+        [
+            Completed, Failed, InProgress, Queued, InProgress, Queued, Queued
+        ]
+    );
+
+    raw.downgrade_to_version_1(&ids).await;
+    let handle = store.reopen().await.unwrap();
+    assert_eq!(handle.schema_version().await.unwrap(), 1);
+    let report = handle.migrate().await.unwrap();
+    assert_eq!((report.from, report.to, report.applied), (1, 2, vec![2]));
+    check_schema_version(handle.schema_version().await.unwrap()).unwrap();
+
+    let after = handle.list_jobs(&all).await.unwrap().jobs;
+    let expected: Vec<Job> = before
+        .iter()
+        .map(|job| Job {
+            claim_token: match job.id.as_str() {
+                id if id == ids[2] => Some(1),
+                id if id == ids[4] => Some(2),
+                _ => None,
+            },
+            ..job.clone()
+        })
+        .collect();
+    assert_eq!(
+        after, expected,
+        "only the claims in progress changed, gaining tokens"
+    );
+    assert_eq!(handle.get_task(task.uid).await.unwrap(), Some(task));
+    assert_eq!(handle.job_claim_sequence().await.unwrap(), 2);
+    assert_eq!(
+        handle
+            .job_queue_depth()
+            .await
+            .unwrap()
+            .values()
+            .sum::<u64>(),
+        3
+    );
+
+    // The upgraded claims are fenced like any other; new claims continue the sequence.
+    let upgraded = after[2].claim().unwrap();
+    assert_eq!((upgraded.worker.as_str(), upgraded.token), ("pod-a", 1));
+    assert!(matches!(
+        handle.heartbeat_job(&claims[2], lease, None).await,
+        Err(StoreError::Conflict(_))
+    ));
+    handle.heartbeat_job(&upgraded, lease, None).await.unwrap();
+    // The oldest claimable job by (run_after, enqueue order): job 5, or job 3 when its failure
+    // and job 5's enqueue fell in the same millisecond.
+    let expected = after
+        .iter()
+        .enumerate()
+        .filter(|(_, job)| job.state == Queued)
+        .min_by_key(|(position, job)| (job.run_after, *position))
+        .map(|(_, job)| job.id.clone())
+        .unwrap();
+    let next = handle
+        .claim_next_job("pod-d", lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((next.id, next.claim_token), (expected, Some(3)));
+    assert!(handle.migrate().await.unwrap().applied.is_empty());
 }

@@ -268,6 +268,41 @@ impl RawAccess {
         }
     }
 
+    /// Turns a store at schema version 2 back into the layout of version 1, keeping its rows:
+    /// the claim token of every job (in `job_ids`) and the claim token sequence are removed,
+    /// and the version says 1. This is the exact version-1 layout: step 2 only added them.
+    pub async fn downgrade_to_version_1(&self, job_ids: &[String]) {
+        match self {
+            #[cfg(feature = "sqlite")]
+            RawAccess::Sqlite(path) => {
+                let connection = rusqlite::Connection::open(path).unwrap();
+                connection.busy_timeout(Duration::from_secs(5)).unwrap();
+                connection
+                    .execute_batch(
+                        "BEGIN IMMEDIATE;
+                         ALTER TABLE jobs DROP COLUMN claim_token;
+                         DROP TABLE job_claim_sequence;
+                         PRAGMA user_version = 1;
+                         COMMIT;",
+                    )
+                    .unwrap();
+            }
+            #[cfg(feature = "redis")]
+            RawAccess::Redis { nodes, prefix } => {
+                for id in job_ids {
+                    let key = format!("{prefix}:{{jobs}}:job:{id}");
+                    nodes
+                        .run(redis::cmd("HDEL").arg(&key).arg("claim_token"))
+                        .await;
+                }
+                let sequence = format!("{prefix}:{{jobs}}:claim_seq");
+                nodes.run(redis::cmd("DEL").arg(&sequence)).await;
+                let version = format!("{prefix}:{{meta}}:schema_version");
+                nodes.run(redis::cmd("SET").arg(&version).arg(1)).await;
+            }
+        }
+    }
+
     /// Records `version` as the store's schema version.
     pub async fn set_schema_version(&self, version: u32) {
         match self {

@@ -1,15 +1,17 @@
 //! `job-claimer`: a worker of a store's job queue, for the reliability suite's contention case,
 //! which runs several of them against one queue and kills one with `SIGKILL`.
 //!
-//! It claims the oldest claimable job (`claim_next_job`), completes it at once (`complete_job`)
-//! and starts again. Every event is one line on stdout, flushed before the next store call, so
-//! the lines the test read are what this worker did:
+//! It claims the oldest claimable job (`claim_next_job`), completes it at once (`complete_job`,
+//! carrying the claim's token) and starts again. Every event is one line on stdout, flushed
+//! before the next store call, so the lines the test read are what this worker did:
 //!
-//! - `claim <job id> <attempts>`: the store gave this worker the job, as its claim number
-//!   `attempts` (two claims of one job with the same number would be a double claim);
+//! - `claim <job id> <attempts> <claim token>`: the store gave this worker the job, as its claim
+//!   number `attempts` (two claims of one job with the same number would be a double claim)
+//!   under a claim token (two claims with the same token would be a token handed out twice);
 //! - `done <job id>`: the store accepted the completion;
 //! - `lost <job id>`: the store refused the completion with `Conflict`: the claim had been taken
-//!   away (its lease ran out and the job was reclaimed);
+//!   away (its lease ran out and the job was reclaimed), whatever the worker name of the claim
+//!   that holds the job now;
 //! - `reclaim <job id>`: this worker's `reclaim_expired_jobs` returned the job to the queue (or
 //!   failed it for good when out of attempts);
 //! - `abandoned`: with `--abandon-after N`, this worker claimed N jobs without completing any and
@@ -19,6 +21,9 @@
 //! no in-progress job for `--idle-exit-ms` it exits 0. A failed store call (other than a lost
 //! claim) is reported on stderr and retried after `--poll-ms`.
 //!
+//! Several processes may be given the same `--worker` name (as two replicas configured with one
+//! pod id would be): the store tells their claims apart by token.
+//!
 //! ```sh
 //! job-claimer --store sqlite:///tmp/jobs.db --worker claimer-1 --lease-ms 1000
 //! ```
@@ -27,7 +32,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use miroir_store::{DynStore, Job, JobQuery, JobState, StoreError};
+use miroir_store::{DynStore, Job, JobClaim, JobQuery, JobState, StoreError};
 
 /// Command-line arguments.
 #[derive(Debug, Parser)]
@@ -138,12 +143,22 @@ async fn run(store: &DynStore, args: &Args, events: &mut Events) -> std::io::Res
         };
         idle_since = None;
         claims += 1;
-        events.line(&format!("claim {} {}", job.id, job.attempts))?;
+        let Some(claim) = job.claim() else {
+            eprintln!(
+                "job-claimer {}: job {} was claimed without a claim token",
+                args.worker, job.id
+            );
+            continue;
+        };
+        events.line(&format!(
+            "claim {} {} {}",
+            job.id, job.attempts, claim.token
+        ))?;
         if args.abandon_after.is_some() {
             // Held, never completed.
             continue;
         }
-        match complete(store, &job, &args.worker, poll).await {
+        match complete(store, &job, &claim, poll).await {
             Completion::Done => events.line(&format!("done {}", job.id))?,
             Completion::Lost => events.line(&format!("lost {}", job.id))?,
         }
@@ -187,13 +202,14 @@ async fn queue_is_empty(store: &DynStore) -> Result<bool, StoreError> {
     Ok(in_progress.jobs.is_empty())
 }
 
-/// Completes `job`, retrying failed calls. After a failed call the completion may have been
-/// applied without its answer arriving: a `Conflict` then only means a lost claim if the job is
-/// not completed, or was claimed again since (its attempts moved on).
-async fn complete(store: &DynStore, job: &Job, worker: &str, poll: Duration) -> Completion {
+/// Completes `job` under `claim`, retrying failed calls. After a failed call the completion may
+/// have been applied without its answer arriving: a `Conflict` then only means a lost claim if
+/// the job is not completed, or was claimed again since (its attempts moved on).
+async fn complete(store: &DynStore, job: &Job, claim: &JobClaim, poll: Duration) -> Completion {
+    let worker = &claim.worker;
     let mut uncertain = false;
     loop {
-        match store.complete_job(&job.id, worker, None).await {
+        match store.complete_job(claim, None).await {
             Ok(_) => return Completion::Done,
             Err(StoreError::Conflict(_)) if !uncertain => return Completion::Lost,
             Err(StoreError::Conflict(_)) => match store.get_job(&job.id).await {

@@ -1,10 +1,13 @@
 //! Contention: four `job-claimer` processes race over one job queue, on SQLite and on Redis. One
 //! of them claims a few jobs, never completes them and is killed with `SIGKILL`; the others claim
-//! and complete everything, reclaiming the dead worker's claims once their lease ran out.
+//! and complete everything, reclaiming the dead worker's claims once their lease ran out. Three
+//! of the four (the killed one and two live ones) are configured with the same worker name, as
+//! replicas given one pod id would be: the store tells their claims apart by claim token only.
 //!
 //! Afterwards, from the workers' output lines and the store:
 //! - no double claim: the claims of one job carry distinct attempt numbers, as many as the store
-//!   counted (`attempts`), and the one completion came from the worker of the last claim;
+//!   counted (`attempts`), and the one completion came from the process of the last claim;
+//! - no claim token handed out twice, over all jobs, and a job's later claims have larger tokens;
 //! - no lost job: every job enqueued is `completed`, exactly once (one `done` line), and no
 //!   completion was refused (`lost`);
 //! - orphans reclaimed: each job the killed worker held was returned to the queue, claimed again
@@ -28,6 +31,10 @@ use crate::{report, sized};
 
 /// Worker processes, the first of which abandons its claims and is killed.
 const PROCESSES: usize = 4;
+
+/// The `--worker` name of each process: the killed one and two live ones share a name.
+const WORKER_NAMES: [&str; PROCESSES] =
+    ["claimer-twin", "claimer-twin", "claimer-twin", "claimer-3"];
 
 /// Jobs the killed worker claims and never completes.
 const ABANDONED: usize = 5;
@@ -197,7 +204,7 @@ fn contend(url: &str) -> Outcome {
 fn spawn_claimer(url: &str, index: usize, events: &mpsc::Sender<Event>) -> Claimer {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_job-claimer"));
     command
-        .args(["--store", url, "--worker", &format!("claimer-{index}")])
+        .args(["--store", url, "--worker", WORKER_NAMES[index]])
         .args(["--idle-exit-ms", &IDLE_EXIT.as_millis().to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -253,6 +260,7 @@ struct Outcome {
     claims: usize,
     reclaims: usize,
     double_claims: usize,
+    double_tokens: usize,
     lost: usize,
     orphans: usize,
     orphans_reclaimed: usize,
@@ -269,8 +277,10 @@ impl Outcome {
         run: Run,
     ) -> Self {
         let mut failures = Vec::new();
-        // Per job: (worker, attempts) of each claim, worker of each `done`, `reclaim` lines.
+        // Per job: (worker, attempts) of each claim, worker of each `done`, `reclaim` lines;
+        // per claim token: the (worker, job, attempts) it was handed out with.
         let mut claims: BTreeMap<&str, Vec<(usize, u32)>> = BTreeMap::new();
+        let mut tokens: BTreeMap<u64, Vec<(usize, &str, u32)>> = BTreeMap::new();
         let mut dones: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         let mut reclaimed: BTreeMap<&str, usize> = BTreeMap::new();
         let mut lost = 0;
@@ -278,12 +288,16 @@ impl Outcome {
             for line in worker_lines {
                 let words: Vec<&str> = line.split_whitespace().collect();
                 match words.as_slice() {
-                    ["claim", id, attempts] => {
-                        let Ok(attempts) = attempts.parse() else {
+                    ["claim", id, attempts, token] => {
+                        let (Ok(attempts), Ok(token)) = (attempts.parse(), token.parse()) else {
                             failures.push(format!("worker {worker}: bad line `{line}`"));
                             continue;
                         };
                         claims.entry(id).or_default().push((worker, attempts));
+                        tokens
+                            .entry(token)
+                            .or_default()
+                            .push((worker, *id, attempts));
                     }
                     ["done", id] => dones.entry(id).or_default().push(worker),
                     ["reclaim", id] => *reclaimed.entry(id).or_default() += 1,
@@ -321,6 +335,27 @@ impl Outcome {
         }
 
         let mut double_claims = 0;
+        let mut double_tokens = 0;
+        for (token, holders) in &tokens {
+            if holders.len() > 1 {
+                double_tokens += 1;
+                failures.push(format!("claim token {token} handed out twice: {holders:?}"));
+            }
+        }
+        let mut job_tokens: BTreeMap<&str, Vec<(u32, u64)>> = BTreeMap::new();
+        for (token, holders) in &tokens {
+            for &(_, id, attempts) in holders {
+                job_tokens.entry(id).or_default().push((attempts, *token));
+            }
+        }
+        for (id, mut by_attempt) in job_tokens {
+            by_attempt.sort_unstable();
+            if !by_attempt.windows(2).all(|pair| pair[0].1 < pair[1].1) {
+                failures.push(format!(
+                    "job {id}: a later claim got a smaller token: (attempts, token) {by_attempt:?}"
+                ));
+            }
+        }
         let mut orphans = 0;
         let mut orphans_reclaimed = 0;
         let empty = Vec::new();
@@ -397,6 +432,7 @@ impl Outcome {
             claims: claims.values().map(Vec::len).sum(),
             reclaims: reclaimed.values().sum(),
             double_claims,
+            double_tokens,
             lost,
             orphans,
             orphans_reclaimed,
@@ -411,15 +447,17 @@ impl Outcome {
         let seconds = self.run.elapsed.as_secs_f64();
         report(&format!(
             "contention {backend}: {} jobs (enqueued in {:.1} s), {PROCESSES} processes (1 \
-             SIGKILLed holding {ABANDONED} claims), {seconds:.1} s to the last completion, {:.0} \
-             jobs/s, {} claims (completions per worker {:?}), {} double claims, {} lost, {}/{} orphans reclaimed ({} reclaims), \
-             {} store errors retried",
+             SIGKILLed holding {ABANDONED} claims; worker names {WORKER_NAMES:?}), {seconds:.1} s \
+             to the last completion, {:.0} jobs/s, {} claims (completions per worker {:?}), {} \
+             double claims, {} claim tokens handed out twice, {} lost, {}/{} orphans reclaimed ({} \
+             reclaims), {} store errors retried",
             self.jobs,
             self.run.enqueue_elapsed.as_secs_f64(),
             self.jobs as f64 / seconds.max(0.001),
             self.claims,
             self.done_by,
             self.double_claims,
+            self.double_tokens,
             self.lost,
             self.orphans_reclaimed,
             self.orphans,

@@ -9,8 +9,9 @@
 //!   by itself.
 //! - [`nodes`]: a test node down or slow: writes follow the quorum rules, searches follow
 //!   `unavailable_shard_policy`.
-//! - [`contention`]: four worker processes race over one job queue: no job is claimed twice at
-//!   once, none is lost, the claims of a killed worker are reclaimed.
+//! - [`contention`]: four worker processes race over one job queue, three of them under one
+//!   worker name: no job is claimed twice at once, no claim token is handed out twice, none is
+//!   lost, the claims of a killed worker are reclaimed.
 //! - [`fuzz`]: `schemathesis` against the OpenAPI document of a running `miroir`: no 5xx, no
 //!   answer outside the documented schema, oversized and deeply nested bodies refused, and no
 //!   key or internal error text in any answer or log line.

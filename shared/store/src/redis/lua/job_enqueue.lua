@@ -1,7 +1,7 @@
 -- Stores a new queued job, claimable now.
 -- ARGV: [6] id, fields from [7] (read_fields)
 local now = int(now_ms())
-local key, id = KEYS[10], ARGV[6]
+local key, id = JOB, ARGV[6]
 local seq = int(redis.call('INCR', SEQUENCE))
 local present = read_fields(7)
 redis.call('HSET', key, unpack(present))

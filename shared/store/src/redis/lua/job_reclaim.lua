@@ -12,7 +12,7 @@ for _, id in ipairs(ids) do
   if not job[1] then
     redis.call('ZREM', CLAIMS, id)
   else
-    redis.call('HDEL', key, 'claimed_by', 'claim_expires_at')
+    redis.call('HDEL', key, 'claimed_by', 'claim_expires_at', 'claim_token')
     redis.call('HSET', key, 'last_error', ARGV[7], 'updated_at', int(now))
     if tonumber(job[1]) >= tonumber(job[2]) then
       move(key, id, FAILED, 0)

@@ -1,6 +1,6 @@
 -- Puts a failed job back in the queue with its attempts reset.
 -- ARGV: [6] id
-local key, id = KEYS[10], ARGV[6]
+local key, id = JOB, ARGV[6]
 local state = redis.call('HGET', key, 'state')
 if not state then return fail('NOTFOUND', 'job `' .. id .. '`') end
 if state ~= FAILED then
