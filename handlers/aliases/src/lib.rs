@@ -34,7 +34,7 @@ mod view;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Json, Router};
-use miroir_core::cluster::encode_path_segment;
+use miroir_core::node::node_path;
 use miroir_core::{ApiError, Code};
 use miroir_http::{AppState, HttpResult, JsonBody};
 use miroir_store::{Alias, AliasTarget, StoreError, Timestamp};
@@ -344,7 +344,7 @@ async fn check_targets_exist(state: &AppState, uids: &[String]) -> Result<(), Ap
         return Ok(());
     }
     for uid in uids {
-        let path = format!("/indexes/{}", encode_path_segment(uid));
+        let path = node_path(["indexes", uid.as_str()]);
         state.cluster.read_any::<serde_json::Value>(&path).await?;
     }
     Ok(())

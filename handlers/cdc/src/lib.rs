@@ -12,13 +12,14 @@
 //!
 //! Sink names are 1 to 255 bytes of ASCII letters, digits, `-`, `_`, `.` and `:` (such as
 //! `webhook:main`); index uids follow Meilisearch's rule (1 to 400 bytes of ASCII letters,
-//! digits, `-` and `_`). A bad one is a 400 `bad_request` naming it, before the store is touched.
+//! digits, `-` and `_`). A bad sink name is a 400 `bad_request` naming it, a bad index uid
+//! Meilisearch's 400 `invalid_index_uid` (`miroir_http::IndexPath`), before the store is touched.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::{Json, Router};
-use miroir_core::{ApiError, Code};
+use miroir_core::{ApiError, Code, IndexUid};
 use miroir_http::timefmt::format_rfc3339;
-use miroir_http::{AppState, HttpResult, JsonBody, QueryParams};
+use miroir_http::{AppState, HttpResult, IndexPath, JsonBody, QueryParams};
 use miroir_store::{CdcCursor, StoreError, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -30,8 +31,8 @@ use miroir_http::object::Object;
 /// The longest sink name, in bytes.
 pub const MAX_SINK_BYTES: usize = 255;
 
-/// The longest index uid, in bytes (Meilisearch's bound, as `GET /tasks?indexUids=` enforces).
-pub const MAX_INDEX_UID_BYTES: usize = 400;
+/// The longest index uid, in bytes (Meilisearch's bound, checked by `miroir_core::IndexUid`).
+pub const MAX_INDEX_UID_BYTES: usize = IndexUid::MAX_BYTES;
 
 /// How many times a forward move is retried when another writer moved the cursor in between.
 const ADVANCE_ATTEMPTS: usize = 5;
@@ -118,23 +119,6 @@ fn check_sink(sink: &str) -> Result<(), ApiError> {
     }
 }
 
-/// `bad_request` unless `index` is a valid Meilisearch index uid.
-fn check_index_uid(index: &str) -> Result<(), ApiError> {
-    let valid = !index.is_empty()
-        && index.len() <= MAX_INDEX_UID_BYTES
-        && index
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
-    if valid {
-        Ok(())
-    } else {
-        Err(bad_request(format!(
-            "Invalid index uid `{index}`: an index uid is 1 to {MAX_INDEX_UID_BYTES} bytes of \
-             ASCII letters, digits, `-` and `_`."
-        )))
-    }
-}
-
 /// List CDC cursors.
 ///
 /// Every sink's cursor on every index, ordered by sink then index uid; `sink` keeps one sink's.
@@ -181,7 +165,7 @@ async fn list_cursors(
     request_body = PutCursor,
     responses(
         (status = 200, description = "The cursor, moved forward or already there.", body = CursorView),
-        (status = 400, description = "An invalid sink name or index uid, an unknown field, a cursor that is not an unsigned integer (`bad_request`, `malformed_payload`)."),
+        (status = 400, description = "An invalid index uid (`invalid_index_uid`), an invalid sink name, an unknown field, a cursor that is not an unsigned integer (`bad_request`, `malformed_payload`)."),
         (status = 409, description = "The stored cursor is ahead of `cursor`: cursors never move back (`miroir_conflict`)."),
         (status = 413, description = "The body is over `admin.max_body_bytes` (`payload_too_large`)."),
         (status = 415, description = "The body is not JSON (`missing_content_type`, `invalid_content_type`)."),
@@ -189,11 +173,11 @@ async fn list_cursors(
 )]
 async fn put_cursor(
     State(state): State<AppState>,
-    Path((sink, index)): Path<(String, String)>,
+    IndexPath((sink, index)): IndexPath<(String, IndexUid)>,
     JsonBody(Object(body)): JsonBody<Object<PutCursor>>,
 ) -> HttpResult<Json<CursorView>> {
     check_sink(&sink)?;
-    check_index_uid(&index)?;
+    let index = index.into_string();
     let wanted = body.cursor;
     for _ in 0..ADVANCE_ATTEMPTS {
         let current = state.store.get_cdc_cursor(&sink, &index).await?;

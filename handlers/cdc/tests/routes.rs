@@ -558,7 +558,24 @@ const BAD_PUTS: &[(&str, &str, &str, &str, StatusCode, &str)] = &[
         "mov!es",
         r#"{"cursor":1}"#,
         StatusCode::BAD_REQUEST,
-        "bad_request",
+        "invalid_index_uid",
+    ),
+    // Dot segments, as sent and percent-encoded (axum decodes path parameters).
+    (
+        "put_index_dot_dot",
+        "kafka",
+        "..",
+        r#"{"cursor":1}"#,
+        StatusCode::BAD_REQUEST,
+        "invalid_index_uid",
+    ),
+    (
+        "put_index_encoded_dot",
+        "kafka",
+        "%2E",
+        r#"{"cursor":1}"#,
+        StatusCode::BAD_REQUEST,
+        "invalid_index_uid",
     ),
     (
         "put_cursor_negative",
@@ -637,7 +654,7 @@ async fn put_errors(app: App) {
     let long_index = "i".repeat(401);
     let reply = put(&app, "kafka", &long_index, r#"{"cursor":1}"#).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
-    assert_error(&reply, "bad_request");
+    assert_error(&reply, "invalid_index_uid");
     let long_sink = "s".repeat(256);
     let reply = put(&app, &long_sink, "movies", r#"{"cursor":1}"#).await;
     assert_error(&reply, "bad_request");

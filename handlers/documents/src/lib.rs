@@ -15,7 +15,7 @@ mod read;
 mod write;
 
 use axum::Router;
-use miroir_core::cluster::encode_path_segment;
+use miroir_core::node::node_path;
 use miroir_core::{ApiError, Code};
 use miroir_http::AppState;
 use utoipa_axum::router::OpenApiRouter;
@@ -43,9 +43,9 @@ pub fn router(state: AppState) -> Router {
     routes().split_for_parts().0.with_state(state)
 }
 
-/// `/indexes/{uid}/documents` with the uid encoded.
-fn documents_path(uid: &str) -> String {
-    format!("/indexes/{}/documents", encode_path_segment(uid))
+/// The node path `/indexes/{uid}/documents`, then `more` segments.
+fn documents_path(uid: &str, more: &[&str]) -> String {
+    node_path(["indexes", uid, "documents"].iter().chain(more))
 }
 
 /// The primary key documents of `uid` are routed by, and whether the index exists: the index's

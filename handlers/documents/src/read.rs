@@ -10,16 +10,17 @@
 //!   pages come from the same layout and never overlap or skip.
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use miroir_core::ApiError;
 use miroir_core::Code;
-use miroir_core::cluster::{Cluster, NodeCall, encode_path_segment};
+use miroir_core::IndexUid;
+use miroir_core::cluster::{Cluster, NodeCall};
 use miroir_core::merge::clean_document;
 use miroir_core::node::{Method, NodeError};
 use miroir_core::routing::{NodeIndex, Shard, held_shards, with_shard_filter};
 use miroir_http::object::Object;
-use miroir_http::{AppState, HttpResult, JsonBody, QueryParams, alias, session};
+use miroir_http::{AppState, HttpResult, IndexPath, JsonBody, QueryParams, alias, session};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -43,13 +44,13 @@ use miroir_core::documents::{id_string, invalid_id};
 )]
 pub(crate) async fn get_document(
     State(state): State<AppState>,
-    Path((uid, id)): Path<(String, String)>,
+    IndexPath((uid, id)): IndexPath<(IndexUid, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> HttpResult<Json<Value>> {
     let cluster = &state.cluster;
     cluster.require_nodes()?;
-    let uid = alias::read_target(&state, &uid).await?;
+    let uid = alias::read_target(&state, uid.as_str()).await?;
     let id = id_string(&Value::String(id.clone())).ok_or_else(|| invalid_id(&Value::String(id)))?;
     let topology = cluster.topology();
     let shard = topology.shard_of(&id);
@@ -57,7 +58,7 @@ pub(crate) async fn get_document(
     let first = session::read_group(&state, &headers)
         .await?
         .unwrap_or_else(|| topology.read_group(seq));
-    let mut path = format!("{}/{}", documents_path(&uid), encode_path_segment(&id));
+    let mut path = documents_path(&uid, &[&id]);
     if let Some(query) = query {
         path = format!("{path}?{query}");
     }
@@ -235,7 +236,7 @@ fn query_number(params: &QueryParams, name: &str, code: Code) -> Result<Option<u
 )]
 pub(crate) async fn list_documents(
     State(state): State<AppState>,
-    Path(uid): Path<String>,
+    IndexPath(uid): IndexPath,
     headers: HeaderMap,
     params: QueryParams,
 ) -> HttpResult<Json<Value>> {
@@ -269,7 +270,7 @@ pub(crate) async fn list_documents(
         ids: list("ids").and_then(|ids| ids.as_array().cloned()),
         retrieve_vectors: params.get("retrieveVectors").map(|value| value == "true"),
     };
-    let uid = alias::read_target(&state, &uid).await?;
+    let uid = alias::read_target(&state, uid.as_str()).await?;
     let first = session::read_group(&state, &headers).await?.unwrap_or(0);
     Ok(Json(
         fetch_documents(&state.cluster, &uid, &fetch, window, first).await?,
@@ -290,12 +291,12 @@ pub(crate) async fn list_documents(
 )]
 pub(crate) async fn fetch(
     State(state): State<AppState>,
-    Path(uid): Path<String>,
+    IndexPath(uid): IndexPath,
     headers: HeaderMap,
     JsonBody(Object(fetch)): JsonBody<Object<Fetch>>,
 ) -> HttpResult<Json<Value>> {
     let window = fetch.window()?;
-    let uid = alias::read_target(&state, &uid).await?;
+    let uid = alias::read_target(&state, uid.as_str()).await?;
     let first = session::read_group(&state, &headers).await?.unwrap_or(0);
     Ok(Json(
         fetch_documents(&state.cluster, &uid, &fetch, window, first).await?,
@@ -319,7 +320,7 @@ async fn fetch_documents(
     first_group: u32,
 ) -> Result<Value, ApiError> {
     cluster.require_nodes()?;
-    let path = format!("{}/fetch", documents_path(uid));
+    let path = documents_path(uid, &["fetch"]);
     let mut fields = fetch.fields.clone();
     if let Some(Value::Array(list)) = &mut fields {
         list.push(Value::from(miroir_core::merge::SHARD_FIELD));

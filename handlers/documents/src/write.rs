@@ -4,16 +4,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use miroir_core::cluster::{NodeCall, encode_path_segment};
-use miroir_core::node::Method;
+use miroir_core::cluster::NodeCall;
+use miroir_core::node::{Method, encode_path_segment};
 use miroir_core::routing::{NodeIndex, Shard};
-use miroir_core::{ApiError, Code};
+use miroir_core::{ApiError, Code, IndexUid};
 use miroir_http::object::Object;
 use miroir_http::write::{Write, accept_calls, accept_write, fingerprint};
-use miroir_http::{AppState, HttpResult, JsonBody, QueryParams, alias};
+use miroir_http::{AppState, HttpResult, IndexPath, JsonBody, QueryParams, alias};
 use miroir_store::TaskKind;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -43,7 +43,7 @@ use miroir_core::documents::{id_string, invalid_id, route_documents};
 )]
 pub(crate) async fn replace_documents(
     State(state): State<AppState>,
-    Path(uid): Path<String>,
+    IndexPath(uid): IndexPath,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -67,7 +67,7 @@ pub(crate) async fn replace_documents(
 )]
 pub(crate) async fn update_documents(
     State(state): State<AppState>,
-    Path(uid): Path<String>,
+    IndexPath(uid): IndexPath,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -77,21 +77,21 @@ pub(crate) async fn update_documents(
 
 async fn add_documents(
     state: AppState,
-    uid: String,
+    uid: IndexUid,
     query: Option<String>,
     headers: HeaderMap,
     body: Bytes,
     method: Method,
 ) -> HttpResult<Response> {
     state.cluster.require_nodes()?;
-    let uid = alias::write_target(&state, &uid).await?;
+    let uid = alias::write_target(&state, uid.as_str()).await?;
     let params = QueryParams::parse(query.as_deref().unwrap_or_default());
     params.reject_unknown(&["primaryKey", "csvDelimiter", "customMetadata"])?;
     let documents = parse_documents(&headers, &body)?;
     let (primary_key, exists) = index_primary_key(&state, &uid, params.get("primaryKey")).await?;
     let path = format!(
         "{}?primaryKey={}",
-        documents_path(&uid),
+        documents_path(&uid, &[]),
         encode_path_segment(&primary_key)
     );
     let (calls, shards) = route_documents(
@@ -133,14 +133,14 @@ async fn add_documents(
 )]
 pub(crate) async fn delete_document(
     State(state): State<AppState>,
-    Path((uid, id)): Path<(String, String)>,
+    IndexPath((uid, id)): IndexPath<(IndexUid, String)>,
     headers: HeaderMap,
 ) -> HttpResult<Response> {
     state.cluster.require_nodes()?;
-    let uid = alias::write_target(&state, &uid).await?;
+    let uid = alias::write_target(&state, uid.as_str()).await?;
     let id = id_string(&Value::String(id.clone())).ok_or_else(|| invalid_id(&Value::String(id)))?;
     let shard = state.cluster.topology().shard_of(&id);
-    let path = format!("{}/{}", documents_path(&uid), encode_path_segment(&id));
+    let path = documents_path(&uid, &[&id]);
     let calls = state
         .cluster
         .topology()
@@ -172,12 +172,12 @@ pub(crate) async fn delete_document(
 )]
 pub(crate) async fn delete_batch(
     State(state): State<AppState>,
-    Path(uid): Path<String>,
+    IndexPath(uid): IndexPath,
     headers: HeaderMap,
     JsonBody(ids): JsonBody<Vec<Value>>,
 ) -> HttpResult<Response> {
     state.cluster.require_nodes()?;
-    let uid = alias::write_target(&state, &uid).await?;
+    let uid = alias::write_target(&state, uid.as_str()).await?;
     let topology = state.cluster.topology();
     let mut per_node: BTreeMap<NodeIndex, Vec<Value>> = BTreeMap::new();
     let mut shards: BTreeSet<Shard> = BTreeSet::new();
@@ -189,7 +189,7 @@ pub(crate) async fn delete_batch(
             per_node.entry(node).or_default().push(value.clone());
         }
     }
-    let path = format!("{}/delete-batch", documents_path(&uid));
+    let path = documents_path(&uid, &["delete-batch"]);
     let calls = per_node
         .into_iter()
         .map(|(node, ids)| NodeCall {
@@ -232,12 +232,12 @@ pub(crate) struct DeleteByFilter {
 )]
 pub(crate) async fn delete_by_filter(
     State(state): State<AppState>,
-    Path(uid): Path<String>,
+    IndexPath(uid): IndexPath,
     headers: HeaderMap,
     JsonBody(Object(body)): JsonBody<Object<DeleteByFilter>>,
 ) -> HttpResult<Response> {
     state.cluster.require_nodes()?;
-    let uid = alias::write_target(&state, &uid).await?;
+    let uid = alias::write_target(&state, uid.as_str()).await?;
     let Some(filter) = body.filter.filter(|filter| !filter.is_null()) else {
         return Err(ApiError::new(
             Code::BadRequest,
@@ -245,7 +245,7 @@ pub(crate) async fn delete_by_filter(
         )
         .into());
     };
-    let path = format!("{}/delete", documents_path(&uid));
+    let path = documents_path(&uid, &["delete"]);
     let request = json!({"filter": filter}).to_string();
     let calls = state
         .cluster
@@ -271,12 +271,12 @@ pub(crate) async fn delete_by_filter(
 )]
 pub(crate) async fn delete_all(
     State(state): State<AppState>,
-    Path(uid): Path<String>,
+    IndexPath(uid): IndexPath,
     headers: HeaderMap,
 ) -> HttpResult<Response> {
     state.cluster.require_nodes()?;
-    let uid = alias::write_target(&state, &uid).await?;
-    let path = documents_path(&uid);
+    let uid = alias::write_target(&state, uid.as_str()).await?;
+    let path = documents_path(&uid, &[]);
     let calls = state.cluster.broadcast(&Method::DELETE, &path, None);
     let write = Write {
         index_uid: Some(uid),

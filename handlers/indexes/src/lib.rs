@@ -13,17 +13,16 @@
 
 mod stats;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::{Json, Router};
-use miroir_core::cluster::encode_path_segment;
 use miroir_core::jobs::valid_index_uid;
-use miroir_core::node::Method;
+use miroir_core::node::{Method, node_path};
 use miroir_core::{ApiError, Code};
 use miroir_http::object::Object;
 use miroir_http::write::{Write, accept_calls, accept_write, accepted, fingerprint};
-use miroir_http::{AppState, HttpResult, JsonBody, alias};
+use miroir_http::{AppState, HttpResult, IndexPath, JsonBody, alias};
 use miroir_store::{NewTask, TaskError, TaskKind, TaskStatus, Timestamp};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -192,9 +191,9 @@ async fn list_indexes(
 )]
 async fn get_index(
     State(state): State<AppState>,
-    Path(uid): Path<String>,
+    IndexPath(uid): IndexPath,
 ) -> HttpResult<Json<Value>> {
-    let uid = alias::read_target(&state, &uid).await?;
+    let uid = alias::read_target(&state, uid.as_str()).await?;
     Ok(Json(state.cluster.read_any(&index_path(&uid)).await?))
 }
 
@@ -211,11 +210,12 @@ async fn get_index(
 )]
 async fn update_index(
     State(state): State<AppState>,
-    Path(uid): Path<String>,
+    IndexPath(uid): IndexPath,
     headers: HeaderMap,
     JsonBody(Object(body)): JsonBody<Object<UpdateIndex>>,
 ) -> HttpResult<Response> {
     state.cluster.require_nodes()?;
+    let uid = uid.into_string();
     let Some(Value::String(primary_key)) = body.primary_key else {
         return Err(primary_key_required(&uid).into());
     };
@@ -246,10 +246,11 @@ async fn update_index(
 )]
 async fn delete_index(
     State(state): State<AppState>,
-    Path(uid): Path<String>,
+    IndexPath(uid): IndexPath,
     headers: HeaderMap,
 ) -> HttpResult<Response> {
     state.cluster.require_nodes()?;
+    let uid = uid.into_string();
     let path = index_path(&uid);
     let write = Write {
         index_uid: Some(uid.clone()),
@@ -266,7 +267,7 @@ async fn delete_index(
     Ok(response)
 }
 
-/// `/indexes/{uid}` with the uid encoded.
+/// The node path `/indexes/{uid}`.
 fn index_path(uid: &str) -> String {
-    format!("/indexes/{}", encode_path_segment(uid))
+    node_path(["indexes", uid])
 }

@@ -9,14 +9,12 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use miroir_core::ApiError;
 use miroir_core::cluster::Cluster;
-use miroir_core::node::Method;
-use miroir_http::{AppState, HttpResult, alias};
+use miroir_core::node::{Method, node_path};
+use miroir_http::{AppState, HttpResult, IndexPath, alias};
 use serde_json::{Map, Value, json};
-
-use crate::index_path;
 
 /// Index statistics.
 ///
@@ -34,10 +32,14 @@ use crate::index_path;
 )]
 pub(crate) async fn index_stats(
     State(state): State<AppState>,
-    Path(uid): Path<String>,
+    IndexPath(uid): IndexPath,
 ) -> HttpResult<Json<Value>> {
-    let uid = alias::read_target(&state, &uid).await?;
-    let answers = ask_all(&state.cluster, &format!("{}/stats", index_path(&uid))).await?;
+    let uid = alias::read_target(&state, uid.as_str()).await?;
+    let answers = ask_all(
+        &state.cluster,
+        &node_path(["indexes", uid.as_str(), "stats"]),
+    )
+    .await?;
     let answers: Vec<&Value> = answers.iter().collect();
     Ok(Json(combine_index(&answers, state.cluster.copies())))
 }

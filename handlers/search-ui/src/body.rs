@@ -4,14 +4,14 @@
 
 use std::collections::HashSet;
 
-use miroir_core::{ApiError, Code};
+use miroir_core::{ApiError, Code, IndexUid};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use miroir_http::object::optional_objects;
 
-/// The longest index uid, in bytes (Meilisearch's bound, as `GET /tasks?indexUids=` enforces).
-pub const MAX_INDEX_UID_BYTES: usize = 400;
+/// The longest index uid, in bytes (Meilisearch's bound, checked by `miroir_core::IndexUid`).
+pub const MAX_INDEX_UID_BYTES: usize = IndexUid::MAX_BYTES;
 
 /// The longest attribute name, in bytes (Meilisearch's bound on attribute names).
 pub const MAX_ATTRIBUTE_BYTES: usize = 512;
@@ -219,23 +219,6 @@ fn bad_request(message: impl Into<String>) -> ApiError {
 
 fn invalid(field: &str, reason: impl std::fmt::Display) -> ApiError {
     bad_request(format!("Invalid value in `{field}`: {reason}."))
-}
-
-/// `bad_request` unless `index` is a valid Meilisearch index uid.
-pub(crate) fn check_index_uid(index: &str) -> Result<(), ApiError> {
-    let valid = !index.is_empty()
-        && index.len() <= MAX_INDEX_UID_BYTES
-        && index
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
-    if valid {
-        Ok(())
-    } else {
-        Err(bad_request(format!(
-            "Invalid index uid `{index}`: an index uid is 1 to {MAX_INDEX_UID_BYTES} bytes of \
-             ASCII letters, digits, `-` and `_`."
-        )))
-    }
 }
 
 /// A title or label: 1 to 200 characters, not blank, no control characters.

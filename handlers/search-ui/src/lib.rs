@@ -14,6 +14,9 @@
 //! - `GET /_miroir/ui/search/{index}/config` → the same, or 404
 //!   `miroir_search_ui_config_not_found`.
 //!
+//! The path's `{index}` follows Meilisearch's index uid rule; another value is Meilisearch's 400
+//! `invalid_index_uid` (`miroir_http::IndexPath`).
+//!
 //! Every field is optional (the SPA applies defaults to absent ones); unknown fields are refused
 //! at every level. Each given field is checked against the plan's meaning, and a bad one is a
 //! 400 `bad_request` naming it (`facets[2].max`), before the store is touched: texts of 1 to 200
@@ -27,18 +30,18 @@
 
 mod body;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::{Json, Router};
 use miroir_core::{ApiError, Code};
 use miroir_http::timefmt::format_rfc3339;
-use miroir_http::{AppState, HttpResult, JsonBody};
+use miroir_http::{AppState, HttpResult, IndexPath, JsonBody};
 use miroir_store::{SearchUiConfig, Timestamp};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::body::{ConfigBody, check_index_uid};
+use crate::body::ConfigBody;
 pub use crate::body::{
     MAX_ATTRIBUTE_BYTES, MAX_ATTRIBUTES, MAX_FACETS, MAX_INDEX_UID_BYTES, MAX_PAGE_SIZE,
     MAX_PAGE_SIZES, MAX_SORT_OPTIONS, MAX_TEMPLATE_BYTES, MAX_TITLE_CHARS, MAX_URL_BYTES,
@@ -92,20 +95,19 @@ impl From<SearchUiConfig> for ConfigView {
     request_body = ConfigBody,
     responses(
         (status = 200, description = "The configuration, as stored.", body = ConfigView),
-        (status = 400, description = "An invalid index uid, an unknown field, a wrong type or a value outside the field's rule (`bad_request`, `malformed_payload`)."),
+        (status = 400, description = "An invalid index uid (`invalid_index_uid`), an unknown field, a wrong type or a value outside the field's rule (`bad_request`, `malformed_payload`)."),
         (status = 413, description = "The body is over `admin.max_body_bytes` (`payload_too_large`)."),
         (status = 415, description = "The body is not JSON (`missing_content_type`, `invalid_content_type`)."),
     )
 )]
 async fn put_config(
     State(state): State<AppState>,
-    Path(index): Path<String>,
+    IndexPath(index): IndexPath,
     JsonBody(Object(body)): JsonBody<Object<ConfigBody>>,
 ) -> HttpResult<Json<ConfigView>> {
-    check_index_uid(&index)?;
     let config = SearchUiConfig {
-        config: body.checked(&index)?,
-        index_uid: index,
+        config: body.checked(index.as_str())?,
+        index_uid: index.into_string(),
         updated_at: Timestamp::now(),
     };
     state.store.put_search_ui_config(config.clone()).await?;
@@ -120,16 +122,15 @@ async fn put_config(
     params(("index" = String, Path, description = "The index uid.")),
     responses(
         (status = 200, description = "The configuration.", body = ConfigView),
-        (status = 400, description = "The index uid is invalid (`bad_request`)."),
+        (status = 400, description = "The index uid is invalid (`invalid_index_uid`)."),
         (status = 404, description = "The index has no search-UI configuration (`miroir_search_ui_config_not_found`)."),
     )
 )]
 async fn get_config(
     State(state): State<AppState>,
-    Path(index): Path<String>,
+    IndexPath(index): IndexPath,
 ) -> HttpResult<Json<ConfigView>> {
-    check_index_uid(&index)?;
-    match state.store.get_search_ui_config(&index).await? {
+    match state.store.get_search_ui_config(index.as_str()).await? {
         Some(config) => Ok(Json(config.into())),
         None => Err(ApiError::new(
             Code::MiroirSearchUiConfigNotFound,

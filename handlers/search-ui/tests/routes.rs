@@ -733,23 +733,26 @@ async fn post_errors(app: App) {
 }
 
 async fn path_errors(app: App) {
-    for (name, method, body) in [
-        ("get_index_invalid", Method::GET, None),
-        ("post_index_invalid", Method::POST, Some("{}")),
+    for (name, method, index, body) in [
+        ("get_index_invalid", Method::GET, "my%20index", None),
+        ("post_index_invalid", Method::POST, "my%20index", Some("{}")),
+        // Dot segments, as sent and percent-encoded (axum decodes path parameters).
+        ("get_index_dot_dot", Method::GET, "..", None),
+        ("post_index_encoded_dot", Method::POST, "%2E", Some("{}")),
     ] {
         let reply = app
             .check(
                 name,
                 method,
-                "/_miroir/ui/search/my%20index/config",
+                &format!("/_miroir/ui/search/{index}/config"),
                 body,
                 StatusCode::BAD_REQUEST,
             )
             .await;
-        assert_error(&reply, "bad_request");
+        assert_error(&reply, "invalid_index_uid");
     }
     let long = "i".repeat(401);
-    assert_error(&post(&app, &long, &json!({})).await, "bad_request");
+    assert_error(&post(&app, &long, &json!({})).await, "invalid_index_uid");
     assert_eq!(
         post(&app, &"i".repeat(400), &json!({})).await.status,
         StatusCode::OK

@@ -22,13 +22,13 @@ mod scatter;
 
 use std::collections::BTreeSet;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use miroir_core::routing::Shard;
 use miroir_http::object::Object;
-use miroir_http::{AppState, HttpResult, JsonBody, QueryParams, session};
+use miroir_http::{AppState, HttpResult, IndexPath, JsonBody, QueryParams, session};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa_axum::router::OpenApiRouter;
@@ -92,7 +92,7 @@ async fn search(
     request_body(content = Object, description = "Meilisearch search parameters: `{q, offset, limit, page, hitsPerPage, filter, facets, attributesToRetrieve, sort, showRankingScore, …}`."),
     responses(
         (status = 200, description = "The merged search response: `offset`/`limit`/`estimatedTotalHits`, or `page`/`hitsPerPage`/`totalPages`/`totalHits` in page mode.", body = SearchResponse, headers(("X-Miroir-Degraded" = String, description = "`shards=3,7,11`: the shards no node could answer for (policy `partial`); absent when complete."))),
-        (status = 400, description = "A bad paging value or `showRankingScore` (`bad_request`), or a parameter a node refused (`invalid_search_filter`, `invalid_search_sort`, … relayed unchanged)."),
+        (status = 400, description = "An index uid outside Meilisearch's rule (`invalid_index_uid`), a bad paging value or `showRankingScore` (`bad_request`), or a parameter a node refused (`invalid_search_filter`, `invalid_search_sort`, … relayed unchanged)."),
         (status = 404, description = "No such index (`index_not_found`, from the nodes)."),
         (status = 413, description = "The body is over `server.max_body_bytes` (`payload_too_large`)."),
         (status = 415, description = "The body is not JSON (`missing_content_type`, `invalid_content_type`)."),
@@ -101,11 +101,11 @@ async fn search(
 )]
 async fn search_with_post(
     State(state): State<AppState>,
-    Path(uid): Path<String>,
+    IndexPath(uid): IndexPath,
     headers: HeaderMap,
     JsonBody(Object(body)): JsonBody<Object<Map<String, Value>>>,
 ) -> HttpResult<Response> {
-    search(&state, &headers, &uid, body).await
+    search(&state, &headers, uid.as_str(), body).await
 }
 
 /// Search an index (query string).
@@ -136,19 +136,19 @@ async fn search_with_post(
     ),
     responses(
         (status = 200, description = "The merged search response (as for `POST`).", body = SearchResponse, headers(("X-Miroir-Degraded" = String, description = "`shards=3,7,11`: the shards no node could answer for (policy `partial`); absent when complete."))),
-        (status = 400, description = "An unknown parameter or a value that does not parse (`bad_request`), or a parameter a node refused (relayed unchanged)."),
+        (status = 400, description = "An index uid outside Meilisearch's rule (`invalid_index_uid`), an unknown parameter or a value that does not parse (`bad_request`), or a parameter a node refused (relayed unchanged)."),
         (status = 404, description = "No such index (`index_not_found`, from the nodes)."),
         (status = 503, description = "Some shards had no live node and `unavailable_shard_policy` is `error`, or no shard had one (`miroir_shard_unavailable`); no node is configured (`miroir_no_nodes`); or the task store is unavailable or at another schema version (`miroir_store_unavailable`, `miroir_schema_mismatch`). Retry after `Retry-After` seconds.", headers(("Retry-After" = u32, description = "Seconds to wait before retrying."))),
     )
 )]
 async fn search_with_get(
     State(state): State<AppState>,
-    Path(uid): Path<String>,
+    IndexPath(uid): IndexPath,
     headers: HeaderMap,
     params: QueryParams,
 ) -> HttpResult<Response> {
     let body = query_string::to_body(&params)?;
-    search(&state, &headers, &uid, body).await
+    search(&state, &headers, uid.as_str(), body).await
 }
 
 /// Search several indexes.

@@ -17,8 +17,9 @@
 
 use std::collections::BTreeSet;
 
-use miroir_core::cluster::{Cluster, NodeCall, encode_path_segment};
+use miroir_core::cluster::{Cluster, NodeCall};
 use miroir_core::merge::{Merged, NodeAnswer};
+use miroir_core::node::node_path;
 use miroir_core::node::{Method, NodeError};
 use miroir_core::routing::{NodeIndex, Shard, Topology, held_shards};
 use miroir_core::{ApiError, Code};
@@ -73,7 +74,7 @@ pub(crate) async fn gather(
     pinned_group: Option<u32>,
 ) -> Result<Gathered, ApiError> {
     cluster.require_nodes()?;
-    let path = format!("/indexes/{}/search", encode_path_segment(index));
+    let path = node_path(["indexes", index, "search"]);
     let topology = cluster.topology();
     let seq = cluster.next_read();
     let first_group = pinned_group.unwrap_or_else(|| topology.read_group(seq));

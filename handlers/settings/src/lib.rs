@@ -13,17 +13,16 @@
 //! `filterableAttributes` plus `_miroir_shard`. Each node that applies a change records the task uid
 //! as its settings version for the index (see `miroir_core::refresh`).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::{Json, Router};
-use miroir_core::cluster::encode_path_segment;
 use miroir_core::merge::SHARD_FIELD;
-use miroir_core::node::{Method, NodeError};
-use miroir_core::{ApiError, Code};
+use miroir_core::node::{Method, NodeError, node_path};
+use miroir_core::{ApiError, Code, IndexUid};
 use miroir_http::object::Object;
 use miroir_http::write::{Write, accept_calls, accept_write, fingerprint};
-use miroir_http::{AppState, HttpResult, JsonBody, alias};
+use miroir_http::{AppState, HttpResult, IndexPath, JsonBody, alias};
 use miroir_store::TaskKind;
 use serde_json::{Map, Value, json};
 use utoipa_axum::router::OpenApiRouter;
@@ -70,8 +69,9 @@ const SETTINGS: &[(&str, &str)] = &[
     ("prefix-search", "prefixSearch"),
 ];
 
+/// The node path `/indexes/{uid}/settings`.
 fn settings_path(uid: &str) -> String {
-    format!("/indexes/{}/settings", encode_path_segment(uid))
+    node_path(["indexes", uid, "settings"])
 }
 
 fn setting_key(name: &str) -> Result<&'static str, ApiError> {
@@ -120,9 +120,9 @@ fn keep_reserved(settings: &mut Map<String, Value>) {
 )]
 async fn get_settings(
     State(state): State<AppState>,
-    Path(uid): Path<String>,
+    IndexPath(uid): IndexPath,
 ) -> HttpResult<Json<Value>> {
-    let uid = alias::read_target(&state, &uid).await?;
+    let uid = alias::read_target(&state, uid.as_str()).await?;
     let mut settings: Value = state.cluster.read_any(&settings_path(&uid)).await?;
     hide_reserved(&mut settings);
     Ok(Json(settings))
@@ -141,7 +141,7 @@ async fn get_settings(
 )]
 async fn update_settings(
     State(state): State<AppState>,
-    Path(uid): Path<String>,
+    IndexPath(uid): IndexPath,
     headers: HeaderMap,
     JsonBody(Object(body)): JsonBody<Object<Map<String, Value>>>,
 ) -> HttpResult<Response> {
@@ -160,11 +160,11 @@ async fn update_settings(
 )]
 async fn reset_settings(
     State(state): State<AppState>,
-    Path(uid): Path<String>,
+    IndexPath(uid): IndexPath,
     headers: HeaderMap,
 ) -> HttpResult<Response> {
     state.cluster.require_nodes()?;
-    let uid = alias::write_target(&state, &uid).await?;
+    let uid = alias::write_target(&state, uid.as_str()).await?;
     let path = settings_path(&uid);
     let write = Write {
         index_uid: Some(uid),
@@ -207,10 +207,10 @@ async fn reset_settings(
 )]
 async fn get_setting(
     State(state): State<AppState>,
-    Path((uid, name)): Path<(String, String)>,
+    IndexPath((uid, name)): IndexPath<(IndexUid, String)>,
 ) -> HttpResult<Json<Value>> {
     let key = setting_key(&name)?;
-    let uid = alias::read_target(&state, &uid).await?;
+    let uid = alias::read_target(&state, uid.as_str()).await?;
     let mut settings: Value = state.cluster.read_any(&settings_path(&uid)).await?;
     hide_reserved(&mut settings);
     Ok(Json(settings.get(key).cloned().unwrap_or(Value::Null)))
@@ -230,7 +230,7 @@ async fn get_setting(
 )]
 async fn put_setting(
     State(state): State<AppState>,
-    Path((uid, name)): Path<(String, String)>,
+    IndexPath((uid, name)): IndexPath<(IndexUid, String)>,
     headers: HeaderMap,
     JsonBody(value): JsonBody<Value>,
 ) -> HttpResult<Response> {
@@ -258,7 +258,7 @@ async fn put_setting(
 )]
 async fn patch_setting(
     state: State<AppState>,
-    path: Path<(String, String)>,
+    path: IndexPath<(IndexUid, String)>,
     headers: HeaderMap,
     body: JsonBody<Value>,
 ) -> HttpResult<Response> {
@@ -278,7 +278,7 @@ async fn patch_setting(
 )]
 async fn reset_setting(
     State(state): State<AppState>,
-    Path((uid, name)): Path<(String, String)>,
+    IndexPath((uid, name)): IndexPath<(IndexUid, String)>,
     headers: HeaderMap,
 ) -> HttpResult<Response> {
     let key = setting_key(&name)?;
@@ -294,12 +294,12 @@ async fn reset_setting(
 /// One `settingsUpdate` task: `settings` as a `PATCH` on every node.
 async fn broadcast_settings(
     state: &AppState,
-    uid: &str,
+    uid: &IndexUid,
     headers: &HeaderMap,
     mut settings: Map<String, Value>,
 ) -> HttpResult<Response> {
     state.cluster.require_nodes()?;
-    let uid = &alias::write_target(state, uid).await?;
+    let uid = &alias::write_target(state, uid.as_str()).await?;
     let details = Value::Object(settings.clone());
     keep_reserved(&mut settings);
     let path = settings_path(uid);

@@ -17,11 +17,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use miroir_core::cluster::encode_path_segment;
 use miroir_core::documents::route_documents;
 use miroir_core::jobs::ReindexParams;
 use miroir_core::merge::SHARD_FIELD;
-use miroir_core::node::{Method, NodeError, NodeTask};
+use miroir_core::node::{Method, NodeError, NodeTask, encode_path_segment, node_path};
 use miroir_core::routing::Shard;
 use miroir_store::{AliasTarget, StoreError, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -154,10 +153,7 @@ async fn prepare(
         }
     }
     let mut settings: Map<String, Value> = cluster
-        .read_any(&format!(
-            "/indexes/{}/settings",
-            encode_path_segment(&params.source)
-        ))
+        .read_any(&node_path(["indexes", params.source.as_str(), "settings"]))
         .await
         .map_err(|error| api(&error))?;
     if let Some(overrides) = &params.settings {
@@ -165,7 +161,7 @@ async fn prepare(
     }
     keep_shard_filterable(&mut settings);
     let body = Value::Object(settings).to_string();
-    let path = format!("/indexes/{}/settings", encode_path_segment(&params.target));
+    let path = node_path(["indexes", params.target.as_str(), "settings"]);
     let outcome = cluster
         .write(
             cluster.broadcast(&Method::PATCH, &path, Some(body.as_bytes())),
@@ -216,7 +212,7 @@ async fn fetch_shard(
     limit: u64,
 ) -> Result<Fetched, JobError> {
     let topology = env.cluster.topology();
-    let path = format!("/indexes/{}/documents/fetch", encode_path_segment(uid));
+    let path = node_path(["indexes", uid, "documents", "fetch"]);
     let body = json!({
         "filter": format!("{SHARD_FIELD} = {shard}"),
         "offset": offset,
@@ -262,8 +258,8 @@ async fn copy_page(
         document.remove(SHARD_FIELD);
     }
     let path = format!(
-        "/indexes/{}/documents?primaryKey={}",
-        encode_path_segment(&params.target),
+        "{}?primaryKey={}",
+        node_path(["indexes", params.target.as_str(), "documents"]),
         encode_path_segment(primary_key)
     );
     let (calls, shards) = route_documents(

@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::config::{Config, UnavailableShardPolicy};
 use crate::errors::{ApiError, Code};
 use crate::merge::SHARD_FIELD;
-use crate::node::{Method, NodeClient, NodeError};
+use crate::node::{Method, NodeClient, NodeError, encode_path_segment, node_path};
 use crate::routing::{NodeIndex, Shard, Topology};
 
 /// One request of a fan-out.
@@ -262,7 +262,7 @@ impl Cluster {
             )
             .await;
         let settings = serde_json::json!({"filterableAttributes": [SHARD_FIELD]}).to_string();
-        let path = format!("/indexes/{}/settings", encode_path_segment(uid));
+        let path = node_path(["indexes", uid, "settings"]);
         let follow_ups: Vec<NodeCall> = self
             .broadcast(&Method::PATCH, &path, Some(settings.as_bytes()))
             .into_iter()
@@ -290,7 +290,7 @@ impl Cluster {
         {
             return Ok(Some(key.clone()));
         }
-        let path = format!("/indexes/{}", encode_path_segment(uid));
+        let path = node_path(["indexes", uid]);
         let mut last_error = None;
         for node in self.topology.nodes() {
             match self.client.get::<Value>(node, &path).await {
@@ -333,10 +333,10 @@ impl Cluster {
     /// repair was enqueued.
     pub async fn repair_shard_field(&self, node: NodeIndex, uid: &str) -> bool {
         let node_config = self.topology.node(node);
-        let segment = encode_path_segment(uid);
         let pending = format!(
-            "/tasks?indexUids={segment}&statuses=enqueued,processing\
-             &types=settingsUpdate,indexCreation,indexDeletion,indexUpdate&limit=1"
+            "/tasks?indexUids={}&statuses=enqueued,processing\
+             &types=settingsUpdate,indexCreation,indexDeletion,indexUpdate&limit=1",
+            encode_path_segment(uid)
         );
         match self.client.get::<Value>(node_config, &pending).await {
             Ok(tasks)
@@ -349,10 +349,13 @@ impl Cluster {
                 return false;
             }
         }
-        let path = format!("/indexes/{segment}/settings");
+        let path = node_path(["indexes", uid, "settings"]);
         let attributes = match self
             .client
-            .get::<Value>(node_config, &format!("{path}/filterable-attributes"))
+            .get::<Value>(
+                node_config,
+                &node_path(["indexes", uid, "settings", "filterable-attributes"]),
+            )
             .await
         {
             Ok(Value::Array(attributes)) => attributes,
@@ -395,17 +398,4 @@ impl Cluster {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(uid);
     }
-}
-
-/// `segment` percent-encoded for use as one path segment (index uids and document ids).
-pub fn encode_path_segment(segment: &str) -> String {
-    let mut encoded = String::with_capacity(segment.len());
-    for byte in segment.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            encoded.push(char::from(byte));
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    encoded
 }

@@ -3,11 +3,13 @@
 //! - [`config`]: the plan §4 configuration with its defaults, environment overrides and
 //!   validation;
 //! - [`errors`]: the one table of error codes and the Meilisearch error shape;
+//! - [`IndexUid`]: an index uid checked against Meilisearch's rule (never a dot segment);
 //! - [`jobs`]: the index uid rule and the parameters of each background job type;
 //! - [`routing`]: shard of a primary key, rendezvous placement, write targets, covering sets;
 //! - [`cluster`]: the fleet for the data path: parallel fan-out and the write quorum;
 //! - [`documents`]: document ids and the per-node batches of a document write;
-//! - [`node`]: the pooled client Miroir talks to Meilisearch nodes with;
+//! - [`node`]: the pooled client Miroir talks to Meilisearch nodes with, and [`node::node_path`]
+//!   (the one way a node path is built from segments);
 //! - [`merge`]: one search response from a covering set's answers;
 //! - [`aggregate`]: a Miroir task's status from its node tasks; [`refresh`]: polling and
 //!   persisting it;
@@ -19,6 +21,7 @@ pub mod config;
 pub mod documents;
 pub mod errors;
 mod exit;
+pub mod index_uid;
 pub mod jobs;
 pub mod merge;
 pub mod node;
@@ -28,3 +31,4 @@ pub mod routing;
 pub use config::{Config, ConfigError, EnvSource, ProcessEnv};
 pub use errors::{ApiError, Code, ErrorType};
 pub use exit::Exit;
+pub use index_uid::IndexUid;

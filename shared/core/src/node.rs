@@ -4,7 +4,18 @@
 //! A node call ends in exactly one of: a 2xx body ([`NodeResponse`]), a Meilisearch error the
 //! node answered with ([`NodeError::Api`], relayed to clients unchanged where it is the answer),
 //! or the node being unusable ([`NodeError::Unreachable`], [`NodeError::Timeout`],
-//! [`NodeError::Invalid`]), which quorum and covering-set rules treat as "no answer".
+//! [`NodeError::Invalid`]), which quorum and covering-set rules treat as "no answer"; or a
+//! request that was never sent because its URL would not reach the node as written
+//! ([`NodeError::Unsendable`]).
+//!
+//! Node paths are built with [`node_path`], one percent-encoded segment per value, so a value
+//! never adds a `/`, `?` or `#` to the path. A dot segment (`.`, `..`) has no encoding that
+//! survives: the URL parser (WHATWG, as reqwest's `url` crate implements it) collapses `..`,
+//! `%2E%2E`, `.%2E` and `%2E.` alike, so `DELETE /indexes/../documents` would become
+//! `DELETE /documents`, and `url`'s own `path_segments_mut().push("..")` drops the segment
+//! silently. [`NodeClient::call`] therefore refuses any path the parser would change, before a
+//! byte is sent; the values that reach a path ([`crate::IndexUid`], checked document ids, the
+//! fixed setting names, integer task uids) can never be dot segments in the first place.
 //!
 //! A node's answer is read up to [`MAX_RESPONSE_BYTES`] and no further: a larger one (declared
 //! by `Content-Length` or streamed past the cap) is [`NodeError::Invalid`], so a faulty or
@@ -74,6 +85,10 @@ pub enum NodeError {
     /// The answer is not a Meilisearch response.
     #[error("{0}")]
     Invalid(String),
+    /// Not sent: the URL parser would have changed the path (a dot segment it collapses), so
+    /// the request would have reached another resource than the one named.
+    #[error("not sent: {0}")]
+    Unsendable(String),
 }
 
 impl NodeError {
@@ -134,8 +149,61 @@ impl NodeError {
             NodeError::Invalid(_) => {
                 unavailable("answered something that is not a Meilisearch response".to_owned())
             }
+            NodeError::Unsendable(reason) => {
+                tracing::error!(node = %node.id, %reason, "a node request was not sent");
+                ApiError::new(
+                    crate::Code::Internal,
+                    "Miroir did not send a request whose path the URL parser would have \
+                     changed.",
+                )
+            }
         }
     }
+}
+
+/// `segment` percent-encoded as one path segment: every byte but ASCII letters, digits, `-`,
+/// `_`, `.` and `~` becomes `%XX`, so the result never holds `/`, `?`, `#`, `%` (but as an
+/// escape), `\` or whitespace, and decodes back to `segment`. Also used for query values. The
+/// segments `.` and `..` stay dot segments (see the module docs): [`NodeClient::call`] refuses
+/// them.
+pub fn encode_path_segment(segment: &str) -> String {
+    let mut encoded = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+/// The node path of `segments`: `/` before each, each encoded by [`encode_path_segment`], so
+/// every value is exactly one segment: `node_path(["indexes", "a/b", "documents"])` is
+/// `/indexes/a%2Fb/documents`. The one way node paths are built from values (index uids,
+/// document ids, setting names); a query string, if any, is appended by the caller.
+pub fn node_path<I, S>(segments: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let mut path = String::new();
+    for segment in segments {
+        path.push('/');
+        path.push_str(&encode_path_segment(segment.as_ref()));
+    }
+    if path.is_empty() {
+        path.push('/');
+    }
+    path
+}
+
+/// Whether parsing kept the path of `path_and_query` as written at the end of `url`'s path
+/// (the node address may have a path of its own). The parser never outputs a dot segment, so a
+/// path holding one (`..`, `%2E`, …) is never kept.
+fn path_kept(url: &reqwest::Url, path_and_query: &str) -> bool {
+    let path = path_and_query.split(['?', '#']).next().unwrap_or_default();
+    url.path().ends_with(path)
 }
 
 /// A node's error message as a client may see it: without Miroir's reserved `_miroir_shard`
@@ -181,6 +249,7 @@ pub fn relayed_message(code: &str, message: &str) -> Option<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -375,6 +444,126 @@ mod tests {
     }
 
     #[test]
+    fn every_value_is_one_segment() {
+        assert_eq!(
+            node_path(["indexes", "movies", "documents", "a b/c?d#e%f"]),
+            "/indexes/movies/documents/a%20b%2Fc%3Fd%23e%25f"
+        );
+        assert_eq!(
+            node_path(["indexes", "a\\b", "settings"]),
+            "/indexes/a%5Cb/settings"
+        );
+        assert_eq!(node_path(["indexes", "é"]), "/indexes/%C3%A9");
+        assert_eq!(node_path(["indexes", "%2E%2E"]), "/indexes/%252E%252E");
+        assert_eq!(node_path(Vec::<String>::new()), "/");
+        // Dot segments stay what they are: no encoding carries them (below).
+        assert_eq!(
+            node_path(["indexes", "..", "documents"]),
+            "/indexes/../documents"
+        );
+    }
+
+    /// Why `NodeClient::call` refuses dot segments rather than encoding them: the URL parser
+    /// reqwest uses collapses every spelling of them, and `url`'s own segment pusher drops them.
+    #[test]
+    fn no_spelling_of_a_dot_segment_survives_the_url_parser() {
+        for (path, parsed) in [
+            ("/indexes/../documents", "/documents"),
+            ("/indexes/%2E%2E/documents", "/documents"),
+            ("/indexes/%2e./documents", "/documents"),
+            ("/indexes/./documents", "/indexes/documents"),
+            ("/indexes/%2E/documents", "/indexes/documents"),
+        ] {
+            let url = reqwest::Url::parse(&format!("http://node:7700{path}")).unwrap();
+            assert_eq!(url.path(), parsed, "{path}");
+            assert!(!path_kept(&url, path), "{path}");
+        }
+        let mut url = reqwest::Url::parse("http://node:7700/indexes").unwrap();
+        url.path_segments_mut()
+            .unwrap()
+            .push("..")
+            .push("documents");
+        assert_eq!(url.path(), "/indexes/documents");
+        // What `node_path` builds from valid values is kept, query string aside.
+        for path in [
+            "/indexes/movies/documents/a%20b?primaryKey=id",
+            "/indexes/a-b_C/settings/filterable-attributes",
+            "/tasks/12",
+        ] {
+            let url = reqwest::Url::parse(&format!("http://node:7700{path}")).unwrap();
+            assert!(path_kept(&url, path), "{path}");
+        }
+    }
+
+    /// A node that records the request line of each request it gets and answers `202
+    /// {"taskUid": 1}`.
+    async fn recording_node() -> (Node, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = lines.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buffer = vec![0; 4096];
+                let read = socket.read(&mut buffer).await.unwrap_or(0);
+                let text = String::from_utf8_lossy(&buffer[..read]).into_owned();
+                seen.lock()
+                    .unwrap()
+                    .push(text.lines().next().unwrap_or_default().to_owned());
+                let body = r#"{"taskUid":1}"#;
+                let answer = format!(
+                    "HTTP/1.1 202 Accepted\r\ncontent-type: application/json\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            }
+        });
+        let node = Node {
+            id: "meili-0".to_owned(),
+            address: format!("http://{address}"),
+            group: 0,
+        };
+        (node, lines)
+    }
+
+    #[tokio::test]
+    async fn a_dot_segment_never_reaches_a_node() {
+        let (node, lines) = recording_node().await;
+        let client = NodeClient::new(None, Duration::from_secs(5)).unwrap();
+        for path in [
+            node_path(["indexes", "..", "documents"]),
+            node_path(["indexes", ".", "documents"]),
+            node_path(["indexes", "movies", "documents", ".."]),
+            "/indexes/%2E%2E/documents".to_owned(),
+            "/indexes/%2e/documents?primaryKey=id".to_owned(),
+        ] {
+            let error = client
+                .call(&node, Method::DELETE, &path, None)
+                .await
+                .unwrap_err();
+            assert!(matches!(error, NodeError::Unsendable(_)), "{path}: {error}");
+            assert!(error.is_unavailable());
+            let answered = error.to_api_error(&node);
+            assert_eq!((answered.code_name(), answered.status()), ("internal", 500));
+        }
+        // The exact request line a valid path is sent with.
+        let path = format!(
+            "{}?primaryKey=id",
+            node_path(["indexes", "documents", "documents", "a b"])
+        );
+        assert_eq!(
+            client.enqueue(&node, Method::DELETE, &path, None).await,
+            Ok(1)
+        );
+        assert_eq!(
+            *lines.lock().unwrap(),
+            ["DELETE /indexes/documents/documents/a%20b?primaryKey=id HTTP/1.1"]
+        );
+    }
+
+    #[test]
     fn outages_name_the_node_not_the_transport() {
         let node = Node {
             id: "meili-1".to_owned(),
@@ -492,7 +681,9 @@ impl NodeClient {
         self.max_response_bytes
     }
 
-    /// Sends `method path_and_query` to `node` with an optional JSON body.
+    /// Sends `method path_and_query` to `node` with an optional JSON body. Nothing is sent
+    /// when the URL parser would change the path (a dot segment: see the module docs): that is
+    /// [`NodeError::Unsendable`].
     pub async fn call(
         &self,
         node: &Node,
@@ -500,9 +691,18 @@ impl NodeClient {
         path_and_query: &str,
         json_body: Option<Vec<u8>>,
     ) -> Result<NodeResponse, NodeError> {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path_and_query}", node.address));
+        let address = format!("{}{path_and_query}", node.address);
+        let mut request = match reqwest::Url::parse(&address) {
+            Ok(url) if !path_kept(&url, path_and_query) => {
+                return Err(NodeError::Unsendable(format!(
+                    "`{method} {path_and_query}` would be sent as `{method} {}`",
+                    url.path()
+                )));
+            }
+            Ok(url) => self.http.request(method, url),
+            // Not a URL at all: reqwest reports it as it always did (the node is unusable).
+            Err(_) => self.http.request(method, address),
+        };
         if let Some(authorization) = &self.authorization {
             request = request.header(AUTHORIZATION, authorization.clone());
         }

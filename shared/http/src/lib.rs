@@ -7,6 +7,7 @@
 //! - [`metrics`]: request and store-operation metrics in the Prometheus text format;
 //! - [`openapi`]: the OpenAPI document assembled from the handlers' route definitions;
 //! - [`JsonBody`]: the JSON body extractor with Meilisearch's 400/413/415 refusals;
+//! - [`IndexPath`]: path parameters with their index uids checked (400 `invalid_index_uid`);
 //! - [`QueryParams`] and [`timefmt`]: query-string and date helpers the handlers share;
 //! - [`startup`]: how a server process starts (logs, config, store, readiness), shared by the
 //!   container's `miroir` and every Lambda function;
@@ -30,6 +31,7 @@ mod layers;
 pub mod metrics;
 pub mod object;
 pub mod openapi;
+mod path;
 mod query;
 mod readiness;
 mod request_id;
@@ -50,10 +52,11 @@ pub use error::{HttpError, HttpResult, RETRY_AFTER_SECONDS, error_response};
 pub use json::JsonBody;
 pub use layers::apply_layers;
 pub use metrics::Metrics;
+pub use path::IndexPath;
 pub use query::QueryParams;
 pub use readiness::{DEFAULT_RECHECK_INTERVAL, Readiness};
 pub use request_id::REQUEST_ID_HEADER;
 pub use serve::{ServeOptions, serve, serve_on, shutdown_signal};
 pub use state::AppState;
 
-pub use miroir_core::{ApiError, Code};
+pub use miroir_core::{ApiError, Code, IndexUid};

@@ -548,3 +548,122 @@ fn aliases_resolve_on_client_routes() {
     assert_eq!(refused.status, 409, "{}", refused.body);
     assert!(refused.body.contains("miroir_multi_alias_not_writable"));
 }
+
+/// The bug of the hardening issue: `DELETE /indexes/./documents` reached every node as
+/// `DELETE /indexes/documents` (the URL parser collapses dot segments) and emptied the index
+/// named `documents`. Sent here as raw request targets, so no client normalizes them first.
+#[test]
+fn dot_segment_index_uids_never_reach_the_nodes() {
+    let fleet = Fleet::start(2);
+    let dir = tempfile::tempdir().unwrap();
+    let miroir = Miroir::start(&fleet, &sqlite_url(&dir), 1);
+    miroir.write(
+        "POST",
+        "/indexes",
+        &json!({"uid": "documents", "primaryKey": "id"}),
+    );
+    miroir.write(
+        "POST",
+        "/indexes/documents/documents",
+        &json!([{"id": 1, "title": "kept"}]),
+    );
+    let requests = |fleet: &Fleet| -> usize {
+        let methods = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+        fleet
+            .nodes
+            .iter()
+            .flat_map(|node| methods.map(|method| node.request_count(method, "/")))
+            .sum()
+    };
+    let before = requests(&fleet);
+    for (method, path, uid) in [
+        ("DELETE", "/indexes/./documents", "."),
+        ("DELETE", "/indexes/../documents", ".."),
+        ("DELETE", "/indexes/%2E/documents", "."),
+        ("DELETE", "/indexes/%2E%2E/documents", ".."),
+        ("DELETE", "/indexes/..", ".."),
+        ("PATCH", "/indexes/%2E/settings", "."),
+    ] {
+        let body = if method == "PATCH" { "{}" } else { "" };
+        let reply = http(miroir.port, method, path, &[], body).unwrap();
+        assert_eq!(reply.status, 400, "{method} {path}: {}", reply.body);
+        let error: Value = serde_json::from_str(&reply.body).unwrap();
+        assert_eq!(error["code"], "invalid_index_uid", "{method} {path}");
+        assert_eq!(
+            error["message"],
+            format!(
+                "`{uid}` is not a valid index uid. Index uid can be an integer or a string \
+                 containing only alphanumeric characters, hyphens (-) and underscores (_), and \
+                 can not be more than 512 bytes."
+            )
+        );
+    }
+    assert_eq!(requests(&fleet), before, "a refused request reached a node");
+    let document = miroir.json("GET", "/indexes/documents/documents/1", &Value::Null);
+    assert_eq!(document, json!({"id": 1, "title": "kept"}));
+    let held: usize = fleet
+        .nodes
+        .iter()
+        .map(|node| node.document_count("documents"))
+        .sum();
+    assert_eq!(held, 1);
+}
+
+/// Miroir refuses a bad index uid in a path with exactly real Meilisearch's answer (status and
+/// body). Needs the real server: `MIROIR_MEILISEARCH_BIN` is the path of a `meilisearch` binary
+/// (1.50); the test says it skipped without it.
+#[test]
+fn bad_index_uid_answers_equal_real_meilisearchs() {
+    let Some(binary) = std::env::var_os("MIROIR_MEILISEARCH_BIN") else {
+        eprintln!("skipped: MIROIR_MEILISEARCH_BIN is not set (the path of a real meilisearch)");
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let port = miroir_test_support::process::loopback_port().unwrap();
+    let _meilisearch = miroir_test_support::process::Process::spawn(
+        std::process::Command::new(binary)
+            .arg("--http-addr")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--db-path")
+            .arg(data.path().join("data.ms"))
+            .args(["--no-analytics", "--env", "development"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    )
+    .unwrap();
+    miroir_test_support::process::wait_until(
+        "meilisearch to answer",
+        Duration::from_secs(30),
+        || http(port, "GET", "/health", &[], "").is_some_and(|reply| reply.status == 200),
+    );
+    let fleet = Fleet::start(2);
+    let dir = tempfile::tempdir().unwrap();
+    let miroir = Miroir::start(&fleet, &sqlite_url(&dir), 1);
+    let long = "a".repeat(401);
+    let requests = [
+        ("GET", "/indexes/a.b".to_owned(), ""),
+        ("GET", "/indexes/..".to_owned(), ""),
+        ("GET", "/indexes/%C3%A9".to_owned(), ""),
+        ("GET", "/indexes/%FF".to_owned(), ""),
+        ("GET", format!("/indexes/{long}"), ""),
+        ("DELETE", "/indexes/%2E/documents".to_owned(), ""),
+        ("DELETE", "/indexes/./documents".to_owned(), ""),
+        ("DELETE", "/indexes/%2E%2E/documents".to_owned(), ""),
+        ("DELETE", "/indexes/./documents/1".to_owned(), ""),
+        ("GET", "/indexes/a%2Fb/documents".to_owned(), ""),
+        ("POST", "/indexes/a.b/search".to_owned(), "{}"),
+        ("PATCH", "/indexes/%2E/settings".to_owned(), "{}"),
+        ("PUT", "/indexes/a.b/settings/synonyms".to_owned(), "{}"),
+        ("GET", "/indexes/a%20b/stats".to_owned(), ""),
+    ];
+    for (method, path, body) in &requests {
+        let real = http(port, method, path, &[], body).unwrap();
+        let ours = http(miroir.port, method, path, &[], body).unwrap();
+        assert_eq!(ours.status, real.status, "{method} {path}: {}", ours.body);
+        assert_eq!(
+            serde_json::from_str::<Value>(&ours.body).unwrap(),
+            serde_json::from_str::<Value>(&real.body).unwrap(),
+            "{method} {path}"
+        );
+    }
+}

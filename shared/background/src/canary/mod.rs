@@ -17,7 +17,8 @@ use axum::http::{Request, StatusCode};
 use futures::StreamExt;
 use futures::stream;
 use miroir_core::Config;
-use miroir_core::cluster::{Cluster, encode_path_segment};
+use miroir_core::cluster::Cluster;
+use miroir_core::node::node_path;
 use miroir_http::metrics::BackgroundMetrics;
 use miroir_store::{
     AliasTarget, Canary, CanaryRun, CanaryRunStatus, DynStore, StoreResult, Timestamp,
@@ -211,10 +212,7 @@ async fn run_canary(
 async fn search(env: CanaryEnv<'_>, canary: &Canary) -> Result<Value, Value> {
     let mut request = Request::builder()
         .method("POST")
-        .uri(format!(
-            "/indexes/{}/search",
-            encode_path_segment(&canary.index_uid)
-        ))
+        .uri(node_path(["indexes", canary.index_uid.as_str(), "search"]))
         .header(CONTENT_TYPE, "application/json");
     let key = env.config.master_key.expose();
     if !key.is_empty() {
