@@ -101,6 +101,58 @@ the render with a message naming the values. Called from the Deployment and the 
 {{- if and .Values.miroir.hpa.enabled (lt (int .Values.miroir.hpa.maxReplicas) (int .Values.miroir.replicas)) }}
 {{- fail (printf "miroir.hpa.maxReplicas (%d) is below miroir.replicas (%d), the HPA's minReplicas" (int .Values.miroir.hpa.maxReplicas) (int .Values.miroir.replicas)) }}
 {{- end }}
+{{- $grace := int .Values.miroir.terminationGracePeriodSeconds }}
+{{- $sleep := int .Values.miroir.preStopSleepSeconds }}
+{{- if lt $grace (add $sleep 20) }}
+{{- fail (printf "miroir.terminationGracePeriodSeconds (%d) must be at least miroir.preStopSleepSeconds (%d) + 20: after the preStop sleep, in-flight requests need time to finish before SIGKILL" $grace $sleep) }}
+{{- end }}
+{{- $pdb := .Values.miroir.podDisruptionBudget }}
+{{- if and $pdb.enabled (eq (include "miroir.severalPods" .) "true") }}
+{{- $min := $pdb.minAvailable }}
+{{- if kindIs "string" $min }}
+{{- if eq $min "100%" }}
+{{- fail "miroir.podDisruptionBudget.minAvailable (100%) would block every voluntary eviction (kubectl drain): use a lower percentage or an integer below miroir.replicas" }}
+{{- end }}
+{{- else if ge (int $min) (int .Values.miroir.replicas) }}
+{{- fail (printf "miroir.podDisruptionBudget.minAvailable (%d) must be below miroir.replicas (%d), or no pod could ever be evicted and `kubectl drain` would block" (int $min) (int .Values.miroir.replicas)) }}
+{{- end }}
+{{- end }}
+{{- $meili := .Values.meilisearch.podDisruptionBudget }}
+{{- if and $meili.enabled (not (kindIs "invalid" $meili.minAvailable)) }}
+{{- if kindIs "string" $meili.minAvailable }}
+{{- if eq $meili.minAvailable "100%" }}
+{{- fail "meilisearch.podDisruptionBudget.minAvailable (100%) would block every voluntary eviction (kubectl drain)" }}
+{{- end }}
+{{- else if ge (int $meili.minAvailable) (int .Values.meilisearch.replicas) }}
+{{- fail (printf "meilisearch.podDisruptionBudget.minAvailable (%d) must be below meilisearch.replicas (%d), or no node could ever be evicted and `kubectl drain` would block" (int $meili.minAvailable) (int .Values.meilisearch.replicas)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* "true" when the release runs several Miroir pods (replicas > 1 or the HPA). */}}
+{{- define "miroir.severalPods" -}}
+{{- or .Values.miroir.hpa.enabled (gt (int .Values.miroir.replicas) 1) }}
+{{- end }}
+
+{{/* topologySpreadConstraints of one component:
+include "miroir.topologySpread" (list . "miroir" .Values.miroir.topologySpread). Each entry's
+labelSelector selects that component's pods; extra keys (maxSkew, ...) pass through. */}}
+{{- define "miroir.topologySpread" -}}
+{{- $root := index . 0 }}
+{{- $component := index . 1 }}
+{{- range $entry := index . 2 }}
+- topologyKey: {{ $entry.topologyKey }}
+  whenUnsatisfiable: {{ $entry.whenUnsatisfiable }}
+  maxSkew: {{ int (default 1 $entry.maxSkew) }}
+  labelSelector:
+    matchLabels:
+      {{- include "miroir.selectorLabels" (list $root $component) | nindent 6 }}
+  {{- if eq $component "miroir" }}
+  # Count only the pods of the current ReplicaSet during a rolling update.
+  matchLabelKeys:
+    - pod-template-hash
+  {{- end }}
+{{- end }}
 {{- end }}
 
 {{/* The task store URL: the value of MIROIR_TASK_STORE_URL (for urlSecret, see storeUrlEnv). */}}
@@ -178,4 +230,15 @@ podAffinity:
         labelSelector:
           matchLabels:
             {{- include "miroir.selectorLabels" (list . "miroir") | nindent 12 }}
+{{- end }}
+
+{{/* NetworkPolicy peers allowed to reach the Meilisearch nodes and the in-chart Redis: the
+Miroir pods and the migration Job of this release. */}}
+{{- define "miroir.storeClients" -}}
+- podSelector:
+    matchLabels:
+      {{- include "miroir.selectorLabels" (list . "miroir") | nindent 6 }}
+- podSelector:
+    matchLabels:
+      {{- include "miroir.selectorLabels" (list . "migration") | nindent 6 }}
 {{- end }}

@@ -29,6 +29,8 @@ fn require_python_module(module: &str, package: &str) {
 fn chart_script(args: &[&Path]) -> Output {
     require_python_module("helm_python", "helm-python-sdk");
     require_python_module("yaml", "pyyaml");
+    require_python_module("kubernetes_validate", "kubernetes-validate");
+    require_python_module("checkov", "checkov");
     let root = repo_root();
     Command::new("python3")
         .arg(root.join("tests/chart/test_chart.py"))
