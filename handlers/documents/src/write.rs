@@ -108,14 +108,14 @@ async fn add_documents(
         fingerprint: fingerprint(method.as_str(), &path, &body),
     };
     let cluster = state.cluster.clone();
-    accept_write(&state, &headers, write, move || async move {
+    accept_write(&state, &headers, write, move |marker| async move {
         if !exists {
             let created = cluster.create_index(&uid, &primary_key).await;
             if !created.succeeded() {
                 return Err(created.failure());
             }
         }
-        Ok(cluster.write(calls, Some(shards)).await)
+        Ok(cluster.write(marker.mark(calls), Some(shards)).await)
     })
     .await
 }

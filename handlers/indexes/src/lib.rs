@@ -119,7 +119,8 @@ async fn create_index(
         return already_exists(&state, write, &uid).await;
     }
     let cluster = state.cluster.clone();
-    accept_write(&state, &headers, write, move || async move {
+    // The index routes record no marker (see `miroir_core::marker`): nothing to mark.
+    accept_write(&state, &headers, write, move |_marker| async move {
         Ok(cluster.create_index(&uid, &primary_key).await)
     })
     .await

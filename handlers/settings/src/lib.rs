@@ -173,9 +173,12 @@ async fn reset_settings(
         fingerprint: fingerprint("DELETE", &path, b""),
     };
     let cluster = state.cluster.clone();
-    accept_write(&state, &headers, write, move || async move {
+    accept_write(&state, &headers, write, move |marker| async move {
         let outcome = cluster
-            .write(cluster.broadcast(&Method::DELETE, &path, None), None)
+            .write(
+                marker.mark(cluster.broadcast(&Method::DELETE, &path, None)),
+                None,
+            )
             .await;
         // Each node applies its tasks in order: `_miroir_shard` is filterable again right
         // after the reset.

@@ -13,6 +13,8 @@
 //! - [`merge`]: one search response from a covering set's answers;
 //! - [`aggregate`]: a Miroir task's status from its node tasks; [`refresh`]: polling and
 //!   persisting it;
+//! - [`marker`]: the per-task `customMetadata` marker on node writes; [`reconcile`]: finding
+//!   a task's node tasks by it when its writer died before recording them;
 //! - [`Exit`]: the process exit codes.
 
 pub mod aggregate;
@@ -23,8 +25,10 @@ pub mod errors;
 mod exit;
 pub mod index_uid;
 pub mod jobs;
+pub mod marker;
 pub mod merge;
 pub mod node;
+pub mod reconcile;
 pub mod refresh;
 pub mod routing;
 

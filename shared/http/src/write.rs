@@ -10,8 +10,11 @@
 //!    its task and answers the winner's, so a retry during the first fan-out never fans out twice.
 //! 3. The fan-out runs; the task records the node tasks it produced. Both run on a task of their
 //!    own, so a request dropped meanwhile (client gone, request time limit) still records what
-//!    the nodes accepted. A write that had nothing to send (an empty batch) succeeds at once, its
-//!    `null` counts 0.
+//!    the nodes accepted. The fan-out is given the task's [`TaskMarker`]: every node write it
+//!    sends on a route that records one carries it (`customMetadata=miroir-<uid>`), so when
+//!    the process dies before the recording, the poller finds the node tasks by it
+//!    ([`miroir_core::reconcile`]). A write that had nothing to send (an empty batch) succeeds at
+//!    once, its `null` counts 0.
 //! 4. Success → 202 with the summarized task, plus `X-Miroir-Degraded` when a group missed its
 //!    quorum; with `X-Miroir-Session`, the session records the task and its pinned group
 //!    ([`crate::session`]). Failure → the task is recorded `failed` (so nothing unacknowledged looks
@@ -26,6 +29,7 @@ use axum::Json;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use miroir_core::cluster::{NodeCall, WriteOutcome};
+use miroir_core::marker::TaskMarker;
 use miroir_core::routing::Shard;
 use miroir_core::{ApiError, Code};
 use miroir_store::{
@@ -103,7 +107,8 @@ pub fn accepted(task: &Task) -> Response {
 }
 
 /// Accepts `write`: idempotency, task creation, `fan_out`, task update, response (see the
-/// module docs). `fan_out` runs at most once, and only for a request that owns its task.
+/// module docs). `fan_out` runs at most once, and only for a request that owns its task; it is
+/// given the task's marker and must pass its node calls through [`TaskMarker::mark`].
 pub async fn accept_write<F, Fut>(
     state: &AppState,
     headers: &HeaderMap,
@@ -111,7 +116,7 @@ pub async fn accept_write<F, Fut>(
     fan_out: F,
 ) -> HttpResult<Response>
 where
-    F: FnOnce() -> Fut + Send + 'static,
+    F: FnOnce(TaskMarker) -> Fut + Send + 'static,
     Fut: Future<Output = Result<WriteOutcome, ApiError>> + Send + 'static,
 {
     let key = idempotency_key(state, headers)?;
@@ -187,10 +192,10 @@ async fn fan_out_and_record<F, Fut>(
     fan_out: F,
 ) -> HttpResult<(Task, WriteOutcome)>
 where
-    F: FnOnce() -> Fut,
+    F: FnOnce(TaskMarker) -> Fut,
     Fut: Future<Output = Result<WriteOutcome, ApiError>>,
 {
-    let outcome = match fan_out().await {
+    let outcome = match fan_out(TaskMarker::for_task(task.uid)).await {
         Ok(outcome) => outcome,
         Err(error) => {
             fail(&state, &task, &WriteOutcome::default(), &error).await?;
@@ -222,8 +227,8 @@ where
     Ok((task, outcome))
 }
 
-/// [`accept_write`] for a write that is exactly `calls` (already routed), judged for quorum on
-/// `shards` (`None`: every shard, for broadcasts).
+/// [`accept_write`] for a write that is exactly `calls` (already routed, marked here), judged
+/// for quorum on `shards` (`None`: every shard, for broadcasts).
 pub async fn accept_calls(
     state: &AppState,
     headers: &HeaderMap,
@@ -232,8 +237,8 @@ pub async fn accept_calls(
     shards: Option<BTreeSet<Shard>>,
 ) -> HttpResult<Response> {
     let cluster = state.cluster.clone();
-    accept_write(state, headers, write, move || async move {
-        Ok(cluster.write(calls, shards).await)
+    accept_write(state, headers, write, move |marker| async move {
+        Ok(cluster.write(marker.mark(calls), shards).await)
     })
     .await
 }
@@ -337,7 +342,7 @@ mod tests {
             details: serde_json::json!({"receivedDocuments": 0, "indexedDocuments": null}),
             fingerprint: fingerprint("POST", "/indexes/movies/documents", b"[]"),
         };
-        let response = accept_write(&state, &HeaderMap::new(), write, || async {
+        let response = accept_write(&state, &HeaderMap::new(), write, |_| async {
             Ok(WriteOutcome::default())
         })
         .await
@@ -378,7 +383,7 @@ mod tests {
             fingerprint: fingerprint("POST", "/indexes/movies/documents", b"[{}]"),
         };
         let headers = HeaderMap::new();
-        let request = accept_write(&state, &headers, write, || async {
+        let request = accept_write(&state, &headers, write, |_| async {
             tokio::time::sleep(Duration::from_millis(300)).await;
             Ok(WriteOutcome {
                 node_tasks: [("meili-0".to_owned(), 7)].into(),

@@ -1179,6 +1179,98 @@ async fn task_list_filters_and_pages_newest_first() {
     );
 }
 
+/// As Meilisearch 1.50: the document writes keep `customMetadata` and show it in the enqueue
+/// answer, `GET /tasks/{uid}` and `GET /tasks`; the index and settings routes drop it; the task
+/// list filters by enqueue date (exclusive bounds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn document_writes_keep_custom_metadata_and_tasks_filter_by_enqueue_date() {
+    let node = movies_node().await; // tasks 0, 1, 2
+    let port = port_of(&node);
+    let (status, summary) = call(
+        port,
+        "POST",
+        "/indexes/movies/documents?customMetadata=miroir-7",
+        Some(json!([{"id": 100}])),
+    )
+    .await;
+    assert_eq!(status, 202);
+    assert_eq!(summary["customMetadata"], "miroir-7");
+    let added = wait_task(port, &summary["taskUid"]).await;
+    assert_eq!(added["customMetadata"], "miroir-7");
+    for (method, path, body) in [
+        (
+            "DELETE",
+            "/indexes/movies/documents/100?customMetadata=m-one",
+            None,
+        ),
+        (
+            "POST",
+            "/indexes/movies/documents/delete-batch?customMetadata=m-batch",
+            Some(json!([1])),
+        ),
+        (
+            "POST",
+            "/indexes/movies/documents/delete?customMetadata=m-filter",
+            Some(json!({"filter": "id = 2"})),
+        ),
+        (
+            "DELETE",
+            "/indexes/movies/documents?customMetadata=m-all",
+            None,
+        ),
+    ] {
+        let task = write(port, method, path, body).await;
+        let expected = path.rsplit_once('=').unwrap().1;
+        assert_eq!(task["customMetadata"], expected, "{method} {path}: {task}");
+    }
+    let settings = write(
+        port,
+        "PATCH",
+        "/indexes/movies/settings?customMetadata=m-settings",
+        Some(json!({"sortableAttributes": ["id"]})),
+    )
+    .await;
+    assert_eq!(settings["status"], "succeeded");
+    assert!(settings.get("customMetadata").is_none(), "{settings}");
+    let (_, unmarked) = call(port, "GET", "/tasks/0", None).await;
+    assert!(unmarked.get("customMetadata").is_none(), "{unmarked}");
+
+    let (_, listed) = call(port, "GET", &format!("/tasks?uids={}", added["uid"]), None).await;
+    assert_eq!(listed["results"][0]["customMetadata"], "miroir-7");
+    let enqueued_at = added["enqueuedAt"].as_str().unwrap();
+    let (_, after) = call(
+        port,
+        "GET",
+        &format!(
+            "/tasks?afterEnqueuedAt={}&reverse=true&limit=100",
+            encode(enqueued_at)
+        ),
+        None,
+    )
+    .await;
+    let uids: Vec<u64> = after["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|task| task["uid"].as_u64().unwrap())
+        .collect();
+    let added_uid = added["uid"].as_u64().unwrap();
+    assert_eq!(uids.first(), Some(&(added_uid + 1)), "{after}");
+    let (_, before) = call(
+        port,
+        "GET",
+        &format!("/tasks?beforeEnqueuedAt={}&limit=100", encode(enqueued_at)),
+        None,
+    )
+    .await;
+    assert_eq!(before["results"][0]["uid"], added_uid - 1, "{before}");
+    assert_error(
+        &call(port, "GET", "/tasks?afterEnqueuedAt=yesterday", None).await,
+        400,
+        "invalid_task_after_enqueued_at",
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn master_key_guards_every_route_but_health() {
     let options = TestNodeOptions {

@@ -7,6 +7,9 @@
 //! - a leader paused with SIGSTOP beyond its lease resumes into a refused fenced write and steps
 //!   down, while another replica leads;
 //! - tasks reach `succeeded` with no client polling (SQLite and Redis);
+//! - a replica SIGKILLed after the nodes accepted a write but before it recorded the node tasks
+//!   leaves an orphan that another replica reconciles with the nodes (by the write's
+//!   `customMetadata` marker): the task succeeds instead of failing as "nothing was written";
 //! - a reindex job survives `kill -9` of its worker midway: another replica resumes it from its
 //!   progress and the new index holds every document exactly once.
 #![allow(clippy::unwrap_used)]
@@ -327,6 +330,82 @@ fn tasks_succeed_without_client_polling_on_sqlite() {
 fn tasks_succeed_without_client_polling_on_redis() {
     let url = shared_redis().store_url(&unique_prefix("poller"), Duration::from_secs(2));
     tasks_succeed_without_polling(&url);
+}
+
+/// The writer dies between the fan-out and the recording: both nodes hold the write (enqueued
+/// while their answers are held back by the latency fault), the store holds an `enqueued` task
+/// with no node task. The next replica's poller finds the node tasks by the task's marker.
+#[test]
+fn a_write_whose_replica_is_killed_mid_fan_out_is_reconciled_by_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("tasks.db").display());
+    let fleet = Fleet::start(2);
+    let runtime = runtime();
+    let store = open_store(&runtime, &url);
+    let writer = start(&fleet, &url, 2, "pod-writer");
+    seed_movies(&writer);
+    for node in &fleet.nodes {
+        node.faults().set_latency(Duration::from_secs(5));
+    }
+    let port = writer.port;
+    let request = std::thread::spawn(move || {
+        let documents = json!([{"id": 100, "title": "late"}, {"id": 101, "title": "later"}]);
+        miroir_test_support::process::http(
+            port,
+            "POST",
+            "/indexes/movies/documents",
+            &[],
+            &documents.to_string(),
+        )
+    });
+    wait_until(
+        "both nodes to enqueue the write",
+        Duration::from_secs(10),
+        || {
+            fleet
+                .nodes
+                .iter()
+                .all(|node| node.request_count("POST", "/indexes/movies/documents") == 2)
+        },
+    );
+    writer.signal("KILL");
+    assert!(request.join().unwrap().is_none(), "the writer answered");
+    for node in &fleet.nodes {
+        node.faults().set_latency(Duration::ZERO);
+    }
+    let page = runtime
+        .block_on(store.list_tasks(&miroir_store::TaskQuery {
+            limit: 1,
+            ..Default::default()
+        }))
+        .unwrap();
+    let orphan = page.results[0].clone();
+    assert_eq!(orphan.status, TaskStatus::Enqueued, "{orphan:?}");
+    assert!(orphan.node_tasks.is_empty(), "{orphan:?}");
+
+    let env = [
+        background_env("pod-reconciler"),
+        vec![("MIROIR_BACKGROUND__ORPHAN_TASK_AFTER_S", "1".to_owned())],
+    ]
+    .concat();
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    let reconciler = Miroir::start_with(&fleet, &url, 2, &env);
+    let task = reconciler.wait_task(orphan.uid);
+    assert_eq!(task["status"], "succeeded", "{task}");
+    assert_eq!(task["details"]["indexedDocuments"], 2, "{task}");
+    let stored = runtime
+        .block_on(store.get_task(orphan.uid))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.node_tasks.keys().collect::<Vec<_>>(),
+        ["meili-0", "meili-1"]
+    );
+    let found = reconciler.json("GET", "/indexes/movies/documents/101", &Value::Null);
+    assert_eq!(found["title"], "later");
 }
 
 #[test]

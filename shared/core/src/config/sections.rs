@@ -458,8 +458,10 @@ pub struct BackgroundConfig {
     /// Claim lease of a job; a worker heartbeats every third of it and a crashed worker's job is
     /// reclaimed after it; milliseconds (default 30000, at least 30).
     pub job_lease_ms: u64,
-    /// Longest a task is left `enqueued` with no node task recorded (its writer crashed between
-    /// creating it and fanning out) before it is failed; seconds (default 60, at least 1).
+    /// Longest a task is left `enqueued` with no node task recorded (its writer died between
+    /// creating it and recording the fan-out) before the poller reconciles it with the nodes
+    /// (records the node tasks carrying its marker, or fails it `miroir_task_orphaned`; see
+    /// `miroir_background::poller`); seconds (default 60, at least 1).
     pub orphan_task_after_s: u64,
 }
 

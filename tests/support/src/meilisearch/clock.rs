@@ -3,9 +3,12 @@
 
 use time::OffsetDateTime;
 
-/// The current time in UTC.
+/// The current time in UTC, to the microsecond: the precision [`rfc3339`] shows, so a time
+/// read back from an answer (e.g. an `afterEnqueuedAt` bound) compares equal to the stored one.
 pub(crate) fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.microsecond() * 1_000)
+        .unwrap_or(now)
 }
 
 /// `moment` (taken in UTC) as `YYYY-MM-DDTHH:MM:SS.ffffffZ`.

@@ -136,6 +136,8 @@ pub(crate) struct Task {
     enqueued_at: OffsetDateTime,
     started_at: Option<OffsetDateTime>,
     pub(crate) finished_at: Option<OffsetDateTime>,
+    /// The write's `customMetadata` query parameter (document routes only, as Meilisearch).
+    custom_metadata: Option<String>,
     /// The change to make; taken when the task is processed.
     operation: Option<Operation>,
 }
@@ -143,13 +145,22 @@ pub(crate) struct Task {
 impl Task {
     /// The summarized task of an enqueue response.
     pub(crate) fn summary(&self) -> Value {
-        json!({
+        let mut summary = json!({
             "taskUid": self.uid,
             "indexUid": self.index_uid,
             "status": self.status.name(),
             "type": self.task_type,
             "enqueuedAt": rfc3339(self.enqueued_at),
-        })
+        });
+        self.add_custom_metadata(&mut summary);
+        summary
+    }
+
+    /// `"customMetadata"` last, and only when the write carried one (as Meilisearch shows it).
+    fn add_custom_metadata(&self, object: &mut Value) {
+        if let (Some(metadata), Value::Object(object)) = (&self.custom_metadata, object) {
+            object.insert("customMetadata".to_owned(), Value::from(metadata.clone()));
+        }
     }
 
     /// The task object of `GET /tasks/{uid}`.
@@ -158,7 +169,7 @@ impl Task {
             .started_at
             .zip(self.finished_at)
             .map(|(started, finished)| iso8601_duration(started, finished));
-        json!({
+        let mut task = json!({
             "uid": self.uid,
             "batchUid": self.started_at.map(|_| self.uid),
             "indexUid": self.index_uid,
@@ -171,14 +182,21 @@ impl Task {
             "enqueuedAt": rfc3339(self.enqueued_at),
             "startedAt": self.started_at.map(rfc3339),
             "finishedAt": self.finished_at.map(rfc3339),
-        })
+        });
+        self.add_custom_metadata(&mut task);
+        task
     }
 }
 
 impl State {
-    /// Enqueues `operation` on index `index_uid` and returns the new task's summary. The caller
-    /// wakes the processor.
-    pub(crate) fn enqueue(&mut self, index_uid: &str, operation: Operation) -> Value {
+    /// Enqueues `operation` on index `index_uid` (with the write's `customMetadata`, if any) and
+    /// returns the new task's summary. The caller wakes the processor.
+    pub(crate) fn enqueue(
+        &mut self,
+        index_uid: &str,
+        operation: Operation,
+        custom_metadata: Option<String>,
+    ) -> Value {
         let uid = self.next_task_uid;
         self.next_task_uid += 1;
         let task = Task {
@@ -191,6 +209,7 @@ impl State {
             enqueued_at: now(),
             started_at: None,
             finished_at: None,
+            custom_metadata,
             operation: Some(operation),
         };
         let summary = task.summary();
@@ -281,7 +300,8 @@ pub(crate) async fn process(node: Arc<Node>) {
 }
 
 /// `GET /tasks`: filters `uids`, `statuses`, `types`, `indexUids` (comma lists, `*` = any),
-/// `limit` (default 20), `from`, `reverse`; newest first.
+/// `afterEnqueuedAt` and `beforeEnqueuedAt` (RFC 3339, exclusive, as Meilisearch), `limit`
+/// (default 20), `from`, `reverse`; newest first.
 pub(crate) fn list(state: &State, params: &[(String, String)]) -> Result<Value, ApiError> {
     let mut uids: Option<Vec<u64>> = None;
     let mut statuses: Option<Vec<TaskStatus>> = None;
@@ -290,6 +310,8 @@ pub(crate) fn list(state: &State, params: &[(String, String)]) -> Result<Value, 
     let mut limit = 20_usize;
     let mut from: Option<u64> = None;
     let mut reverse = false;
+    let mut enqueued_after: Option<OffsetDateTime> = None;
+    let mut enqueued_before: Option<OffsetDateTime> = None;
     for (name, value) in params {
         let items = || -> Option<Vec<&str>> {
             let items: Vec<&str> = value.split(',').map(str::trim).collect();
@@ -305,6 +327,10 @@ pub(crate) fn list(state: &State, params: &[(String, String)]) -> Result<Value, 
             "limit" => limit = parse_number(value, "invalid_task_limit", "limit")?,
             "from" => from = Some(parse_number(value, "invalid_task_from", "from")?),
             "reverse" => reverse = value == "true",
+            "afterEnqueuedAt" => enqueued_after = Some(parse_date(value, "afterEnqueuedAt")?),
+            "beforeEnqueuedAt" => {
+                enqueued_before = Some(parse_date(value, "beforeEnqueuedAt")?);
+            }
             _ => {}
         }
     }
@@ -322,6 +348,8 @@ pub(crate) fn list(state: &State, params: &[(String, String)]) -> Result<Value, 
                 .as_ref()
                 .is_none_or(|types| types.iter().any(|wanted| wanted == task.task_type))
         })
+        .filter(|task| enqueued_after.is_none_or(|after| task.enqueued_at > after))
+        .filter(|task| enqueued_before.is_none_or(|before| task.enqueued_at < before))
         .filter(|task| {
             index_uids.as_ref().is_none_or(|index_uids| {
                 task.index_uid
@@ -362,6 +390,28 @@ fn parse_number<T: std::str::FromStr>(value: &str, code: &str, name: &str) -> Re
         ApiError::new(
             code,
             format!("Invalid value in parameter `{name}`: could not parse `{value}` as a positive integer"),
+        )
+    })
+}
+
+/// An RFC 3339 date of a date filter, or Meilisearch's `invalid_task_<name>` error.
+fn parse_date(value: &str, name: &str) -> Result<OffsetDateTime, ApiError> {
+    use time::format_description::well_known::Rfc3339;
+    OffsetDateTime::parse(value.trim(), &Rfc3339).map_err(|_| {
+        let snake: String = name
+            .chars()
+            .flat_map(|character| {
+                let lower = character.to_ascii_lowercase();
+                let underscore = character.is_ascii_uppercase().then_some('_');
+                underscore.into_iter().chain([lower])
+            })
+            .collect();
+        ApiError::new(
+            format!("invalid_task_{snake}"),
+            format!(
+                "`{value}` is an invalid date-time. It should follow the YYYY-MM-DD or RFC 3339 \
+                 date-time format."
+            ),
         )
     })
 }

@@ -5,7 +5,7 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use serde_json::{Map, Value, json};
 
-use super::{Answer, Shared, enqueue, json_body, object_body, ok, param, params};
+use super::{Answer, Shared, enqueue_with_metadata, json_body, object_body, ok, param, params};
 use crate::meilisearch::documents::{WriteMethod, normalize_id};
 use crate::meilisearch::error::{ApiError, describe};
 use crate::meilisearch::fields::select;
@@ -56,7 +56,7 @@ async fn add(
     validate_index_uid(&uid)?;
     let documents = documents_of(json_body(body)?)?;
     let primary_key = param(&params, "primaryKey").map(str::to_owned);
-    enqueue(
+    enqueue_with_metadata(
         &node,
         &uid,
         Operation::DocumentAddition {
@@ -64,7 +64,13 @@ async fn add(
             primary_key,
             method,
         },
+        custom_metadata(&params),
     )
+}
+
+/// The `customMetadata` query parameter of a document write, kept on its task.
+fn custom_metadata(params: &[(String, String)]) -> Option<String> {
+    param(params, "customMetadata").map(str::to_owned)
 }
 
 /// `POST /indexes/{uid}/documents[?primaryKey=]`: add or replace.
@@ -269,24 +275,29 @@ pub(crate) async fn get_one(
     ok(Value::Object(select(document, fields.as_deref())))
 }
 
-/// `DELETE /indexes/{uid}/documents/{id}`.
+/// `DELETE /indexes/{uid}/documents/{id}[?customMetadata=]`.
 pub(crate) async fn delete_one(
     State(node): State<Shared>,
     Path((uid, id)): Path<(String, String)>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Answer {
-    enqueue(
+    let params = params(query)?;
+    enqueue_with_metadata(
         &node,
         &uid,
         Operation::DocumentDeletionByIds { ids: vec![id] },
+        custom_metadata(&params),
     )
 }
 
-/// `POST /indexes/{uid}/documents/delete-batch [ids]`.
+/// `POST /indexes/{uid}/documents/delete-batch[?customMetadata=] [ids]`.
 pub(crate) async fn delete_batch(
     State(node): State<Shared>,
     Path(uid): Path<String>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer {
+    let params = params(query)?;
     let ids = match json_body(body)? {
         Value::Array(items) => items
             .iter()
@@ -306,16 +317,23 @@ pub(crate) async fn delete_batch(
             )));
         }
     };
-    enqueue(&node, &uid, Operation::DocumentDeletionByIds { ids })
+    enqueue_with_metadata(
+        &node,
+        &uid,
+        Operation::DocumentDeletionByIds { ids },
+        custom_metadata(&params),
+    )
 }
 
-/// `POST /indexes/{uid}/documents/delete {"filter"}`: the filter's syntax is checked now (400
-/// `invalid_document_filter`), its attributes when the task runs.
+/// `POST /indexes/{uid}/documents/delete[?customMetadata=] {"filter"}`: the filter's syntax is
+/// checked now (400 `invalid_document_filter`), its attributes when the task runs.
 pub(crate) async fn delete_by_filter(
     State(node): State<Shared>,
     Path(uid): Path<String>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer {
+    let params = params(query)?;
     let body = object_body(body)?;
     let filter = match body.get("filter") {
         None | Some(Value::Null) => {
@@ -336,10 +354,25 @@ pub(crate) async fn delete_by_filter(
         }
         Err(message) => return Err(ApiError::new("invalid_document_filter", message)),
     }
-    enqueue(&node, &uid, Operation::DocumentDeletionByFilter { filter })
+    enqueue_with_metadata(
+        &node,
+        &uid,
+        Operation::DocumentDeletionByFilter { filter },
+        custom_metadata(&params),
+    )
 }
 
-/// `DELETE /indexes/{uid}/documents`: deletes every document.
-pub(crate) async fn delete_all(State(node): State<Shared>, Path(uid): Path<String>) -> Answer {
-    enqueue(&node, &uid, Operation::DocumentClear)
+/// `DELETE /indexes/{uid}/documents[?customMetadata=]`: deletes every document.
+pub(crate) async fn delete_all(
+    State(node): State<Shared>,
+    Path(uid): Path<String>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Answer {
+    let params = params(query)?;
+    enqueue_with_metadata(
+        &node,
+        &uid,
+        Operation::DocumentClear,
+        custom_metadata(&params),
+    )
 }

@@ -92,8 +92,19 @@ pub(crate) fn ok(value: Value) -> Answer {
 /// Validates `index_uid`, enqueues `operation` on it, wakes the processor and answers 202 with
 /// the summarized task.
 pub(crate) fn enqueue(node: &Node, index_uid: &str, operation: Operation) -> Answer {
+    enqueue_with_metadata(node, index_uid, operation, None)
+}
+
+/// [`enqueue`] for a route that takes `customMetadata` (the document writes): the task keeps
+/// and shows the write's `custom_metadata`.
+pub(crate) fn enqueue_with_metadata(
+    node: &Node,
+    index_uid: &str,
+    operation: Operation,
+    custom_metadata: Option<String>,
+) -> Answer {
     validate_index_uid(index_uid)?;
-    let summary = node.lock().enqueue(index_uid, operation);
+    let summary = node.lock().enqueue(index_uid, operation, custom_metadata);
     node.wake.notify_one();
     Ok((StatusCode::ACCEPTED, Json(summary)).into_response())
 }
