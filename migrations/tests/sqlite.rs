@@ -190,8 +190,9 @@ fn no_arguments_use_the_default_store_in_the_working_directory() {
 }
 
 /// A file a version-1 binary left (made by step 1 alone) holding jobs in every state: `status`
-/// shows step 2 pending, `up` applies it alone, and the jobs in progress get the claim tokens 1
-/// and 2 in enqueue order while the others get none.
+/// shows steps 2 and 3 pending, `up` applies them alone, the jobs in progress get the claim
+/// tokens 1 and 2 in enqueue order while the others get none, and the index records table is
+/// there, empty.
 #[test]
 fn a_version_1_store_holding_jobs_is_upgraded_by_up() {
     let dir = tempfile::tempdir().unwrap();
@@ -227,7 +228,9 @@ fn a_version_1_store_holding_jobs_is_upgraded_by_up() {
         status.all()
     );
     assert!(
-        status.stdout.contains("  0002 job_claim_tokens"),
+        status
+            .stdout
+            .contains("pending steps:  2\n  0002 job_claim_tokens\n  0003 index_records"),
         "{}",
         status.all()
     );
@@ -238,8 +241,9 @@ fn a_version_1_store_holding_jobs_is_upgraded_by_up() {
     let up = migrate(dir.path(), &["up", "--store", &store], &[]);
     assert_eq!(up.code, 0, "{}", up.all());
     assert!(
-        up.stdout
-            .contains("migrated from version 1 to 2; applied 0002 job_claim_tokens"),
+        up.stdout.contains(
+            "migrated from version 1 to 3; applied 0002 job_claim_tokens, 0003 index_records"
+        ),
         "{}",
         up.all()
     );
@@ -270,6 +274,10 @@ fn a_version_1_store_holding_jobs_is_upgraded_by_up() {
         })
         .unwrap();
     assert_eq!(last, 2);
+    let indexes: i64 = connection
+        .query_row("SELECT COUNT(*) FROM indexes", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(indexes, 0);
     assert_eq!(
         migrate(dir.path(), &["check", "--store", &store], &[]).code,
         0

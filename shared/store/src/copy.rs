@@ -1,7 +1,7 @@
 //! Copying a whole store to another (`miroir-migrate copy`): every table is exported page by
 //! page in a backend-neutral form ([`CopyRow`]) and imported as is into the target, keeping task
-//! uids and the uid sequence, versions, fencing tokens, enqueue order, job claim tokens and their
-//! sequence, and expiry times.
+//! uids and the uid sequence, versions (of aliases and index records), fencing tokens, enqueue
+//! order, job claim tokens and their sequence, and expiry times.
 //!
 //! A copy is meant to run with every writer stopped (see the cut-over procedure in the
 //! `miroir-migrate` crate docs and the README): rows written during an export may or may not be
@@ -18,9 +18,9 @@ use sha2::{Digest, Sha256};
 
 use crate::error::StoreResult;
 use crate::{
-    AdminSession, Alias, Canary, CanaryRun, CdcCursor, IdempotencyRecord, Job, NodeSettingsVersion,
-    RateLimitBucket, RolloverPolicy, ScopedKeyObservation, ScopedKeyState, SearchUiConfig, Session,
-    Task, TaskUid, TenantMapping, Timestamp,
+    AdminSession, Alias, Canary, CanaryRun, CdcCursor, IdempotencyRecord, IndexRecord, Job,
+    NodeSettingsVersion, RateLimitBucket, RolloverPolicy, ScopedKeyObservation, ScopedKeyState,
+    SearchUiConfig, Session, Task, TaskUid, TenantMapping, Timestamp,
 };
 
 /// The tables a copy walks, in copy order.
@@ -64,6 +64,8 @@ pub enum CopyTable {
     RateLimits,
     /// Admin-login backoff states ([`CopyRow::LoginBackoff`]).
     LoginBackoffs,
+    /// Per-index state records, tombstones included ([`CopyRow::Index`]).
+    Indexes,
 }
 
 impl CopyTable {
@@ -88,6 +90,7 @@ impl CopyTable {
         CopyTable::AdminSessions,
         CopyTable::RateLimits,
         CopyTable::LoginBackoffs,
+        CopyTable::Indexes,
     ];
 
     /// A short snake_case name, for progress and reports.
@@ -112,6 +115,7 @@ impl CopyTable {
             CopyTable::AdminSessions => "admin_sessions",
             CopyTable::RateLimits => "rate_limits",
             CopyTable::LoginBackoffs => "login_backoffs",
+            CopyTable::Indexes => "indexes",
         }
     }
 }
@@ -237,6 +241,8 @@ pub enum CopyRow {
     RateLimit(RateLimitCounter),
     /// [`CopyTable::LoginBackoffs`].
     LoginBackoff(LoginBackoffRecord),
+    /// [`CopyTable::Indexes`]: version and timestamps included.
+    Index(IndexRecord),
 }
 
 impl CopyRow {
@@ -262,6 +268,7 @@ impl CopyRow {
             CopyRow::AdminSession(_) => CopyTable::AdminSessions,
             CopyRow::RateLimit(_) => CopyTable::RateLimits,
             CopyRow::LoginBackoff(_) => CopyTable::LoginBackoffs,
+            CopyRow::Index(_) => CopyTable::Indexes,
         }
     }
 
@@ -290,6 +297,7 @@ impl CopyRow {
             CopyRow::AdminSession(session) => session.session_id.clone(),
             CopyRow::RateLimit(counter) => format!("{}\0{}", counter.bucket, counter.source),
             CopyRow::LoginBackoff(record) => record.source.clone(),
+            CopyRow::Index(record) => record.uid.clone(),
         }
     }
 
@@ -441,6 +449,6 @@ mod tests {
     fn every_table_is_listed_once() {
         let distinct: HashSet<CopyTable> = CopyTable::ALL.iter().copied().collect();
         assert_eq!(distinct.len(), CopyTable::ALL.len());
-        assert_eq!(CopyTable::ALL.len(), 19);
+        assert_eq!(CopyTable::ALL.len(), 20);
     }
 }

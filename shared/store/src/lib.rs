@@ -1,5 +1,6 @@
-//! `miroir-store`: Miroir's state plane — the durable task registry and the 14 tables of
-//! orchestrator state (plan §4) behind one async API, on two interchangeable backends:
+//! `miroir-store`: Miroir's state plane — the durable task registry and the 15 tables of
+//! orchestrator state (the 14 of plan §4 and the per-index state records) behind one async API,
+//! on two interchangeable backends:
 //!
 //! - [`SqliteStore`] (feature `sqlite`): embedded, for a single Miroir replica;
 //! - [`RedisStore`] (feature `redis`): shared by any number of replicas and Lambda functions.
@@ -23,6 +24,7 @@ pub mod cdc;
 pub mod copy;
 pub mod error;
 pub mod idempotency;
+pub mod indexes;
 pub mod jobs;
 pub mod leases;
 pub mod maintenance;
@@ -52,6 +54,7 @@ pub use cdc::{CdcCursor, CdcOverflowStats, CdcStore};
 pub use copy::{CopyDigest, CopyPage, CopyRow, CopyStore, CopyTable};
 pub use error::{StoreError, StoreResult};
 pub use idempotency::{IdempotencyInsert, IdempotencyRecord, IdempotencyStore};
+pub use indexes::{IndexRecord, IndexState, IndexStore};
 pub use jobs::{
     JOB_LIST_SCAN, Job, JobClaim, JobKind, JobPage, JobQuery, JobState, JobStore, NewJob,
 };
@@ -102,6 +105,7 @@ pub trait Store:
     + CanaryStore
     + CdcStore
     + TenantStore
+    + IndexStore
     + RolloverStore
     + SearchUiStore
     + AdminSessionStore

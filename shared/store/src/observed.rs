@@ -13,12 +13,13 @@ use crate::{
     AdminSession, AdminSessionStore, Alias, AliasStore, AliasTarget, Backend, BackoffPolicy,
     Canary, CanaryRun, CanaryStore, CdcCursor, CdcOverflowStats, CdcStore, CopyPage, CopyRow,
     CopyStore, CopyTable, DynStore, Fence, IdempotencyInsert, IdempotencyRecord, IdempotencyStore,
-    Job, JobClaim, JobKind, JobPage, JobQuery, JobStore, Lease, LeaseStore, LoginBackoff,
-    MaintenanceStore, MigrationReport, NewJob, NewTask, NodeSettingsStore, NodeSettingsVersion,
-    PruneReport, RateLimitBucket, RateLimitHit, RateLimitStore, RevocationStream, RolloverPolicy,
-    RolloverStore, SchemaStore, ScopedKeyObservation, ScopedKeyState, SearchUiConfig,
-    SearchUiStore, Session, SessionStore, Store, StoreError, StoreResult, Task, TaskPage,
-    TaskQuery, TaskStore, TaskUid, TaskUpdate, TenantMapping, TenantStore, Timestamp,
+    IndexRecord, IndexStore, Job, JobClaim, JobKind, JobPage, JobQuery, JobStore, Lease,
+    LeaseStore, LoginBackoff, MaintenanceStore, MigrationReport, NewJob, NewTask,
+    NodeSettingsStore, NodeSettingsVersion, PruneReport, RateLimitBucket, RateLimitHit,
+    RateLimitStore, RevocationStream, RolloverPolicy, RolloverStore, SchemaStore,
+    ScopedKeyObservation, ScopedKeyState, SearchUiConfig, SearchUiStore, Session, SessionStore,
+    Store, StoreError, StoreResult, Task, TaskPage, TaskQuery, TaskStore, TaskUid, TaskUpdate,
+    TenantMapping, TenantStore, Timestamp,
 };
 
 /// How an observed store operation ended.
@@ -316,6 +317,20 @@ observed_traits! {
         async fn get_tenant_by_id(&self, tenant_id: &str) -> StoreResult<Option<TenantMapping>>;
         async fn delete_tenant(&self, api_key_hash: &[u8; 32]) -> StoreResult<bool>;
         async fn delete_tenant_by_id(&self, tenant_id: &str) -> StoreResult<bool>;
+    }
+    IndexStore {
+        async fn get_index(&self, uid: &str) -> StoreResult<Option<IndexRecord>>;
+        async fn put_index(
+            &self,
+            record: IndexRecord,
+            expected_version: u64,
+        ) -> StoreResult<IndexRecord>;
+        async fn delete_index(&self, uid: &str, expected_version: u64) -> StoreResult<bool>;
+        async fn list_indexes(
+            &self,
+            after: Option<&str>,
+            limit: usize,
+        ) -> StoreResult<Vec<IndexRecord>>;
     }
     RolloverStore {
         async fn upsert_rollover_policy(&self, policy: RolloverPolicy) -> StoreResult<()>;

@@ -25,6 +25,8 @@ pub struct MigrationStep {
 /// 1. `initial`: every table.
 /// 2. `job_claim_tokens`: a claim token per job claim ([`crate::JobClaim`]) and the store's token
 ///    counter; jobs a version-1 binary had in progress get tokens 1..n in enqueue order.
+/// 3. `index_records`: table 15, `indexes`, the per-index state records ([`crate::IndexStore`]),
+///    empty.
 pub const MIGRATIONS: &[MigrationStep] = &[
     MigrationStep {
         version: 1,
@@ -35,6 +37,11 @@ pub const MIGRATIONS: &[MigrationStep] = &[
         version: 2,
         name: "job_claim_tokens",
         sqlite_sql: include_str!("../../../migrations/sqlite/0002_job_claim_tokens.sql"),
+    },
+    MigrationStep {
+        version: 3,
+        name: "index_records",
+        sqlite_sql: include_str!("../../../migrations/sqlite/0003_index_records.sql"),
     },
 ];
 

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use miroir_store::{
     AdminSession, AliasTarget, BackoffPolicy, Canary, CanaryRun, CanaryRunStatus, CopyRow,
-    DynStore, IdempotencyRecord, JobKind, NewJob, NodeSettingsVersion, NodeTaskMap,
-    RateLimitBucket, RolloverPolicy, ScopedKeyObservation, SearchUiConfig, Session, Task,
-    TaskError, TaskKind, TaskStatus, TenantMapping, Timestamp,
+    DynStore, IdempotencyRecord, IndexRecord, IndexState, JobKind, NewJob, NodeSettingsVersion,
+    NodeTaskMap, RateLimitBucket, RolloverPolicy, ScopedKeyObservation, SearchUiConfig, Session,
+    Task, TaskError, TaskKind, TaskStatus, TenantMapping, Timestamp,
 };
 use miroir_system_tests::{Fleet, Miroir, command};
 use miroir_test_support::{shared_redis, unique_prefix};
@@ -219,6 +219,28 @@ async fn seed_other_tables(store: &DynStore) {
         .record_login_failure("10.0.0.9", BackoffPolicy::default())
         .await
         .unwrap();
+    for (uid, state) in [
+        ("index-1", IndexState::Active),
+        ("gone", IndexState::Deleted),
+    ] {
+        store
+            .put_index(
+                IndexRecord {
+                    uid: uid.into(),
+                    primary_key: Some("id".into()),
+                    physical_uid: uid.into(),
+                    shards: 2,
+                    settings_version: 1,
+                    state,
+                    version: 0,
+                    created_at: now,
+                    updated_at: now,
+                },
+                0,
+            )
+            .await
+            .unwrap();
+    }
 }
 
 /// The `GET /tasks` requests whose answers must not change across a copy. (`GET /tasks/{uid}` of
@@ -311,7 +333,7 @@ fn sqlite_to_redis_and_back_keeps_every_row_and_the_task_pages() {
 
     let (_, there) = copy(&source, &redis);
     let there = verification(&there);
-    assert_eq!(there.len(), 19, "one verification line per table");
+    assert_eq!(there.len(), 20, "one verification line per table");
     for (table, (source_rows, target_rows, _)) in &there {
         assert!(*source_rows > 0, "{table}: no rows were seeded");
         assert_eq!(source_rows, target_rows, "{table}");

@@ -9,6 +9,7 @@
 //! | jobs | `{jobs}:all`, by enqueue seq | `<last seq>` |
 //! | aliases, canaries, rollover policies, search-UI configs | their `_index` set, read whole and paged by sorted member | the last member |
 //! | CDC cursors | the `{cdc}:_index` sinks, sorted, then each sink's cursors by index uid | JSON `[sink, index uid]` |
+//! | index records | `{indexes}:_index`, by uid (`ZRANGEBYLEX`, as `list_indexes`) | the last uid |
 //! | every other table | `SCAN … MATCH <family>* COUNT n` on the master holding the family's slot, or on every master in turn for untagged families | JSON [`ScanCursor`] |
 //!
 //! The scanned tables are node settings (one hash per index: several rows per key), sessions,
@@ -22,8 +23,9 @@
 //!
 //! **Import** writes each row with one script or `MULTI` in its own slot, replacing the row with
 //! the same key, its index memberships included (`copy_task.lua`, `copy_job.lua`,
-//! `copy_lease.lua`, `copy_tenant.lua`), many rows at a time (a CDC cursor first registers its
-//! sink in `{cdc}:_index`, like a sink's first advance). Importing tasks raises `P:{tasks}:seq`
+//! `copy_lease.lua`, `copy_tenant.lua`; an index record's hash and uid set in one `MULTI` in the
+//! `{indexes}` slot, version and timestamps as given), many rows at a time (a CDC cursor first
+//! registers its sink in `{cdc}:_index`, like a sink's first advance). Importing tasks raises `P:{tasks}:seq`
 //! first (its own slot), importing a job raises `P:{jobs}:seq` and `P:{jobs}:claim_seq` (to its
 //! claim token) in the job's script, and a lease token is raised, never lowered. Rows already
 //! expired (by this process's clock) are skipped; the others get `PEXPIREAT` their `expires_at`.
@@ -39,8 +41,8 @@ use super::codec::{self, Fields, Row};
 use super::keys::{Layout, key_slot};
 use super::rows::Expiry;
 use super::{
-    RedisStore, admin_sessions, canaries, cdc, idempotency, jobs, node_settings, rate_limits,
-    rollover, search_ui, sessions, tasks, tenants,
+    RedisStore, admin_sessions, canaries, cdc, idempotency, indexes, jobs, node_settings,
+    rate_limits, rollover, search_ui, sessions, tasks, tenants,
 };
 use crate::aliases::Alias;
 use crate::canaries::{CanaryRun, CanaryStore};
@@ -49,6 +51,7 @@ use crate::copy::{
     LoginBackoffRecord, ObservationRecord, RateLimitCounter,
 };
 use crate::error::{StoreError, StoreResult};
+use crate::indexes::{IndexRecord, IndexStore};
 use crate::rollover::RolloverStore;
 use crate::search_ui::SearchUiStore;
 use crate::tasks::{Task, TaskStatus, TaskUid};
@@ -320,6 +323,23 @@ impl RedisStore {
         };
         let next = (end < names.len()).then(|| page.last().cloned()).flatten();
         Ok(CopyPage { rows, next })
+    }
+
+    /// Index records: a page of `list_indexes` after the last uid of the previous page, read
+    /// one record further to tell whether another page follows.
+    async fn export_indexes(&self, cursor: Option<&str>, limit: usize) -> StoreResult<CopyPage> {
+        let mut records = self.list_indexes(cursor, limit.saturating_add(1)).await?;
+        let more = records.len() > limit;
+        records.truncate(limit);
+        let next = if more {
+            records.last().map(|record| record.uid.clone())
+        } else {
+            None
+        };
+        Ok(CopyPage {
+            rows: records.into_iter().map(CopyRow::Index).collect(),
+            next,
+        })
     }
 
     /// CDC cursors: the registered sinks, sorted, then each sink's cursors by index uid.
@@ -966,7 +986,29 @@ impl RedisStore {
                 self.put_row(&key, &fields, Expiry::At(record.expires_at), None)
                     .await
             }
+            CopyRow::Index(record) => self.import_index(record).await,
         }
+    }
+
+    /// Replaces the record's hash and adds its uid to the uid set in one `MULTI` (both in the
+    /// `{indexes}` slot), keeping its version and timestamps.
+    async fn import_index(&self, record: &IndexRecord) -> StoreResult<()> {
+        let keys = self.keys();
+        let hash = keys.index_record(&record.uid);
+        let mut pipeline = redis::pipe();
+        pipeline
+            .atomic()
+            .cmd("DEL")
+            .arg(&hash)
+            .ignore()
+            .add_command(indexes::fields(record).hset(&hash))
+            .ignore()
+            .cmd("ZADD")
+            .arg(keys.index_record_uids())
+            .arg(0)
+            .arg(&record.uid)
+            .ignore();
+        self.query_pipeline(&pipeline).await
     }
 
     async fn import_task(&self, task: &Task) -> StoreResult<()> {
@@ -1136,6 +1178,7 @@ impl CopyStore for RedisStore {
             | CopyTable::RolloverPolicies
             | CopyTable::SearchUiConfigs => self.export_named(table, cursor, limit).await,
             CopyTable::CdcCursors => self.export_cdc_cursors(cursor, limit).await,
+            CopyTable::Indexes => self.export_indexes(cursor, limit).await,
             CopyTable::NodeSettings
             | CopyTable::Sessions
             | CopyTable::Idempotency
@@ -1271,11 +1314,11 @@ mod tests {
     use crate::redis::test_support;
     use crate::{
         AdminSession, AdminSessionStore, AliasStore, AliasTarget, BackoffPolicy, Canary,
-        CanaryRunStatus, CdcStore, IdempotencyRecord, IdempotencyStore, Job, JobKind, JobQuery,
-        JobState, JobStore, LeaseStore, NewJob, NewTask, NodeSettingsStore, NodeSettingsVersion,
-        NodeTaskMap, RateLimitBucket, RateLimitStore, RolloverPolicy, SchemaStore,
-        ScopedKeyObservation, SearchUiConfig, Session, SessionStore, TaskError, TaskKind,
-        TaskQuery, TaskStore, TenantMapping, TenantStore,
+        CanaryRunStatus, CdcStore, IdempotencyRecord, IdempotencyStore, IndexState, Job, JobKind,
+        JobQuery, JobState, JobStore, LeaseStore, NewJob, NewTask, NodeSettingsStore,
+        NodeSettingsVersion, NodeTaskMap, RateLimitBucket, RateLimitStore, RolloverPolicy,
+        SchemaStore, ScopedKeyObservation, SearchUiConfig, Session, SessionStore, TaskError,
+        TaskKind, TaskQuery, TaskStore, TenantMapping, TenantStore,
     };
 
     const HOUR: Duration = Duration::from_secs(3600);
@@ -1548,6 +1591,34 @@ mod tests {
                 .await
                 .expect("search ui config");
         }
+        // Index records with odd uids, one without a primary key, one updated, a tombstone.
+        for (number, uid) in ids.into_iter().enumerate() {
+            store
+                .put_index(
+                    IndexRecord {
+                        uid: uid.to_owned(),
+                        primary_key: (number == 0).then(|| "id".to_owned()),
+                        physical_uid: uid.to_owned(),
+                        shards: 2,
+                        settings_version: 0,
+                        state: IndexState::Active,
+                        version: 0,
+                        created_at: now(),
+                        updated_at: now(),
+                    },
+                    0,
+                )
+                .await
+                .expect("index record");
+        }
+        let mut deleted = store
+            .get_index("plain")
+            .await
+            .expect("get index")
+            .expect("an index record");
+        deleted.state = IndexState::Deleted;
+        deleted.settings_version = 3;
+        store.put_index(deleted, 1).await.expect("tombstone");
         // Scoped keys of indexes with and without a search-UI config.
         for index_uid in ["plain", "no-config"] {
             for generation in 0..2 {
@@ -1705,6 +1776,10 @@ mod tests {
             );
             assert_eq!(target.list_aliases().await, source.list_aliases().await);
             assert_eq!(
+                target.list_indexes(None, 10).await,
+                source.list_indexes(None, 10).await
+            );
+            assert_eq!(
                 target.list_all_cdc_cursors().await,
                 source.list_all_cdc_cursors().await
             );
@@ -1772,6 +1847,7 @@ mod tests {
             CopyTable::CdcCursors,
             CopyTable::RolloverPolicies,
             CopyTable::SearchUiConfigs,
+            CopyTable::Indexes,
         ] {
             let rows = paged.iter().filter(|row| row.table() == table).count();
             assert_eq!(rows as u64, whole[&table].0, "{table}");

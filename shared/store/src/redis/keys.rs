@@ -51,6 +51,8 @@
 //! | `P:{search_ui}:_index` | set | index uids with a config |
 //! | `P:{search_ui}:scoped_key:<index_uid>` | hash | `primary_uid previous_uid rotated_at generation` |
 //! | `P:{search_ui}:observed:<pod>:<index_uid>` | hash | `pod_id index_uid generation observed_at`, `PEXPIRE` ttl |
+//! | `P:{indexes}:index:<uid>` | hash | index record: `uid physical_uid shards settings_version state version created_at updated_at` and, when set, `primary_key` |
+//! | `P:{indexes}:_index` | zset | every recorded index uid, score 0 (listed in byte order with `ZRANGEBYLEX`) |
 //! | `P:admin_session:<id>` | hash | admin session, `PEXPIREAT expires_at` |
 //! | `P:admin_session:revoked` | pub/sub channel | ids of revoked admin sessions |
 //! | `P:ratelimit:<bucket>:<ip>` | string | fixed-window hit counter, `PEXPIRE` window |
@@ -253,6 +255,24 @@ impl Keys {
 
     pub(super) fn alias_index(&self) -> String {
         self.key(format_args!("{{aliases}}:_index"))
+    }
+
+    // Index records.
+
+    /// `P:{indexes}:index:<uid>`, the hash of one index record.
+    pub(super) fn index_record(&self, uid: &str) -> String {
+        self.key(format_args!("{{indexes}}:index:{uid}"))
+    }
+
+    /// `P:{indexes}:index:` — the list script appends the uids it reads from the uid set.
+    pub(super) fn index_record_prefix(&self) -> String {
+        self.key(format_args!("{{indexes}}:index:"))
+    }
+
+    /// `P:{indexes}:_index`, every recorded uid with score 0, so `ZRANGEBYLEX` lists them in
+    /// byte order.
+    pub(super) fn index_record_uids(&self) -> String {
+        self.key(format_args!("{{indexes}}:_index"))
     }
 
     // Expiring rows.
@@ -741,6 +761,8 @@ mod tests {
             "miroir:{tasks}:status:enqueued"
         );
         assert_eq!(keys.tenant_prefix(), "miroir:tenant_map:");
+        assert_eq!(keys.index_record("movies"), "miroir:{indexes}:index:movies");
+        assert_eq!(keys.index_record_uids(), "miroir:{indexes}:_index");
         assert_eq!(
             keys.cdc_overflow("s:{x}"),
             "miroir:cdc:{s%3A%7Bx%7D}:overflow"
@@ -791,6 +813,18 @@ mod tests {
         assert_eq!(
             key_slot(&keys.tenant(&[7; 32])),
             key_slot(&keys.tenant_by_id("t:1"))
+        );
+        // An index record's scripts touch one slot, whatever the uid.
+        for uid in ["movies", "a:b{c}", "é"] {
+            assert_eq!(
+                key_slot(&keys.index_record(uid)),
+                key_slot(&keys.index_record_uids()),
+                "{uid}"
+            );
+        }
+        assert!(
+            keys.index_record("x")
+                .starts_with(&keys.index_record_prefix())
         );
     }
 }

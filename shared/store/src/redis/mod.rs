@@ -35,6 +35,7 @@ mod cdc;
 mod codec;
 mod copy;
 mod idempotency;
+mod indexes;
 mod jobs;
 mod keys;
 mod leases;

@@ -13,6 +13,8 @@
 //!    script and the version change leaves a claim without a token: [`crate::Job::claim_token`]
 //!    is `None`, no claim can be presented for it, and it ends when that binary completes it or
 //!    its lease runs out.
+//! 3. `index_records`: no data to change (the `{indexes}` keys of table 15 are created by the
+//!    operations).
 
 use async_trait::async_trait;
 
@@ -33,7 +35,7 @@ impl RedisStore {
     /// docs). Idempotent.
     async fn transform(&self, version: u32) -> StoreResult<()> {
         match version {
-            1 => Ok(()),
+            1 | 3 => Ok(()),
             2 => {
                 let invocation = self.job_invocation(&JOB_CLAIM_TOKENS, None);
                 let _given: u64 = self.eval(&invocation).await?;

@@ -26,6 +26,7 @@ use super::canaries::{canary_columns, decode_canary, decode_run};
 use super::cdc::{cursor_columns, decode_cursor, set_overflow_stats};
 use super::connection::in_read_transaction;
 use super::idempotency::decode_record;
+use super::indexes::{decode_index, index_columns, write_index};
 use super::jobs::{decode_job, job_columns};
 use super::node_settings::{decode_node_settings, node_settings_columns};
 use super::rollover::{decode_policy, policy_columns};
@@ -224,6 +225,13 @@ fn spec(table: CopyTable) -> Option<TableSpec> {
             &[("source", Text)],
             true,
             decode_backoff,
+        ),
+        CopyTable::Indexes => spec(
+            "indexes",
+            index_columns!(),
+            &[("uid", Text)],
+            false,
+            |row, _| Ok(CopyRow::Index(decode_index(row)?)),
         ),
     })
 }
@@ -867,6 +875,7 @@ fn import_row(transaction: &Transaction<'_>, row: &CopyRow) -> StoreResult<()> {
                     record.expires_at.as_millis(),
                 ])?;
         }
+        CopyRow::Index(record) => write_index(transaction, record)?,
     }
     Ok(())
 }
@@ -894,6 +903,7 @@ const CLEAR_ALL_ROWS: &str = "\
     DELETE FROM admin_sessions;
     DELETE FROM rate_limits;
     DELETE FROM login_backoff;
+    DELETE FROM indexes;
     UPDATE task_count SET count = 0 WHERE id = 1;";
 
 /// Raises `job_claim_sequence.last_token` to at least `last_token` (compared as `u64`: a token
@@ -1040,6 +1050,7 @@ mod tests {
     use crate::canaries::{Canary, CanaryRun, CanaryRunStatus, CanaryStore};
     use crate::cdc::CdcStore;
     use crate::idempotency::{IdempotencyRecord, IdempotencyStore};
+    use crate::indexes::{IndexRecord, IndexState, IndexStore};
     use crate::jobs::{Job, JobKind, JobState, JobStore, NewJob};
     use crate::leases::LeaseStore;
     use crate::node_settings::{NodeSettingsStore, NodeSettingsVersion};
@@ -1374,8 +1385,50 @@ mod tests {
             )
             .await
             .unwrap();
+        seed_indexes(store, now).await;
         // Past the 1 ms lease.
         tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    /// Index records: one without a primary key, one updated, a tombstone, a version past
+    /// `i64::MAX` (imported: no write reaches it otherwise).
+    async fn seed_indexes(store: &SqliteStore, now: Timestamp) {
+        let record = |uid: &str, primary_key: Option<&str>| IndexRecord {
+            uid: uid.to_owned(),
+            primary_key: primary_key.map(str::to_owned),
+            physical_uid: uid.to_owned(),
+            shards: 3,
+            settings_version: 0,
+            state: IndexState::Active,
+            version: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        store.put_index(record("movies", None), 0).await.unwrap();
+        store
+            .put_index(
+                IndexRecord {
+                    settings_version: 7,
+                    ..record("movies", Some("id"))
+                },
+                1,
+            )
+            .await
+            .unwrap();
+        let deleted = IndexRecord {
+            state: IndexState::Deleted,
+            ..record("books", None)
+        };
+        store.put_index(deleted, 0).await.unwrap();
+        store
+            .import_rows(&[CopyRow::Index(IndexRecord {
+                version: u64::MAX - 1,
+                settings_version: u64::MAX,
+                shards: u32::MAX,
+                ..record("huge", Some("id"))
+            })])
+            .await
+            .unwrap();
     }
 
     /// Every row of `table` in pages of `limit`, and the number of pages read.
@@ -1456,7 +1509,7 @@ mod tests {
                 )?;
                 assert_eq!(
                     tables.len(),
-                    20,
+                    21,
                     "a table was added: clear_all_rows must know it"
                 );
                 let mut counts = BTreeMap::new();

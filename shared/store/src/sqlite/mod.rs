@@ -11,6 +11,7 @@ mod cdc;
 mod connection;
 mod copy;
 mod idempotency;
+mod indexes;
 mod jobs;
 mod leases;
 mod maintenance;

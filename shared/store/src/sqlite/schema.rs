@@ -86,7 +86,7 @@ mod tests {
     }
 
     /// A store made by step 1 alone (the file a version-1 binary left), holding jobs in every
-    /// state: step 2 gives the two jobs in progress tokens 1 and 2 in enqueue order and starts
+    /// state, migrated through steps 2 and 3: step 2 gives the two jobs in progress tokens 1 and 2 in enqueue order and starts
     /// the sequence after them; a version-1 binary completing its claim afterwards (its SQL
     /// clears `claimed_by` but not the token) leaves a job that reads without a token.
     #[tokio::test]
@@ -117,7 +117,7 @@ mod tests {
             .await
             .unwrap();
         let report = store.migrate().await.unwrap();
-        assert_eq!((report.from, report.to, report.applied), (1, 2, vec![2]));
+        assert_eq!((report.from, report.to, report.applied), (1, 3, vec![2, 3]));
         let token = |id: &'static str| {
             let store = store.clone();
             async move { store.get_job(id).await.unwrap().unwrap().claim_token }

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use miroir_store::{
-    AliasTarget, Canary, CanaryRun, CanaryRunStatus, DynStore, IdempotencyRecord, JobClaim,
-    JobKind, NewJob, NodeSettingsVersion, RolloverPolicy, ScopedKeyObservation, SearchUiConfig,
-    Session, Task, TenantMapping, Timestamp,
+    AliasTarget, Canary, CanaryRun, CanaryRunStatus, DynStore, IdempotencyRecord, IndexRecord,
+    IndexState, JobClaim, JobKind, NewJob, NodeSettingsVersion, RolloverPolicy,
+    ScopedKeyObservation, SearchUiConfig, Session, Task, TenantMapping, Timestamp,
 };
 use serde_json::json;
 
@@ -220,6 +220,36 @@ pub async fn seed_every_table(store: &DynStore) -> Seeded {
         .record_login_failure("10.0.0.1", miroir_store::BackoffPolicy::default())
         .await
         .unwrap();
+    let index = |uid: &str, state| IndexRecord {
+        uid: uid.into(),
+        primary_key: None,
+        physical_uid: uid.into(),
+        shards: 3,
+        settings_version: 0,
+        state,
+        version: 0,
+        created_at: now,
+        updated_at: now,
+    };
+    store
+        .put_index(index("movies", IndexState::Active), 0)
+        .await
+        .unwrap();
+    store
+        .put_index(
+            IndexRecord {
+                primary_key: Some("id".into()),
+                settings_version: 2,
+                ..index("movies", IndexState::Active)
+            },
+            1,
+        )
+        .await
+        .unwrap();
+    store
+        .put_index(index("dropped", IndexState::Deleted), 0)
+        .await
+        .unwrap();
     Seeded {
         tasks,
         job_id: job.id,
@@ -362,6 +392,28 @@ pub async fn verify_every_table(store: &DynStore, seeded: &Seeded) {
             .unwrap()
             .failed_count,
         1
+    );
+    let movies = store.get_index("movies").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            movies.version,
+            movies.primary_key.as_deref(),
+            movies.settings_version,
+            movies.created_at
+        ),
+        (2, Some("id"), 2, seeded.now)
+    );
+    let indexes = store.list_indexes(None, 10).await.unwrap();
+    let states: Vec<(&str, IndexState)> = indexes
+        .iter()
+        .map(|record| (record.uid.as_str(), record.state))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("dropped", IndexState::Deleted),
+            ("movies", IndexState::Active)
+        ]
     );
 }
 

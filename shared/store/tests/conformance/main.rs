@@ -16,6 +16,7 @@ mod config_tables;
 mod copy;
 mod durability;
 mod expiring;
+mod indexes;
 mod jobs;
 mod leases;
 #[cfg(feature = "sqlite")]
@@ -38,7 +39,7 @@ macro_rules! conformance_suite {
         conformance_suite!(@expand $backend, $factory, {
             schema {
                 migrate_is_idempotent_and_reports_versions, racing_migrations_converge, store_ahead_is_refused,
-                a_version_1_store_with_jobs_upgrades_to_claim_tokens
+                a_version_1_store_with_jobs_upgrades_to_claim_tokens, a_version_2_store_upgrades_to_index_records
             }
             tasks {
                 create_allocates_increasing_uids, get_round_trips_every_field, update_replaces_mutable_fields,
@@ -80,6 +81,14 @@ macro_rules! conformance_suite {
             properties {
                 every_task_field_round_trips, every_config_row_round_trips, every_expiring_row_round_trips,
                 task_paging_equals_one_big_page
+            }
+            indexes {
+                an_unknown_uid_has_no_record, create_expects_version_0_and_stores_version_1,
+                racing_creators_have_one_winner, racing_updates_never_lose_an_update,
+                a_stale_version_is_a_conflict_and_changes_nothing, an_update_keeps_created_at_and_bumps_the_version,
+                a_tombstone_round_trips_and_recreation_continues_the_version, delete_is_compare_and_set,
+                list_is_in_uid_byte_order_with_paging, invalid_records_are_refused_and_change_nothing,
+                versions_use_the_whole_u64_range
             }
             config_tables {
                 node_settings_versions_never_go_back, tenants_round_trip_by_hash, a_tenant_has_one_key_and_rekeying_is_atomic,

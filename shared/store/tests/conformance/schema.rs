@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use miroir_store::{
-    Job, JobKind, JobQuery, JobState, NewJob, SCHEMA_VERSION, StoreError, TaskKind,
-    check_schema_version,
+    IndexRecord, IndexState, Job, JobKind, JobQuery, JobState, NewJob, SCHEMA_VERSION, StoreError,
+    TaskKind, Timestamp, check_schema_version,
 };
 use serde_json::json;
 
@@ -87,9 +87,10 @@ pub async fn store_ahead_is_refused(store: &TestStore) {
 /// Step 2 (`job_claim_tokens`) upgrades a version-1 store holding jobs in every state: the jobs
 /// in progress get the claim tokens 1, 2, … in enqueue order (their holders, version-1 binaries,
 /// do not know them: such a claim ends by that binary's completion or by running out), every
-/// other job and row is unchanged, and the next claim gets the next token.
+/// other job and row is unchanged, and the next claim gets the next token. Step 3 follows in the
+/// same migration.
 pub async fn a_version_1_store_with_jobs_upgrades_to_claim_tokens(store: &TestStore) {
-    assert_eq!(SCHEMA_VERSION, 2, "this case upgrades from version 1 to 2");
+    assert_eq!(SCHEMA_VERSION, 3, "this case upgrades from version 1 to 3");
     let Some(raw) = RawAccess::of(store) else {
         return;
     };
@@ -161,7 +162,7 @@ pub async fn a_version_1_store_with_jobs_upgrades_to_claim_tokens(store: &TestSt
     let handle = store.reopen().await.unwrap();
     assert_eq!(handle.schema_version().await.unwrap(), 1);
     let report = handle.migrate().await.unwrap();
-    assert_eq!((report.from, report.to, report.applied), (1, 2, vec![2]));
+    assert_eq!((report.from, report.to, report.applied), (1, 3, vec![2, 3]));
     check_schema_version(handle.schema_version().await.unwrap()).unwrap();
 
     let after = handle.list_jobs(&all).await.unwrap().jobs;
@@ -215,5 +216,61 @@ pub async fn a_version_1_store_with_jobs_upgrades_to_claim_tokens(store: &TestSt
         .unwrap()
         .unwrap();
     assert_eq!((next.id, next.claim_token), (expected, Some(3)));
+    assert!(handle.migrate().await.unwrap().applied.is_empty());
+}
+
+/// Step 3 (`index_records`) upgrades a version-2 store: the rows it held are unchanged, and
+/// index records can be written and read once it is applied.
+pub async fn a_version_2_store_upgrades_to_index_records(store: &TestStore) {
+    assert_eq!(SCHEMA_VERSION, 3, "this case upgrades from version 2 to 3");
+    let Some(raw) = RawAccess::of(store) else {
+        return;
+    };
+    let task = store
+        .create_task(new_task("movies", TaskKind::IndexCreation))
+        .await
+        .unwrap();
+    let job = store
+        .enqueue_job(NewJob {
+            kind: JobKind::Reindex,
+            params: json!({}),
+            max_attempts: 3,
+        })
+        .await
+        .unwrap();
+
+    raw.downgrade_to_version_2().await;
+    let handle = store.reopen().await.unwrap();
+    let version = handle.schema_version().await.unwrap();
+    assert_eq!(version, 2);
+    assert!(matches!(
+        check_schema_version(version),
+        Err(StoreError::SchemaBehind {
+            store: 2,
+            binary: 3
+        })
+    ));
+    let report = handle.migrate().await.unwrap();
+    assert_eq!((report.from, report.to, report.applied), (2, 3, vec![3]));
+    check_schema_version(handle.schema_version().await.unwrap()).unwrap();
+
+    assert_eq!(handle.get_task(task.uid).await.unwrap(), Some(task));
+    assert_eq!(handle.get_job(&job.id).await.unwrap(), Some(job));
+    assert_eq!(handle.list_indexes(None, 10).await.unwrap(), []);
+    let now = Timestamp::now();
+    let record = IndexRecord {
+        uid: "movies".to_owned(),
+        primary_key: None,
+        physical_uid: "movies".to_owned(),
+        shards: 1,
+        settings_version: 0,
+        state: IndexState::Active,
+        version: 0,
+        created_at: now,
+        updated_at: now,
+    };
+    let stored = handle.put_index(record, 0).await.unwrap();
+    assert_eq!(stored.version, 1);
+    assert_eq!(handle.get_index("movies").await.unwrap(), Some(stored));
     assert!(handle.migrate().await.unwrap().applied.is_empty());
 }

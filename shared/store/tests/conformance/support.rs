@@ -268,9 +268,11 @@ impl RawAccess {
         }
     }
 
-    /// Turns a store at schema version 2 back into the layout of version 1, keeping its rows:
-    /// the claim token of every job (in `job_ids`) and the claim token sequence are removed,
-    /// and the version says 1. This is the exact version-1 layout: step 2 only added them.
+    /// Turns a store at schema version 3 without index records back into the layout of version
+    /// 1, keeping its rows: the index records table (SQLite; Redis has no keys for an empty
+    /// table), the claim token of every job (in `job_ids`) and the claim token sequence are
+    /// removed, and the version says 1. This is the exact version-1 layout: steps 2 and 3 only
+    /// added them.
     pub async fn downgrade_to_version_1(&self, job_ids: &[String]) {
         match self {
             #[cfg(feature = "sqlite")]
@@ -280,6 +282,7 @@ impl RawAccess {
                 connection
                     .execute_batch(
                         "BEGIN IMMEDIATE;
+                         DROP TABLE indexes;
                          ALTER TABLE jobs DROP COLUMN claim_token;
                          DROP TABLE job_claim_sequence;
                          PRAGMA user_version = 1;
@@ -299,6 +302,32 @@ impl RawAccess {
                 nodes.run(redis::cmd("DEL").arg(&sequence)).await;
                 let version = format!("{prefix}:{{meta}}:schema_version");
                 nodes.run(redis::cmd("SET").arg(&version).arg(1)).await;
+            }
+        }
+    }
+
+    /// Turns a store at schema version 3 without index records back into the layout of version
+    /// 2: the index records table is dropped (SQLite; Redis has no keys for an empty table) and
+    /// the version says 2. This is the exact version-2 layout: step 3 only added the table.
+    pub async fn downgrade_to_version_2(&self) {
+        match self {
+            #[cfg(feature = "sqlite")]
+            RawAccess::Sqlite(path) => {
+                let connection = rusqlite::Connection::open(path).unwrap();
+                connection.busy_timeout(Duration::from_secs(5)).unwrap();
+                connection
+                    .execute_batch(
+                        "BEGIN IMMEDIATE;
+                         DROP TABLE indexes;
+                         PRAGMA user_version = 2;
+                         COMMIT;",
+                    )
+                    .unwrap();
+            }
+            #[cfg(feature = "redis")]
+            RawAccess::Redis { nodes, prefix } => {
+                let version = format!("{prefix}:{{meta}}:schema_version");
+                nodes.run(redis::cmd("SET").arg(&version).arg(2)).await;
             }
         }
     }

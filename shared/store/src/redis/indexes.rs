@@ -1,0 +1,114 @@
+//! Table 15, index records: a hash per record and a sorted set of the recorded uids, all under
+//! the `{indexes}` hash tag, so each write is one script in one slot (also on a Redis Cluster).
+//!
+//! Every uid has score 0 in the set, so `ZRANGEBYLEX` lists them in byte order, the order SQLite
+//! lists them in. Versions are compared as decimal strings in the scripts and the next version
+//! is computed here (a Lua number cannot hold every `u64`).
+
+use async_trait::async_trait;
+use redis::Value;
+
+use super::RedisStore;
+use super::codec::{self, Fields, Row};
+use crate::error::StoreResult;
+use crate::indexes::{IndexRecord, IndexStore, next_version, validate_index_record};
+
+const TABLE: &str = "indexes";
+
+lua_script!(PUT = "index_put.lua");
+lua_script!(DELETE = "index_delete.lua");
+lua_script!(LIST = "index_list.lua");
+
+pub(super) fn decode(row: &Row) -> StoreResult<IndexRecord> {
+    Ok(IndexRecord {
+        uid: row.text("uid")?,
+        primary_key: row.opt_text("primary_key")?,
+        physical_uid: row.text("physical_uid")?,
+        shards: row.parse("shards")?,
+        settings_version: row.parse("settings_version")?,
+        state: row.parse("state")?,
+        version: row.parse("version")?,
+        created_at: row.timestamp("created_at")?,
+        updated_at: row.timestamp("updated_at")?,
+    })
+}
+
+/// Every field of `record` as stored (an absent primary key is an absent field).
+pub(super) fn fields(record: &IndexRecord) -> Fields {
+    Fields::new()
+        .text("uid", record.uid.as_str())
+        .optional("primary_key", record.primary_key.as_deref(), Fields::text)
+        .text("physical_uid", record.physical_uid.as_str())
+        .display("shards", record.shards)
+        .display("settings_version", record.settings_version)
+        .display("state", record.state)
+        .display("version", record.version)
+        .timestamp("created_at", record.created_at)
+        .timestamp("updated_at", record.updated_at)
+}
+
+#[async_trait]
+impl IndexStore for RedisStore {
+    async fn get_index(&self, uid: &str) -> StoreResult<Option<IndexRecord>> {
+        let row = self.row(TABLE, &self.keys().index_record(uid)).await?;
+        row.as_ref().map(decode).transpose()
+    }
+
+    /// One script (`index_put.lua`) compares the stored version and writes the hash and the uid
+    /// set.
+    async fn put_index(
+        &self,
+        mut record: IndexRecord,
+        expected_version: u64,
+    ) -> StoreResult<IndexRecord> {
+        validate_index_record(&record)?;
+        record.version = next_version(&record.uid, expected_version)?;
+        let keys = self.keys();
+        let mut invocation = PUT.key(keys.index_record(&record.uid));
+        invocation
+            .key(keys.index_record_uids())
+            .arg(record.uid.as_str())
+            .arg(expected_version)
+            .arg(fields(&record).script_args());
+        let stored: Value = self.eval(&invocation).await?;
+        decode(&Row::decode_present(TABLE, stored)?)
+    }
+
+    /// One script (`index_delete.lua`) compares the stored version and removes the hash and the
+    /// uid.
+    async fn delete_index(&self, uid: &str, expected_version: u64) -> StoreResult<bool> {
+        let keys = self.keys();
+        let mut invocation = DELETE.key(keys.index_record(uid));
+        invocation
+            .key(keys.index_record_uids())
+            .arg(uid)
+            .arg(expected_version);
+        let deleted: i64 = self.eval(&invocation).await?;
+        Ok(deleted == 1)
+    }
+
+    /// One script (`index_list.lua`): the page of uids and their hashes in one snapshot.
+    async fn list_indexes(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<IndexRecord>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let keys = self.keys();
+        let mut invocation = LIST.key(keys.index_record_uids());
+        invocation
+            .arg(keys.index_record_prefix())
+            .arg(after.unwrap_or(""))
+            .arg(i64::try_from(limit).unwrap_or(i64::MAX));
+        let reply: Value = self.eval(&invocation).await?;
+        let mut records = Vec::new();
+        for hash in codec::array(TABLE, reply)? {
+            if let Some(row) = Row::decode(TABLE, hash)? {
+                records.push(decode(&row)?);
+            }
+        }
+        Ok(records)
+    }
+}
