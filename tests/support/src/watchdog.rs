@@ -3,6 +3,7 @@
 //! and the shell runs its cleanup command. No polling, no signals, no unsafe code.
 
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::process::{Child, ChildStdin, Command, Stdio};
 
 use crate::HarnessError;
@@ -58,9 +59,30 @@ pub(crate) fn reap(child: &mut Child) {
 }
 
 /// A port of `interface` that was free a moment ago.
+///
+/// Drawn below Linux's ephemeral range (32768–60999), never by `bind(0)`: an ephemeral port can
+/// be handed to an outgoing connection or to another `bind(0)` between this check and the
+/// caller's own bind, and a server started on a taken port exits while its readiness probe
+/// reaches whoever holds the port. Each test process walks its own stretch of ports (by pid),
+/// one port per call, skipping ports in use.
 pub(crate) fn free_port(interface: &str) -> Result<u16, HarnessError> {
-    TcpListener::bind((interface, 0))
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .map_err(|error| HarnessError::new(format!("cannot find a free port: {error}")))
+    const FIRST: u32 = 20_000;
+    const STRETCH: u32 = 160;
+    const STRETCHES: u32 = 75;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = FIRST + std::process::id() % STRETCHES * STRETCH;
+    for _ in 0..STRETCH * STRETCHES {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed) % (STRETCH * STRETCHES);
+        let port = FIRST + (start - FIRST + offset) % (STRETCH * STRETCHES);
+        let Ok(port) = u16::try_from(port) else {
+            continue;
+        };
+        if TcpListener::bind((interface, port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(HarnessError::new(format!(
+        "cannot find a free port on {interface} from {FIRST} to {}",
+        FIRST + STRETCH * STRETCHES
+    )))
 }
