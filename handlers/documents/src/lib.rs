@@ -15,6 +15,7 @@ mod read;
 mod write;
 
 use axum::Router;
+use miroir_core::catalog::Catalog;
 use miroir_core::node::node_path;
 use miroir_core::{ApiError, Code};
 use miroir_http::AppState;
@@ -48,15 +49,19 @@ fn documents_path(uid: &str, more: &[&str]) -> String {
     node_path(["indexes", uid, "documents"].iter().chain(more))
 }
 
-/// The primary key documents of `uid` are routed by, and whether the index exists: the index's
-/// own, else the `primaryKey` parameter (the index is then created), else 400
-/// `miroir_primary_key_required`. A parameter naming another key than the index's is refused.
+/// The primary key documents of `uid` are routed by: the index's own (from its state record,
+/// else from the nodes), else the `primaryKey` parameter (the index is then created or given
+/// it), else 400 `miroir_primary_key_required`. A parameter naming another key than the index's
+/// is refused. The write's task checks the record again ([`Catalog::prepare_documents`]).
 async fn index_primary_key(
     state: &AppState,
     uid: &str,
     requested: Option<&str>,
-) -> Result<(String, bool), ApiError> {
-    match (state.cluster.primary_key(uid).await?, requested) {
+) -> Result<String, ApiError> {
+    let known = Catalog::new(state.store.as_ref(), &state.cluster)
+        .primary_key(uid)
+        .await?;
+    match (known, requested) {
         (Some(key), Some(requested)) if key != requested => Err(ApiError::new(
             Code::BadRequest,
             format!(
@@ -64,8 +69,8 @@ async fn index_primary_key(
                  `{requested}` does not match it."
             ),
         )),
-        (Some(key), _) => Ok((key, true)),
-        (None, Some(requested)) if !requested.is_empty() => Ok((requested.to_owned(), false)),
+        (Some(key), _) => Ok(key),
+        (None, Some(requested)) if !requested.is_empty() => Ok(requested.to_owned()),
         (None, _) => Err(ApiError::new(
             Code::MiroirPrimaryKeyRequired,
             format!(

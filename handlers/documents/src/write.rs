@@ -7,6 +7,7 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use miroir_core::catalog::Catalog;
 use miroir_core::cluster::NodeCall;
 use miroir_core::node::{Method, encode_path_segment};
 use miroir_core::routing::{NodeIndex, Shard};
@@ -88,7 +89,7 @@ async fn add_documents(
     let params = QueryParams::parse(query.as_deref().unwrap_or_default());
     params.reject_unknown(&["primaryKey", "csvDelimiter", "customMetadata"])?;
     let documents = parse_documents(&headers, &body)?;
-    let (primary_key, exists) = index_primary_key(&state, &uid, params.get("primaryKey")).await?;
+    let primary_key = index_primary_key(&state, &uid, params.get("primaryKey")).await?;
     let path = format!(
         "{}?primaryKey={}",
         documents_path(&uid, &[]),
@@ -107,15 +108,21 @@ async fn add_documents(
         details: json!({"receivedDocuments": documents.len(), "indexedDocuments": null}),
         fingerprint: fingerprint(method.as_str(), &path, &body),
     };
-    let cluster = state.cluster.clone();
-    accept_write(&state, &headers, write, move |marker| async move {
-        if !exists {
-            let created = cluster.create_index(&uid, &primary_key).await;
+    let (store, cluster) = (state.store.clone(), state.cluster.clone());
+    accept_write(&state, &headers, write, move |fan_out| async move {
+        let catalog = Catalog::new(store.as_ref(), &cluster);
+        if let Some(claim) = catalog
+            .prepare_documents(&uid, &primary_key, fan_out.record)
+            .await?
+        {
+            let created = catalog.create(claim).await;
             if !created.succeeded() {
                 return Err(created.failure());
             }
         }
-        Ok(cluster.write(marker.mark(calls), Some(shards)).await)
+        Ok(cluster
+            .write(fan_out.marker.mark(calls), Some(shards))
+            .await)
     })
     .await
 }

@@ -1,12 +1,18 @@
 //! `miroir-handler-indexes`: the index routes (plan §3 "Index lifecycle", §5 "Routing by
 //! operation type").
 //!
+//! Every write keeps the index's state record ([`miroir_core::catalog`]) in step with the nodes:
+//!
 //! - `POST /indexes {uid, primaryKey}`: `primaryKey` is required (Miroir routes documents by
-//!   it); broadcast to every node, followed on each node by a settings update that makes
-//!   `_miroir_shard` filterable (shard-scoped reads and rebalancing need it). An index that
-//!   already exists gives a task that fails with `index_already_exists`, as in Meilisearch,
-//!   without touching the nodes.
-//! - `PATCH /indexes/{uid}` and `DELETE /indexes/{uid}`: broadcast.
+//!   it); the record is claimed, then the creation is broadcast to every node, followed on each
+//!   node by a settings update that makes `_miroir_shard` filterable (shard-scoped reads and
+//!   rebalancing need it). An index that already exists gives a task that fails with
+//!   `index_already_exists`, as in Meilisearch, without touching the nodes.
+//! - `PATCH /indexes/{uid}`: broadcast; the record takes the new primary key first (and gets
+//!   the old one back if the nodes refuse). A new primary key for an index that holds documents
+//!   gives a task that fails with `index_primary_key_already_exists`, as in Meilisearch.
+//! - `DELETE /indexes/{uid}`: the record is marked `deleting`, writes still being sent to the
+//!   index are waited for, the deletion is broadcast, and the record is left `deleted`.
 //! - `GET /indexes`, `GET /indexes/{uid}`: answered by one node (every node holds every index).
 //! - `GET /indexes/{uid}/stats`, `GET /stats`: every node, counts summed and divided by the
 //!   copies each document has, so they count distinct documents.
@@ -17,13 +23,14 @@ use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::{Json, Router};
+use miroir_core::catalog::Catalog;
 use miroir_core::jobs::valid_index_uid;
 use miroir_core::node::{Method, node_path};
 use miroir_core::{ApiError, Code};
 use miroir_http::object::Object;
-use miroir_http::write::{Write, accept_calls, accept_write, accepted, fingerprint};
+use miroir_http::write::{Write, accept_write, fingerprint, refused_task};
 use miroir_http::{AppState, HttpResult, IndexPath, JsonBody, alias};
-use miroir_store::{NewTask, TaskError, TaskKind, TaskStatus, Timestamp};
+use miroir_store::TaskKind;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
@@ -115,44 +122,32 @@ async fn create_index(
         details: json!({"primaryKey": primary_key}),
         fingerprint: fingerprint("POST", "/indexes", request.to_string().as_bytes()),
     };
-    if state.cluster.primary_key(&uid).await?.is_some() {
-        return already_exists(&state, write, &uid).await;
+    let catalog = Catalog::new(state.store.as_ref(), &state.cluster);
+    if catalog
+        .settled(&uid)
+        .await?
+        .is_some_and(|record| record.is_active())
+    {
+        return refused_task(&state, write, &already_exists(&uid)).await;
     }
-    let cluster = state.cluster.clone();
+    let (store, cluster) = (state.store.clone(), state.cluster.clone());
     // The index routes record no marker (see `miroir_core::marker`): nothing to mark.
-    accept_write(&state, &headers, write, move |_marker| async move {
-        Ok(cluster.create_index(&uid, &primary_key).await)
+    accept_write(&state, &headers, write, move |_fan_out| async move {
+        let catalog = Catalog::new(store.as_ref(), &cluster);
+        match catalog.claim_creation(&uid, Some(primary_key)).await? {
+            Some(claim) => Ok(catalog.create(claim).await),
+            None => Err(already_exists(&uid)),
+        }
     })
     .await
 }
 
-/// Meilisearch answers a duplicate creation with a task that fails; so does Miroir, without a
-/// node call.
-async fn already_exists(state: &AppState, write: Write, uid: &str) -> HttpResult<Response> {
-    let now = Timestamp::now();
-    let task = state
-        .store
-        .create_task(NewTask {
-            index_uid: write.index_uid,
-            kind: write.kind,
-            status: TaskStatus::Enqueued,
-            node_tasks: Default::default(),
-            details: Some(write.details),
-            enqueued_at: now,
-        })
-        .await?;
-    let mut update = task.to_update();
-    update.status = TaskStatus::Failed;
-    update.started_at = Some(now);
-    update.finished_at = Some(now);
-    update.error = Some(TaskError {
-        message: format!("Index `{uid}` already exists."),
-        code: "index_already_exists".to_owned(),
-        error_type: "invalid_request".to_owned(),
-        link: "https://docs.meilisearch.com/errors#index_already_exists".to_owned(),
-    });
-    let task = state.store.update_task(task.uid, update).await?;
-    Ok(accepted(&task))
+/// Meilisearch's refusal of a creation whose index exists.
+fn already_exists(uid: &str) -> ApiError {
+    ApiError::new(
+        Code::IndexAlreadyExists,
+        format!("Index `{uid}` already exists."),
+    )
 }
 
 /// List indexes.
@@ -228,11 +223,31 @@ async fn update_index(
         details: json!({"primaryKey": primary_key}),
         fingerprint: fingerprint("PATCH", &path, request.as_bytes()),
     };
-    state.cluster.forget_index(&uid);
-    let calls = state
-        .cluster
-        .broadcast(&Method::PATCH, &path, Some(request.as_bytes()));
-    accept_calls(&state, &headers, write, calls, None).await
+    let catalog = Catalog::new(state.store.as_ref(), &state.cluster);
+    if let Some(record) = catalog.settled(&uid).await?
+        && let Some(key) = record.primary_key.filter(|key| *key != primary_key)
+        && catalog.has_documents(&uid).await
+    {
+        let error = ApiError::new(
+            Code::IndexPrimaryKeyAlreadyExists,
+            format!("Index `{uid}`: Index already has a primary key: `{key}`."),
+        );
+        return refused_task(&state, write, &error).await;
+    }
+    let (store, cluster) = (state.store.clone(), state.cluster.clone());
+    let calls = cluster.broadcast(&Method::PATCH, &path, Some(request.as_bytes()));
+    accept_write(&state, &headers, write, move |fan_out| async move {
+        let catalog = Catalog::new(store.as_ref(), &cluster);
+        let before = catalog
+            .set_primary_key(&uid, &primary_key, fan_out.record)
+            .await?;
+        let outcome = cluster.write(calls, None).await;
+        if let Some(before) = before.filter(|_| !outcome.succeeded()) {
+            catalog.restore(before).await;
+        }
+        Ok(outcome)
+    })
+    .await
 }
 
 /// Delete an index.
@@ -259,9 +274,21 @@ async fn delete_index(
         details: json!({"deletedDocuments": null}),
         fingerprint: fingerprint("DELETE", &path, b""),
     };
-    state.cluster.forget_index(&uid);
-    let calls = state.cluster.broadcast(&Method::DELETE, &path, None);
-    let response = accept_calls(&state, &headers, write, calls, None).await?;
+    let (store, cluster, index) = (state.store.clone(), state.cluster.clone(), uid.clone());
+    let calls = cluster.broadcast(&Method::DELETE, &path, None);
+    let response = accept_write(&state, &headers, write, move |fan_out| async move {
+        let catalog = Catalog::new(store.as_ref(), &cluster);
+        let marked = catalog.begin_deletion(&index).await?;
+        if marked.is_some() {
+            catalog.wait_for_writes(&index, fan_out.task_uid).await?;
+        }
+        let outcome = cluster.write(calls, None).await;
+        if let Some(marked) = marked {
+            catalog.finish_deletion(marked, outcome.succeeded()).await;
+        }
+        Ok(outcome)
+    })
+    .await?;
     if let Err(error) = state.store.delete_node_settings_versions(&uid).await {
         tracing::warn!(%error, index = %uid, "settings versions of a deleted index kept");
     }

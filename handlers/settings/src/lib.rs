@@ -17,11 +17,12 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::{Json, Router};
+use miroir_core::catalog::Catalog;
 use miroir_core::merge::SHARD_FIELD;
 use miroir_core::node::{Method, NodeError, node_path};
 use miroir_core::{ApiError, Code, IndexUid};
 use miroir_http::object::Object;
-use miroir_http::write::{Write, accept_calls, accept_write, fingerprint};
+use miroir_http::write::{Write, accept_write, fingerprint};
 use miroir_http::{AppState, HttpResult, IndexPath, JsonBody, alias};
 use miroir_store::TaskKind;
 use serde_json::{Map, Value, json};
@@ -167,19 +168,25 @@ async fn reset_settings(
     let uid = alias::write_target(&state, uid.as_str()).await?;
     let path = settings_path(&uid);
     let write = Write {
-        index_uid: Some(uid),
+        index_uid: Some(uid.clone()),
         kind: TaskKind::SettingsUpdate,
         details: json!({}),
         fingerprint: fingerprint("DELETE", &path, b""),
     };
-    let cluster = state.cluster.clone();
-    accept_write(&state, &headers, write, move |marker| async move {
-        let outcome = cluster
-            .write(
-                marker.mark(cluster.broadcast(&Method::DELETE, &path, None)),
-                None,
-            )
-            .await;
+    Catalog::new(state.store.as_ref(), &state.cluster)
+        .settled(&uid)
+        .await?;
+    let (store, cluster) = (state.store.clone(), state.cluster.clone());
+    accept_write(&state, &headers, write, move |fan_out| async move {
+        let reset = cluster.write(
+            fan_out
+                .marker
+                .mark(cluster.broadcast(&Method::DELETE, &path, None)),
+            None,
+        );
+        let outcome = Catalog::new(store.as_ref(), &cluster)
+            .write_creating(&uid, fan_out.record, reset)
+            .await?;
         // Each node applies its tasks in order: `_miroir_shard` is filterable again right
         // after the reset.
         let mut reserved = Map::new();
@@ -303,6 +310,9 @@ async fn broadcast_settings(
 ) -> HttpResult<Response> {
     state.cluster.require_nodes()?;
     let uid = &alias::write_target(state, uid.as_str()).await?;
+    Catalog::new(state.store.as_ref(), &state.cluster)
+        .settled(uid)
+        .await?;
     let details = Value::Object(settings.clone());
     keep_reserved(&mut settings);
     let path = settings_path(uid);
@@ -321,7 +331,15 @@ async fn broadcast_settings(
             }
         }
     }
-    accept_calls(state, headers, write, calls, None).await
+    let (store, cluster) = (state.store.clone(), state.cluster.clone());
+    let uid = uid.clone();
+    accept_write(state, headers, write, move |fan_out| async move {
+        let update = cluster.write(fan_out.marker.mark(calls), None);
+        Catalog::new(store.as_ref(), &cluster)
+            .write_creating(&uid, fan_out.record, update)
+            .await
+    })
+    .await
 }
 
 /// For an update that does not name `filterableAttributes`: the nodes where `_miroir_shard`

@@ -17,6 +17,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use miroir_core::catalog::Catalog;
 use miroir_core::documents::route_documents;
 use miroir_core::jobs::ReindexParams;
 use miroir_core::merge::SHARD_FIELD;
@@ -79,8 +80,7 @@ pub async fn run(env: JobEnv<'_>, claim: &Claim) -> Result<Value, JobError> {
     let params = ReindexParams::parse(claim.job().params.clone()).map_err(|error| api(&error))?;
     let mut progress: Progress =
         serde_json::from_value(claim.job().progress.clone()).unwrap_or_default();
-    let primary_key = env
-        .cluster
+    let primary_key = Catalog::new(env.store.as_ref(), env.cluster)
         .primary_key(&params.source)
         .await
         .map_err(|error| api(&error))?
@@ -132,7 +132,8 @@ async fn prepare(
     progress: &mut Progress,
 ) -> Result<(), JobError> {
     let cluster = env.cluster;
-    match cluster
+    let catalog = Catalog::new(env.store.as_ref(), cluster);
+    match catalog
         .primary_key(&params.target)
         .await
         .map_err(|error| api(&error))?
@@ -145,11 +146,18 @@ async fn prepare(
         }
         Some(_) => {}
         None => {
-            let created = cluster.create_index(&params.target, primary_key).await;
-            if !created.succeeded() {
-                return Err(api(&created.failure()));
+            let claim = catalog
+                .claim_creation(&params.target, Some(primary_key.to_owned()))
+                .await
+                .map_err(|error| api(&error))?;
+            // `None`: created meanwhile by someone else; its primary key is checked next run.
+            if let Some(claim) = claim {
+                let created = catalog.create(claim).await;
+                if !created.succeeded() {
+                    return Err(api(&created.failure()));
+                }
+                merge_tasks(progress, &created.node_tasks);
             }
-            merge_tasks(progress, &created.node_tasks);
         }
     }
     let mut settings: Map<String, Value> = cluster

@@ -8,8 +8,7 @@
 //! succeeded; groups that missed their quorum for some shard are reported as degraded
 //! (`X-Miroir-Degraded`). Broadcast writes (index, settings, delete by filter) touch every shard.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::RwLock;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -94,7 +93,6 @@ pub struct Cluster {
     client: NodeClient,
     reads: AtomicU64,
     unavailable_shard_policy: UnavailableShardPolicy,
-    primary_keys: RwLock<HashMap<String, String>>,
 }
 
 impl Cluster {
@@ -109,7 +107,6 @@ impl Cluster {
             client,
             reads: AtomicU64::new(0),
             unavailable_shard_policy: config.scatter.unavailable_shard_policy,
-            primary_keys: RwLock::new(HashMap::new()),
         })
     }
 
@@ -251,8 +248,8 @@ impl Cluster {
 
     /// Creates index `uid` with `primary_key` on every node, then makes `_miroir_shard`
     /// filterable on each node that enqueued the creation (each node applies its tasks in order,
-    /// so the settings follow the creation; only the creation is in the outcome). Remembers the
-    /// primary key when the creation reached quorum.
+    /// so the settings follow the creation; only the creation is in the outcome). The index's
+    /// state record is the caller's ([`crate::catalog::Catalog::create`]).
     pub async fn create_index(&self, uid: &str, primary_key: &str) -> WriteOutcome {
         let body = serde_json::json!({"uid": uid, "primaryKey": primary_key}).to_string();
         let outcome = self
@@ -273,33 +270,21 @@ impl Cluster {
             })
             .collect();
         self.write(follow_ups, Some(BTreeSet::new())).await;
-        if outcome.succeeded() {
-            self.remember_primary_key(uid, primary_key);
-        }
         outcome
     }
 
-    /// The primary key of index `uid`, asked of the nodes (first answer wins) and remembered;
-    /// `None` when the nodes do not know the index.
-    pub async fn primary_key(&self, uid: &str) -> Result<Option<String>, ApiError> {
-        if let Some(key) = self
-            .primary_keys
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(uid)
-        {
-            return Ok(Some(key.clone()));
-        }
+    /// What the nodes know of index `uid`, asked of each in turn until one answers: `None`
+    /// when the index does not exist there, else `Some` of its primary key (itself `None` when
+    /// the index has none yet). Used to adopt an index that has no state record (created
+    /// before records existed, or on the nodes directly); see [`crate::catalog`].
+    pub async fn index_on_nodes(&self, uid: &str) -> Result<Option<Option<String>>, ApiError> {
         let path = node_path(["indexes", uid]);
         let mut last_error = None;
         for node in self.topology.nodes() {
             match self.client.get::<Value>(node, &path).await {
                 Ok(index) => {
-                    let Some(key) = index.get("primaryKey").and_then(Value::as_str) else {
-                        return Ok(None);
-                    };
-                    self.remember_primary_key(uid, key);
-                    return Ok(Some(key.to_owned()));
+                    let key = index.get("primaryKey").and_then(Value::as_str);
+                    return Ok(Some(key.map(str::to_owned)));
                 }
                 Err(NodeError::Api(error)) if error.code == "index_not_found" => return Ok(None),
                 Err(error) => last_error = Some(error.to_api_error(node)),
@@ -311,19 +296,11 @@ impl Cluster {
         }
     }
 
-    /// Records the primary key of an index this process just created or changed.
-    pub fn remember_primary_key(&self, uid: &str, key: &str) {
-        self.primary_keys
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(uid.to_owned(), key.to_owned());
-    }
-
     /// Makes `_miroir_shard` filterable again on `node` for index `uid`, after the node refused
-    /// Miroir's shard filter there. An index can lose the field when a node creates it by a
-    /// write processed after a deletion Miroir had not seen finish (a document addition or a
-    /// settings update right after `DELETE /indexes/{uid}`, a stale primary-key cache on
-    /// another replica), or when its settings are changed on the node directly.
+    /// Miroir's shard filter there. An index loses the field when its settings are changed on
+    /// the node directly, or when a node re-creates it by a write that reached it after the
+    /// deletion and that Miroir did not order (a reindex job writing while its target is
+    /// deleted, a writer whose deletion wait ran out: see [`crate::catalog`]).
     ///
     /// Reads the node's filterable attributes and enqueues them again with `_miroir_shard`
     /// first. Does nothing when the field is there, or while the node has a pending task that
@@ -389,13 +366,5 @@ impl Cluster {
                 false
             }
         }
-    }
-
-    /// Forgets what is remembered of a deleted or changed index.
-    pub fn forget_index(&self, uid: &str) {
-        self.primary_keys
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(uid);
     }
 }

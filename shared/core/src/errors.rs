@@ -100,6 +100,7 @@ codes! {
     TaskNotFound => ("task_not_found", InvalidRequest, 404),
     NotFound => ("not_found", InvalidRequest, 404),
     IndexAlreadyExists => ("index_already_exists", InvalidRequest, 409),
+    IndexPrimaryKeyAlreadyExists => ("index_primary_key_already_exists", InvalidRequest, 400),
     PayloadTooLarge => ("payload_too_large", InvalidRequest, 413),
     MissingContentType => ("missing_content_type", InvalidRequest, 415),
     InvalidContentType => ("invalid_content_type", InvalidRequest, 415),
@@ -134,6 +135,9 @@ codes! {
     MiroirShardUnavailable => ("miroir_shard_unavailable", System, 503),
     MiroirSettingsVersionStale => ("miroir_settings_version_stale", System, 503),
     MiroirStoreUnavailable => ("miroir_store_unavailable", System, 503),
+    // A write to an index whose deletion is being sent to the nodes (see `catalog`): nothing
+    // was sent; retrying after the deletion re-creates the index where Meilisearch would.
+    MiroirIndexBusy => ("miroir_index_busy", System, 503),
     MiroirSchemaMismatch => ("miroir_schema_mismatch", System, 503),
     // A known route called with a method it does not serve (Meilisearch answers 405 there too,
     // without a body; Miroir keeps the error shape on every response).

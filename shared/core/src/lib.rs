@@ -18,6 +18,7 @@
 //! - [`Exit`]: the process exit codes.
 
 pub mod aggregate;
+pub mod catalog;
 pub mod cluster;
 pub mod config;
 pub mod documents;

@@ -8,9 +8,11 @@
 //! 2. The task is created (`enqueued`, no node tasks yet) and, with a key, the key is claimed
 //!    for it atomically. A request that loses the claim to a concurrent identical one withdraws
 //!    its task and answers the winner's, so a retry during the first fan-out never fans out twice.
-//! 3. The fan-out runs; the task records the node tasks it produced. Both run on a task of their
-//!    own, so a request dropped meanwhile (client gone, request time limit) still records what
-//!    the nodes accepted. The fan-out is given the task's [`TaskMarker`]: every node write it
+//! 3. The index's state record is checked ([`Catalog::guard`]): while the index is being
+//!    deleted nothing is sent (503 `miroir_index_busy`), which orders every write against a
+//!    deletion (see [`miroir_core::catalog`]). Then the fan-out runs; the task records the node
+//!    tasks it produced. Both run on a task of their own, so a request dropped meanwhile (client
+//!    gone, request time limit) still records what the nodes accepted. The fan-out is given the task's [`TaskMarker`]: every node write it
 //!    sends on a route that records one carries it (`customMetadata=miroir-<uid>`), so when
 //!    the process dies before the recording, the poller finds the node tasks by it
 //!    ([`miroir_core::reconcile`]). A write that had nothing to send (an empty batch) succeeds at
@@ -28,12 +30,14 @@ use std::time::Duration;
 use axum::Json;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use miroir_core::catalog::Catalog;
 use miroir_core::cluster::{NodeCall, WriteOutcome};
 use miroir_core::marker::TaskMarker;
 use miroir_core::routing::Shard;
 use miroir_core::{ApiError, Code};
 use miroir_store::{
-    IdempotencyInsert, IdempotencyRecord, NewTask, Task, TaskError, TaskKind, TaskStatus, Timestamp,
+    IdempotencyInsert, IdempotencyRecord, IndexRecord, NewTask, Task, TaskError, TaskKind,
+    TaskStatus, TaskUid, Timestamp,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -106,9 +110,22 @@ pub fn accepted(task: &Task) -> Response {
     (StatusCode::ACCEPTED, Json(SummarizedTask::from(task))).into_response()
 }
 
+/// What a write's fan-out is given, once its task exists.
+#[derive(Debug)]
+pub struct FanOut {
+    /// The task's marker: the fan-out passes every node call through [`TaskMarker::mark`].
+    pub marker: TaskMarker,
+    /// The task's uid.
+    pub task_uid: TaskUid,
+    /// The index's state record as [`Catalog::guard`] read it after the task was created
+    /// (`None` when there is none, and for creations and deletions, which read it themselves).
+    pub record: Option<IndexRecord>,
+}
+
 /// Accepts `write`: idempotency, task creation, `fan_out`, task update, response (see the
-/// module docs). `fan_out` runs at most once, and only for a request that owns its task; it is
-/// given the task's marker and must pass its node calls through [`TaskMarker::mark`].
+/// module docs). `fan_out` runs at most once, and only for a request that owns its task, after
+/// the index's record was checked ([`Catalog::guard`]: nothing is sent while the index is being
+/// deleted); its node calls must pass through [`FanOut::marker`].
 pub async fn accept_write<F, Fut>(
     state: &AppState,
     headers: &HeaderMap,
@@ -116,7 +133,7 @@ pub async fn accept_write<F, Fut>(
     fan_out: F,
 ) -> HttpResult<Response>
 where
-    F: FnOnce(TaskMarker) -> Fut + Send + 'static,
+    F: FnOnce(FanOut) -> Fut + Send + 'static,
     Fut: Future<Output = Result<WriteOutcome, ApiError>> + Send + 'static,
 {
     let key = idempotency_key(state, headers)?;
@@ -192,10 +209,29 @@ async fn fan_out_and_record<F, Fut>(
     fan_out: F,
 ) -> HttpResult<(Task, WriteOutcome)>
 where
-    F: FnOnce(TaskMarker) -> Fut,
+    F: FnOnce(FanOut) -> Fut,
     Fut: Future<Output = Result<WriteOutcome, ApiError>>,
 {
-    let outcome = match fan_out(TaskMarker::for_task(task.uid)).await {
+    let guarded = match (&task.index_uid, task.kind) {
+        (None, _) | (_, TaskKind::IndexCreation | TaskKind::IndexDeletion) => Ok(None),
+        (Some(uid), _) => {
+            Catalog::new(state.store.as_ref(), &state.cluster)
+                .guard(uid)
+                .await
+        }
+    };
+    let sent = match guarded {
+        Ok(record) => {
+            fan_out(FanOut {
+                marker: TaskMarker::for_task(task.uid),
+                task_uid: task.uid,
+                record,
+            })
+            .await
+        }
+        Err(error) => Err(error),
+    };
+    let outcome = match sent {
         Ok(outcome) => outcome,
         Err(error) => {
             fail(&state, &task, &WriteOutcome::default(), &error).await?;
@@ -237,10 +273,33 @@ pub async fn accept_calls(
     shards: Option<BTreeSet<Shard>>,
 ) -> HttpResult<Response> {
     let cluster = state.cluster.clone();
-    accept_write(state, headers, write, move |marker| async move {
-        Ok(cluster.write(marker.mark(calls), shards).await)
+    accept_write(state, headers, write, move |fan_out| async move {
+        Ok(cluster.write(fan_out.marker.mark(calls), shards).await)
     })
     .await
+}
+
+/// Answers `write` the way Meilisearch answers a request it refuses only when the task runs
+/// (an index that already exists, a primary key that can no longer change): 202 with a task
+/// recorded `failed` with `error`, and no node call.
+pub async fn refused_task(
+    state: &AppState,
+    write: Write,
+    error: &ApiError,
+) -> HttpResult<Response> {
+    let task = state
+        .store
+        .create_task(NewTask {
+            index_uid: write.index_uid,
+            kind: write.kind,
+            status: TaskStatus::Enqueued,
+            node_tasks: Default::default(),
+            details: Some(write.details),
+            enqueued_at: Timestamp::now(),
+        })
+        .await?;
+    fail(state, &task, &WriteOutcome::default(), error).await?;
+    Ok(accepted(&task))
 }
 
 /// The `Idempotency-Key` of the request, when idempotency is enabled and one was sent.

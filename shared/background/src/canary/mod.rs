@@ -17,6 +17,7 @@ use axum::http::{Request, StatusCode};
 use futures::StreamExt;
 use futures::stream;
 use miroir_core::Config;
+use miroir_core::catalog::Catalog;
 use miroir_core::cluster::Cluster;
 use miroir_core::node::node_path;
 use miroir_http::metrics::BackgroundMetrics;
@@ -151,8 +152,7 @@ async fn run_canary(
         ),
         Ok(response) => {
             let uid = resolve(env.store, &canary.index_uid).await?;
-            let primary_key = env
-                .cluster
+            let primary_key = Catalog::new(env.store.as_ref(), env.cluster)
                 .primary_key(&uid)
                 .await
                 .ok()

@@ -1,0 +1,179 @@
+//! The per-index state record, across `miroir` processes sharing one Redis store:
+//!
+//! - an index deleted and re-created with another primary key through one replica is routed by
+//!   the new key through the other (no process keeps its own copy of the key);
+//! - a document write racing `DELETE /indexes/{uid}` never leaves a node holding the index
+//!   without `_miroir_shard` filterable (the write is enqueued before the deletion, or refused
+//!   with `miroir_index_busy`, or re-creates the index the way Miroir creates indexes).
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use miroir_system_tests::{Fleet, Miroir};
+use miroir_test_support::{shared_redis, unique_prefix};
+use serde_json::{Value, json};
+
+fn replicas(label: &str) -> (Fleet, Miroir, Miroir) {
+    let fleet = Fleet::start(3);
+    let url = shared_redis().store_url(&unique_prefix(label), Duration::from_secs(2));
+    let a = Miroir::start(&fleet, &url, 1);
+    let b = Miroir::start(&fleet, &url, 1);
+    (fleet, a, b)
+}
+
+/// The task uid of a 202, or `None` for another answer.
+fn task_uid(reply: &miroir_test_support::process::HttpReply) -> Option<u64> {
+    (reply.status == 202).then(|| {
+        serde_json::from_str::<Value>(&reply.body).unwrap()["taskUid"]
+            .as_u64()
+            .unwrap()
+    })
+}
+
+#[test]
+fn a_recreated_index_is_routed_by_its_new_primary_key_on_every_replica() {
+    let (_fleet, a, b) = replicas("records-primary-key");
+    a.write(
+        "POST",
+        "/indexes",
+        &json!({"uid": "books", "primaryKey": "id"}),
+    );
+    // `b` routes by `id` (and would have remembered it before records existed).
+    b.write(
+        "POST",
+        "/indexes/books/documents",
+        &json!([{"id": 1, "isbn": "one"}]),
+    );
+    a.write("DELETE", "/indexes/books", &Value::Null);
+    a.write(
+        "POST",
+        "/indexes",
+        &json!({"uid": "books", "primaryKey": "isbn"}),
+    );
+    let task = b.write(
+        "POST",
+        "/indexes/books/documents",
+        &json!([{"id": 7, "isbn": "978-3"}]),
+    );
+    assert_eq!(task["details"]["indexedDocuments"], 1, "{task}");
+    let document = a.json("GET", "/indexes/books/documents/978-3", &Value::Null);
+    assert_eq!(document["id"], 7);
+    // A primary-key parameter naming the old key is refused by both.
+    for replica in [&a, &b] {
+        let reply = replica.call(
+            "POST",
+            "/indexes/books/documents?primaryKey=id",
+            &json!([{"id": 8, "isbn": "978-4"}]),
+        );
+        assert_eq!(reply.status, 400, "{}", reply.body);
+    }
+}
+
+#[test]
+fn a_write_racing_an_index_deletion_never_leaves_the_index_without_the_shard_field() {
+    let (fleet, a, b) = replicas("records-delete-race");
+    for node in &fleet.nodes {
+        node.faults().set_latency(Duration::from_millis(15));
+    }
+    let (mut refused, mut before, mut after) = (0, 0, 0);
+    for round in 0..16_u64 {
+        a.write(
+            "POST",
+            "/indexes",
+            &json!({"uid": "race", "primaryKey": "id"}),
+        );
+        let documents = json!([{"id": round, "title": "racing"}]);
+        // Either request goes first, the other 0 to 15 ms later.
+        let pause = Duration::from_millis(round / 2 % 4 * 5);
+        let (deletion, write) = std::thread::scope(|scope| {
+            let delete = || a.call("DELETE", "/indexes/race", &Value::Null);
+            let write = || b.call("POST", "/indexes/race/documents?primaryKey=id", &documents);
+            if round % 2 == 0 {
+                let deletion = scope.spawn(delete);
+                std::thread::sleep(pause);
+                let write = write();
+                (deletion.join().unwrap(), write)
+            } else {
+                let write = scope.spawn(write);
+                std::thread::sleep(pause);
+                let deletion = delete();
+                (deletion, write.join().unwrap())
+            }
+        });
+        let deleted = a.wait_task(task_uid(&deletion).unwrap());
+        assert_eq!(deleted["status"], "succeeded", "{deleted}");
+        match task_uid(&write) {
+            Some(uid) => {
+                let task = b.wait_task(uid);
+                assert_eq!(task["status"], "succeeded", "{task}");
+                if task["finishedAt"].as_str() < deleted["finishedAt"].as_str() {
+                    before += 1;
+                } else {
+                    after += 1;
+                }
+            }
+            None => {
+                assert_eq!(write.status, 503, "{}", write.body);
+                assert!(write.body.contains("miroir_index_busy"), "{}", write.body);
+                refused += 1;
+            }
+        }
+        for (index, node) in fleet.nodes.iter().enumerate() {
+            if let Some(settings) = node.settings("race") {
+                assert!(
+                    settings["filterableAttributes"]
+                        .as_array()
+                        .unwrap()
+                        .contains(&json!("_miroir_shard")),
+                    "round {round}: meili-{index} holds `race` without `_miroir_shard`: {settings}"
+                );
+            }
+        }
+        // What Miroir says matches the nodes: searchable when it exists, else not found.
+        let search = a.call("POST", "/indexes/race/search", &json!({"q": ""}));
+        assert!(
+            matches!(search.status, 200 | 404),
+            "round {round}: {} {}",
+            search.status,
+            search.body
+        );
+        if search.status == 200 {
+            a.write("DELETE", "/indexes/race", &Value::Null);
+        }
+    }
+    eprintln!("writes before the deletion: {before}, after it: {after}, refused: {refused}");
+}
+
+#[test]
+fn a_primary_key_change_reaches_every_replica_and_is_refused_once_documents_exist() {
+    let (_fleet, a, b) = replicas("records-primary-key-update");
+    a.write(
+        "POST",
+        "/indexes",
+        &json!({"uid": "parts", "primaryKey": "id"}),
+    );
+    a.write("PATCH", "/indexes/parts", &json!({"primaryKey": "sku"}));
+    b.write(
+        "POST",
+        "/indexes/parts/documents",
+        &json!([{"id": 1, "sku": "a-1"}]),
+    );
+    assert_eq!(
+        a.json("GET", "/indexes/parts/documents/a-1", &Value::Null)["id"],
+        1
+    );
+    let reply = b.call("PATCH", "/indexes/parts", &json!({"primaryKey": "id"}));
+    let task = b.wait_task(task_uid(&reply).unwrap());
+    assert_eq!(task["status"], "failed", "{task}");
+    assert_eq!(task["error"]["code"], "index_primary_key_already_exists");
+    // Nothing changed: documents are still routed by `sku` on both replicas.
+    a.write(
+        "POST",
+        "/indexes/parts/documents",
+        &json!([{"id": 2, "sku": "b-2"}]),
+    );
+    assert_eq!(
+        b.json("GET", "/indexes/parts/documents/b-2", &Value::Null)["id"],
+        2
+    );
+}
