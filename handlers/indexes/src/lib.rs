@@ -4,9 +4,10 @@
 //! Every write keeps the index's state record ([`miroir_core::catalog`]) in step with the nodes:
 //!
 //! - `POST /indexes {uid, primaryKey}`: `primaryKey` is required (Miroir routes documents by
-//!   it); the record is claimed, then the creation is broadcast to every node, followed on each
-//!   node by a settings update that makes `_miroir_shard` filterable (shard-scoped reads and
-//!   rebalancing need it). An index that already exists gives a task that fails with
+//!   it); the record is claimed, then every node creates the index by a settings update that
+//!   makes `_miroir_shard` filterable (shard-scoped reads and rebalancing need it, so no node
+//!   ever holds the index without it), followed by the primary key
+//!   ([`miroir_core::cluster::Cluster::create_index`]). An index that already exists gives a task that fails with
 //!   `index_already_exists`, as in Meilisearch, without touching the nodes.
 //! - `PATCH /indexes/{uid}`: broadcast; the record takes the new primary key first (and gets
 //!   the old one back if the nodes refuse). A new primary key for an index that holds documents
@@ -18,6 +19,9 @@
 //!   copies each document has, so they count distinct documents.
 
 mod stats;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
@@ -274,25 +278,53 @@ async fn delete_index(
         details: json!({"deletedDocuments": null}),
         fingerprint: fingerprint("DELETE", &path, b""),
     };
-    let (store, cluster, index) = (state.store.clone(), state.cluster.clone(), uid.clone());
-    let calls = cluster.broadcast(&Method::DELETE, &path, None);
-    let response = accept_write(&state, &headers, write, move |fan_out| async move {
-        let catalog = Catalog::new(store.as_ref(), &cluster);
-        let marked = catalog.begin_deletion(&index).await?;
-        if marked.is_some() {
-            catalog.wait_for_writes(&index, fan_out.task_uid).await?;
-        }
-        let outcome = cluster.write(calls, None).await;
-        if let Some(marked) = marked {
-            catalog.finish_deletion(marked, outcome.succeeded()).await;
-        }
-        Ok(outcome)
-    })
-    .await?;
+    // The mark comes before the task (see `miroir_core::catalog`) and must always be ended:
+    // marking, accepting and ending run on a task of their own, which a dropped request does
+    // not stop.
+    let deletion = tokio::spawn(delete_marked(state.clone(), headers, write, uid.clone()));
+    let response = deletion.await.map_err(|error| {
+        tracing::error!(index = %uid, %error, "an index deletion panicked");
+        ApiError::new(Code::Internal, "internal error")
+    })??;
     if let Err(error) = state.store.delete_node_settings_versions(&uid).await {
         tracing::warn!(%error, index = %uid, "settings versions of a deleted index kept");
     }
     Ok(response)
+}
+
+/// Marks index `uid` `deleting`, accepts `write` (waiting for older writes still being sent,
+/// then broadcasting the deletion) and ends the mark: `deleted` when the nodes took it, `active`
+/// when nothing was sent (an idempotent replay, a store error) or the nodes refused it.
+async fn delete_marked(
+    state: AppState,
+    headers: HeaderMap,
+    write: Write,
+    uid: String,
+) -> HttpResult<Response> {
+    let (store, cluster) = (state.store.clone(), state.cluster.clone());
+    let catalog = Catalog::new(store.as_ref(), &cluster);
+    let marked = catalog.begin_deletion(&uid).await?;
+    let sent = Arc::new(AtomicBool::new(false));
+    let calls = cluster.broadcast(&Method::DELETE, &index_path(&uid), None);
+    let (fan_out_store, fan_out_cluster) = (store.clone(), cluster.clone());
+    let (index, mark, was_sent) = (uid.clone(), marked.clone(), sent.clone());
+    let response = accept_write(&state, &headers, write, move |fan_out| async move {
+        was_sent.store(true, Ordering::SeqCst);
+        let catalog = Catalog::new(fan_out_store.as_ref(), &fan_out_cluster);
+        if mark.is_some() {
+            catalog.wait_for_writes(&index, fan_out.task_uid).await?;
+        }
+        let outcome = fan_out_cluster.write(calls, None).await;
+        if let Some(mark) = mark {
+            catalog.finish_deletion(mark, outcome.succeeded()).await;
+        }
+        Ok(outcome)
+    })
+    .await;
+    if let Some(marked) = marked.filter(|_| !sent.load(Ordering::SeqCst)) {
+        catalog.finish_deletion(marked, false).await;
+    }
+    response
 }
 
 /// The node path `/indexes/{uid}`.

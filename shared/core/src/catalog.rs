@@ -14,19 +14,26 @@
 //! Meilisearch creates a missing index when a document addition or a settings update reaches
 //! it. A write that reached a node after that node deleted the index would re-create it there
 //! without Miroir's settings (`_miroir_shard` not filterable, so shard-scoped reads refuse it).
-//! Miroir orders the two with the record and the write's task:
+//! Miroir orders the two with the record and the task uids, which the store hands out in
+//! increasing order:
 //!
-//! - every write creates its task (its intent) before [`Catalog::guard`] reads the record, and
-//!   sends nothing (503 `miroir_index_busy`) when the record is `deleting`;
-//! - a deletion marks the record `deleting` ([`Catalog::begin_deletion`]) before it waits for
-//!   the index's tasks that have no node task yet ([`Catalog::wait_for_writes`]), then sends
-//!   the deletion, then leaves the record `deleted` ([`Catalog::finish_deletion`]).
+//! - a deletion marks the record `deleting` ([`Catalog::begin_deletion`]) *before* its task
+//!   exists, then waits for the index's tasks with a smaller uid that have no node task yet
+//!   ([`Catalog::wait_for_writes`]), then sends the deletion and leaves the record `deleted`
+//!   ([`Catalog::finish_deletion`]);
+//! - every write creates its task before [`Catalog::guard`] reads the record; a write that finds
+//!   it `deleting` waits for the deletion to end and then proceeds as a write to a missing index
+//!   (creating it the way Miroir creates indexes, or failing as Meilisearch does).
 //!
-//! So either the write sees `deleting` and sends nothing, or the deletion sees the write's task
-//! and waits until the write is enqueued on the nodes, ahead of the deletion on every node. The
-//! wait is bounded by [`Catalog::write_wait`] (a process that died during its fan-out leaves a
-//! task the poller reconciles): past it, the deletion goes on. Writes that are not client tasks
-//! (a reindex job copying into its target) are not ordered this way.
+//! A write that read `active` created its task before the mark, so before the deletion's task:
+//! the deletion waits until it is enqueued on the nodes, ahead of the deletion everywhere. A
+//! write whose task is newer than the deletion's is not waited for and waits itself. The one
+//! write that waits for a deletion that waits for it (its task created between the mark and the
+//! deletion's task) costs both the deletion's bounded wait, [`Catalog::write_wait`], and nothing
+//! else. A deletion left `deleting` by a process that died is resumed by the first request that
+//! finds it older than [`Catalog::abandoned_after`]: the deletion is sent again and the record
+//! left `deleted`. Writes that are not client tasks (a reindex job copying into its target) are
+//! not ordered this way.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -39,9 +46,6 @@ use serde_json::Value;
 use crate::cluster::{Cluster, WriteOutcome};
 use crate::errors::{ApiError, Code};
 use crate::node::{Method, node_path};
-
-/// How long a creation waits for a deletion in progress before answering `miroir_index_busy`.
-const DELETION_WAIT: Duration = Duration::from_secs(10);
 
 /// How often a wait re-reads the store.
 const POLL: Duration = Duration::from_millis(20);
@@ -109,32 +113,37 @@ impl<'a> Catalog<'a> {
         }
     }
 
-    /// [`Catalog::lookup`] once no deletion of `uid` is in progress: waits up to 10 s for a
-    /// `deleting` record to settle, then 503 `miroir_index_busy`. The record returned is
-    /// `active`, `deleted`, or `None`.
+    /// [`Catalog::lookup`] once no deletion of `uid` is in progress (see
+    /// [`Catalog::guard`]). The record returned is `active`, `deleted`, or `None`.
     pub async fn settled(&self, uid: &str) -> Result<Option<IndexRecord>, ApiError> {
-        let deadline = Instant::now() + DELETION_WAIT;
-        loop {
-            let record = self.lookup(uid).await?;
-            match &record {
-                Some(record) if record.state == IndexState::Deleting => {
-                    if Instant::now() >= deadline {
-                        return Err(busy(uid));
-                    }
-                    tokio::time::sleep(POLL).await;
-                }
-                _ => return Ok(record),
-            }
+        match self.lookup(uid).await? {
+            Some(record) if record.state == IndexState::Deleting => self.guard(uid).await,
+            record => Ok(record),
         }
     }
 
     /// The check every write of `uid` makes after its task exists and before it sends anything
-    /// (see the module docs): the record as stored now, or 503 `miroir_index_busy` while the
-    /// index is being deleted.
+    /// (see the module docs): the record as stored once no deletion of the index is in
+    /// progress. A deletion in progress is waited for (at most [`Catalog::abandoned_after`] and a
+    /// second, then 503 `miroir_index_busy`); one abandoned by a process that died is resumed.
     pub async fn guard(&self, uid: &str) -> Result<Option<IndexRecord>, ApiError> {
-        match self.store.get_index(uid).await? {
-            Some(record) if record.state == IndexState::Deleting => Err(busy(uid)),
-            record => Ok(record),
+        let deadline = Instant::now() + self.abandoned_after() + Duration::from_secs(1);
+        loop {
+            let record = self.store.get_index(uid).await?;
+            let Some(deleting) = record
+                .as_ref()
+                .filter(|record| record.state == IndexState::Deleting)
+            else {
+                return Ok(record);
+            };
+            if self.is_abandoned(deleting) {
+                self.resume_deletion(deleting.clone()).await?;
+                continue;
+            }
+            if Instant::now() >= deadline {
+                return Err(busy(uid));
+            }
+            tokio::time::sleep(POLL).await;
         }
     }
 
@@ -292,13 +301,14 @@ impl<'a> Catalog<'a> {
         }
     }
 
-    /// Marks active index `uid` `deleting`, inside the deletion's task; the record as marked,
+    /// Marks active index `uid` `deleting`, before the deletion's task is created (see the
+    /// module docs; a deletion in progress is waited for first). Returns the record as marked,
     /// or `None` when there is no active record (the deletion is then sent as is and the nodes
-    /// answer for the index).
+    /// answer for the index). The caller must end the deletion with
+    /// [`Catalog::finish_deletion`], also when it sends nothing.
     pub async fn begin_deletion(&self, uid: &str) -> Result<Option<IndexRecord>, ApiError> {
-        let mut current = self.store.get_index(uid).await?;
         for _ in 0..CAS_ATTEMPTS {
-            let Some(record) = current.filter(IndexRecord::is_active) else {
+            let Some(record) = self.guard(uid).await?.filter(IndexRecord::is_active) else {
                 return Ok(None);
             };
             let mut deleting = record.clone();
@@ -306,11 +316,48 @@ impl<'a> Catalog<'a> {
             deleting.updated_at = Timestamp::now();
             match self.store.put_index(deleting, record.version).await {
                 Ok(marked) => return Ok(Some(marked)),
-                Err(StoreError::Conflict(_)) => current = self.store.get_index(uid).await?,
+                Err(StoreError::Conflict(_)) => {}
                 Err(error) => return Err(error.into()),
             }
         }
         Err(contended(uid))
+    }
+
+    /// How long after its last change a `deleting` record counts as abandoned by a process that
+    /// died: past the deletion's own wait, its fan-out and a margin.
+    pub fn abandoned_after(&self) -> Duration {
+        self.write_wait() + self.cluster.client().timeout() * 2 + Duration::from_secs(5)
+    }
+
+    fn is_abandoned(&self, deleting: &IndexRecord) -> bool {
+        let age = Timestamp::now()
+            .as_millis()
+            .saturating_sub(deleting.updated_at.as_millis());
+        u128::try_from(age).unwrap_or(0) > self.abandoned_after().as_millis()
+    }
+
+    /// Finishes a deletion its process abandoned: claims it (so one request resumes it), sends
+    /// the deletion to every node again (a node that already applied it answers the task with
+    /// `index_not_found`), and leaves the record `deleted` once the nodes took it.
+    async fn resume_deletion(&self, abandoned: IndexRecord) -> Result<(), ApiError> {
+        let uid = abandoned.uid.clone();
+        let mut claimed = abandoned.clone();
+        claimed.updated_at = Timestamp::now();
+        let claimed = match self.store.put_index(claimed, abandoned.version).await {
+            Ok(claimed) => claimed,
+            Err(StoreError::Conflict(_)) => return Ok(()),
+            Err(error) => return Err(error.into()),
+        };
+        tracing::warn!(index = %uid, "resuming an index deletion its process abandoned");
+        let path = node_path(["indexes", uid.as_str()]);
+        let outcome = self
+            .cluster
+            .write(self.cluster.broadcast(&Method::DELETE, &path, None), None)
+            .await;
+        if outcome.succeeded() {
+            self.finish_deletion(claimed, true).await;
+        }
+        Ok(())
     }
 
     /// How long [`Catalog::wait_for_writes`] waits: two node round trips (a creation then
@@ -319,9 +366,9 @@ impl<'a> Catalog<'a> {
         self.cluster.client().timeout() * 2 + Duration::from_secs(1)
     }
 
-    /// Waits until no task of index `uid` other than `own` is still being sent to the nodes
-    /// (`enqueued` with no node task), at most [`Catalog::write_wait`]. Returns whether it saw
-    /// none (`false`: the wait ran out).
+    /// Waits until no task of index `uid` older than the deletion's task `own` is still being
+    /// sent to the nodes (`enqueued` with no node task), at most [`Catalog::write_wait`].
+    /// Returns whether it saw none (`false`: the wait ran out).
     pub async fn wait_for_writes(&self, uid: &str, own: TaskUid) -> Result<bool, ApiError> {
         let deadline = Instant::now() + self.write_wait();
         loop {
@@ -337,7 +384,7 @@ impl<'a> Catalog<'a> {
             let sending = page
                 .results
                 .iter()
-                .any(|task| task.uid != own && task.node_tasks.is_empty());
+                .any(|task| task.uid < own && task.node_tasks.is_empty());
             if !sending {
                 return Ok(true);
             }
@@ -353,7 +400,8 @@ impl<'a> Catalog<'a> {
     }
 
     /// Ends the deletion that marked `marked`: `deleted` when the nodes took it, else `active`
-    /// again (the index is still there). Best effort: failures are logged.
+    /// again (nothing was sent, or the nodes refused it). Best effort: failures are logged (a
+    /// record left `deleting` is resumed later, see [`Catalog::guard`]).
     pub async fn finish_deletion(&self, marked: IndexRecord, deleted: bool) {
         let uid = marked.uid.clone();
         let expected = marked.version;
@@ -426,8 +474,8 @@ fn busy(uid: &str) -> ApiError {
     ApiError::new(
         Code::MiroirIndexBusy,
         format!(
-            "Index `{uid}` is being deleted by another request; nothing was sent. Retry once the \
-             deletion is done."
+            "Index `{uid}` is still being deleted by another request; nothing was sent. Retry \
+             once the deletion is done."
         ),
     )
 }

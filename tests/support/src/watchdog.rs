@@ -3,8 +3,8 @@
 //! and the shell runs its cleanup command. No polling, no signals, no unsafe code.
 
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::HarnessError;
 

@@ -177,3 +177,60 @@ fn a_primary_key_change_reaches_every_replica_and_is_refused_once_documents_exis
         2
     );
 }
+
+/// A deletion whose process died after marking the record (`deleting`, older than the time a
+/// deletion may take) is finished by the next write: the index is deleted on the nodes, then
+/// re-created by the write the way Miroir creates indexes.
+#[test]
+fn a_deletion_abandoned_by_a_dead_process_is_finished_by_the_next_write() {
+    let fleet = Fleet::start(3);
+    let url = shared_redis().store_url(&unique_prefix("records-abandoned"), Duration::from_secs(2));
+    let miroir = Miroir::start(&fleet, &url, 1);
+    miroir.write(
+        "POST",
+        "/indexes",
+        &json!({"uid": "ghost", "primaryKey": "id"}),
+    );
+    miroir.write(
+        "POST",
+        "/indexes/ghost/documents",
+        &json!([{"id": 1}, {"id": 2}, {"id": 3}]),
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = miroir_store::open(&url).await.unwrap();
+        let record = store.get_index("ghost").await.unwrap().unwrap();
+        let mut abandoned = record.clone();
+        abandoned.state = miroir_store::IndexState::Deleting;
+        abandoned.updated_at = miroir_store::Timestamp::now().minus(Duration::from_secs(3600));
+        store.put_index(abandoned, record.version).await.unwrap();
+    });
+    let task = miroir.write(
+        "POST",
+        "/indexes/ghost/documents?primaryKey=id",
+        &json!([{"id": 9}]),
+    );
+    assert_eq!(task["details"]["indexedDocuments"], 1, "{task}");
+    let total: usize = fleet
+        .nodes
+        .iter()
+        .map(|node| node.document_count("ghost"))
+        .sum();
+    assert_eq!(total, 1, "the abandoned deletion was not finished");
+    for node in &fleet.nodes {
+        let settings = node.settings("ghost").unwrap();
+        assert!(
+            settings["filterableAttributes"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("_miroir_shard")),
+            "{settings}"
+        );
+    }
+    let record = runtime.block_on(async {
+        let store = miroir_store::open(&url).await.unwrap();
+        store.get_index("ghost").await.unwrap().unwrap()
+    });
+    assert_eq!(record.state, miroir_store::IndexState::Active);
+    assert_eq!(record.primary_key.as_deref(), Some("id"));
+}
