@@ -24,7 +24,7 @@ use miroir_core::{ApiError, Code, IndexUid};
 use miroir_http::object::Object;
 use miroir_http::write::{Write, accept_write, fingerprint};
 use miroir_http::{AppState, HttpResult, IndexPath, JsonBody, alias};
-use miroir_store::TaskKind;
+use miroir_store::{IndexRecord, TaskKind};
 use serde_json::{Map, Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -151,7 +151,9 @@ async fn update_settings(
 
 /// Reset every setting.
 ///
-/// Broadcast to every node, each reset followed by making `_miroir_shard` filterable again.
+/// One settings update on every node that sets each setting to `null` (its default), with
+/// `_miroir_shard` kept filterable in the same update, so no search ever finds the index
+/// without it (a `DELETE` of the node's settings followed by a repair would leave a window).
 #[utoipa::path(
     delete,
     path = "/indexes/{uid}/settings",
@@ -164,44 +166,11 @@ async fn reset_settings(
     IndexPath(uid): IndexPath,
     headers: HeaderMap,
 ) -> HttpResult<Response> {
-    state.cluster.require_nodes()?;
-    let uid = alias::write_target(&state, uid.as_str()).await?;
-    let path = settings_path(&uid);
-    let write = Write {
-        index_uid: Some(uid.clone()),
-        kind: TaskKind::SettingsUpdate,
-        details: json!({}),
-        fingerprint: fingerprint("DELETE", &path, b""),
-    };
-    Catalog::new(state.store.as_ref(), &state.cluster)
-        .settled(&uid)
-        .await?;
-    let (store, cluster) = (state.store.clone(), state.cluster.clone());
-    accept_write(&state, &headers, write, move |fan_out| async move {
-        let reset = cluster.write(
-            fan_out
-                .marker
-                .mark(cluster.broadcast(&Method::DELETE, &path, None)),
-            None,
-        );
-        let outcome = Catalog::new(store.as_ref(), &cluster)
-            .write_creating(&uid, fan_out.record, reset)
-            .await?;
-        // Each node applies its tasks in order: `_miroir_shard` is filterable again right
-        // after the reset.
-        let mut reserved = Map::new();
-        reserved.insert("filterableAttributes".to_owned(), Value::Null);
-        keep_reserved(&mut reserved);
-        let body = serde_json::to_vec(&reserved).unwrap_or_default();
-        cluster
-            .write(
-                cluster.broadcast(&Method::PATCH, &path, Some(&body)),
-                Some(Default::default()),
-            )
-            .await;
-        Ok(outcome)
-    })
-    .await
+    let defaults = SETTINGS
+        .iter()
+        .map(|(_, key)| ((*key).to_owned(), Value::Null))
+        .collect();
+    broadcast_settings(&state, &uid, &headers, defaults).await
 }
 
 /// Get one setting.
@@ -324,16 +293,32 @@ async fn broadcast_settings(
         fingerprint: fingerprint("PATCH", &path, &body),
     };
     let mut calls = state.cluster.broadcast(&Method::PATCH, &path, Some(&body));
+    // What every node gets when the update creates the index: the default filterable
+    // attributes (none) and `_miroir_shard`.
+    let mut creating = None;
     if !settings.contains_key("filterableAttributes") {
         for (node, filterable) in missing_shard_field(state, &path, &settings).await {
             if let Some(call) = calls.iter_mut().find(|call| call.node == node) {
                 call.body = Some(serde_json::to_vec(&filterable).unwrap_or_default());
             }
         }
+        let mut created = settings.clone();
+        created.insert("filterableAttributes".to_owned(), Value::Null);
+        keep_reserved(&mut created);
+        creating = Some(serde_json::to_vec(&created).unwrap_or_default());
     }
     let (store, cluster) = (state.store.clone(), state.cluster.clone());
     let uid = uid.clone();
     accept_write(state, headers, write, move |fan_out| async move {
+        // The index was deleted since the nodes were asked (the record is no longer active):
+        // this update re-creates it on every node.
+        if let Some(creating) =
+            creating.filter(|_| !fan_out.record.as_ref().is_some_and(IndexRecord::is_active))
+        {
+            for call in &mut calls {
+                call.body = Some(creating.clone());
+            }
+        }
         let update = cluster.write(fan_out.marker.mark(calls), None);
         Catalog::new(store.as_ref(), &cluster)
             .write_creating(&uid, fan_out.record, update)

@@ -246,31 +246,44 @@ impl Cluster {
         Err(last.unwrap_or_else(|| ApiError::new(Code::MiroirNodeUnavailable, "no node answered")))
     }
 
-    /// Creates index `uid` with `primary_key` on every node, then makes `_miroir_shard`
-    /// filterable on each node that enqueued the creation (each node applies its tasks in order,
-    /// so the settings follow the creation; only the creation is in the outcome). The index's
-    /// state record is the caller's ([`crate::catalog::Catalog::create`]).
+    /// Creates index `uid` with `primary_key` on every node, so that it never exists on a node
+    /// without `_miroir_shard` filterable: the creation is a settings update making the field
+    /// filterable (Meilisearch creates a missing index on a settings update), followed on each
+    /// node that enqueued it by the primary key (`PATCH /indexes/{uid}`; each node applies its
+    /// tasks in order). The outcome is the creation's when it failed, else the primary key's,
+    /// whose node tasks end after both. A node that already holds the index (one Miroir has no
+    /// record of) gets the field and the key instead of refusing. The index's state record is
+    /// the caller's ([`crate::catalog::Catalog::create`]).
     pub async fn create_index(&self, uid: &str, primary_key: &str) -> WriteOutcome {
-        let body = serde_json::json!({"uid": uid, "primaryKey": primary_key}).to_string();
-        let outcome = self
+        let settings = serde_json::json!({"filterableAttributes": [SHARD_FIELD]}).to_string();
+        let created = self
             .write(
-                self.broadcast(&Method::POST, "/indexes", Some(body.as_bytes())),
+                self.broadcast(
+                    &Method::PATCH,
+                    &node_path(["indexes", uid, "settings"]),
+                    Some(settings.as_bytes()),
+                ),
                 None,
             )
             .await;
-        let settings = serde_json::json!({"filterableAttributes": [SHARD_FIELD]}).to_string();
-        let path = node_path(["indexes", uid, "settings"]);
-        let follow_ups: Vec<NodeCall> = self
-            .broadcast(&Method::PATCH, &path, Some(settings.as_bytes()))
+        if !created.succeeded() {
+            return created;
+        }
+        let key = serde_json::json!({"primaryKey": primary_key}).to_string();
+        let keyed: Vec<NodeCall> = self
+            .broadcast(
+                &Method::PATCH,
+                &node_path(["indexes", uid]),
+                Some(key.as_bytes()),
+            )
             .into_iter()
             .filter(|call| {
-                outcome
+                created
                     .node_tasks
                     .contains_key(&self.topology.node(call.node).id)
             })
             .collect();
-        self.write(follow_ups, Some(BTreeSet::new())).await;
-        outcome
+        self.write(keyed, None).await
     }
 
     /// What the nodes know of index `uid`, asked of each in turn until one answers: `None`

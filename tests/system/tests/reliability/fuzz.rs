@@ -374,13 +374,11 @@ fn run_schemathesis(
             ),
         ])
         .args(["--max-examples", &max_examples.to_string()])
-        // One worker in the test command: with the fixed seed the operations then run in the
-        // same order every time. With two, a generated `DELETE /indexes/{uid}` can race a
-        // document write to the same uid; a node then recreates the index without
-        // `_miroir_shard` until Miroir repairs it, and searches in between answer 503
-        // `miroir_shard_unavailable` (a known race, left for its own fix; the long run keeps
-        // two workers and can show it).
-        .args(["--workers", sized("1", "2")])
+        // Two workers, so generated writes race each other on the same index uids: a
+        // `DELETE /indexes/{uid}` against a document write or a settings reset, two creations.
+        // No node may then hold an index without `_miroir_shard` (a search would answer 503
+        // `miroir_shard_unavailable`): see `miroir_core::catalog`.
+        .args(["--workers", "2"])
         .args(["--request-timeout", "20"])
         .args(["--generation-database", "none"])
         .args(["--suppress-health-check", "all"])
