@@ -160,10 +160,7 @@ impl Connections {
                 )?;
                 // Before the first read, so that a file locked by another process is waited for.
                 writer.busy_timeout(options.busy_timeout)?;
-                refuse_foreign_database(&writer, path)?;
-                let mode: String =
-                    writer
-                        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+                let mode = switch_to_wal(&writer, path, options.busy_timeout)?;
                 if !mode.eq_ignore_ascii_case("wal") {
                     return Err(StoreError::Backend(format!(
                         "sqlite refused WAL mode for {} (journal mode {mode})",
@@ -223,6 +220,35 @@ fn create_parent_directory(path: &Path) -> StoreResult<()> {
             })
         }
         _ => Ok(()),
+    }
+}
+
+/// Checks that the file is a Miroir store (or empty) and puts it in WAL mode; the journal mode
+/// it reports.
+///
+/// Several processes opening one new file at once can be refused with "database is locked"
+/// without the busy handler being called: the switch to WAL needs an exclusive lock, and SQLite
+/// answers at once rather than let two connections that both read the file wait for each other.
+/// Such refusals are retried until `busy_timeout` has passed, as the busy handler would have.
+fn switch_to_wal(
+    connection: &Connection,
+    path: &Path,
+    busy_timeout: Duration,
+) -> StoreResult<String> {
+    let deadline = std::time::Instant::now() + busy_timeout;
+    loop {
+        // Lock refusals come back as `Unavailable` (see `From<rusqlite::Error>`).
+        let attempt =
+            refuse_foreign_database(connection, path).and_then(|()| {
+                Ok(connection
+                    .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?)
+            });
+        match attempt {
+            Err(StoreError::Unavailable(_)) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
     }
 }
 
