@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use miroir_system_tests::{Fleet, Miroir};
+use miroir_test_support::process::{Process, http, loopback_port, wait_until};
 use miroir_test_support::{shared_redis, unique_prefix};
 use serde_json::{Value, json};
 
@@ -75,6 +76,81 @@ fn a_write_racing_an_index_deletion_never_leaves_the_index_without_the_shard_fie
     for node in &fleet.nodes {
         node.faults().set_latency(Duration::from_millis(15));
     }
+    race_deletions_and_writes(&a, &b, |index| {
+        fleet.nodes.get(index).map(|node| {
+            node.settings("race")
+                .map(|settings| settings["filterableAttributes"].clone())
+        })
+    });
+}
+
+/// The same race over three real Meilisearch nodes (`MIROIR_MEILISEARCH_BIN`, the path of a
+/// `meilisearch` 1.50 binary; the test says it skipped without it), where the nodes' own task
+/// queues and timings decide the interleavings.
+#[test]
+fn a_write_racing_an_index_deletion_on_real_meilisearch_nodes() {
+    let Some(binary) = std::env::var_os("MIROIR_MEILISEARCH_BIN") else {
+        eprintln!("skipped: MIROIR_MEILISEARCH_BIN is not set (the path of a real meilisearch)");
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let nodes: Vec<(Process, u16)> = (0..3)
+        .map(|index| {
+            let port = loopback_port().unwrap();
+            let process = Process::spawn(
+                std::process::Command::new(&binary)
+                    .arg("--http-addr")
+                    .arg(format!("127.0.0.1:{port}"))
+                    .arg("--db-path")
+                    .arg(data.path().join(format!("node-{index}")))
+                    .args(["--no-analytics", "--env", "development"])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null()),
+            )
+            .unwrap();
+            wait_until("meilisearch to answer", Duration::from_secs(30), || {
+                http(port, "GET", "/health", &[], "").is_some_and(|reply| reply.status == 200)
+            });
+            (process, port)
+        })
+        .collect();
+    let entries: Vec<String> = nodes
+        .iter()
+        .enumerate()
+        .map(|(index, (_, port))| {
+            format!("{{id: real-{index}, address: \"http://127.0.0.1:{port}\"}}")
+        })
+        .collect();
+    let nodes_yaml = format!("[{}]", entries.join(", "));
+    // `Miroir::start_with` needs a fleet; its one test node is replaced by the real nodes.
+    let fleet = Fleet::start(1);
+    let url = shared_redis().store_url(&unique_prefix("records-real-race"), Duration::from_secs(2));
+    let env = [("MIROIR_NODES", nodes_yaml.as_str())];
+    let a = Miroir::start_with(&fleet, &url, 1, &env);
+    let b = Miroir::start_with(&fleet, &url, 1, &env);
+    race_deletions_and_writes(&a, &b, |index| {
+        let (_, port) = nodes.get(index)?;
+        let reply = http(
+            *port,
+            "GET",
+            "/indexes/race/settings/filterable-attributes",
+            &[],
+            "",
+        )
+        .unwrap();
+        Some((reply.status == 200).then(|| serde_json::from_str(&reply.body).unwrap()))
+    });
+}
+
+/// Rounds of: create `race` through `a`, then `DELETE /indexes/race` through `a` and a document
+/// write through `b` at about the same time, either first. After each round, every node
+/// (`filterable(node)`: `None` past the last node, else the node's filterable attributes of
+/// `race` if it holds it) holds `race` with `_miroir_shard` or not at all.
+fn race_deletions_and_writes(
+    a: &Miroir,
+    b: &Miroir,
+    filterable: impl Fn(usize) -> Option<Option<Value>>,
+) {
     let (mut refused, mut before, mut after) = (0, 0, 0);
     for round in 0..16_u64 {
         a.write(
@@ -118,16 +194,18 @@ fn a_write_racing_an_index_deletion_never_leaves_the_index_without_the_shard_fie
                 refused += 1;
             }
         }
-        for (index, node) in fleet.nodes.iter().enumerate() {
-            if let Some(settings) = node.settings("race") {
+        let mut index = 0;
+        while let Some(attributes) = filterable(index) {
+            if let Some(attributes) = attributes {
                 assert!(
-                    settings["filterableAttributes"]
+                    attributes
                         .as_array()
                         .unwrap()
                         .contains(&json!("_miroir_shard")),
-                    "round {round}: meili-{index} holds `race` without `_miroir_shard`: {settings}"
+                    "round {round}: node {index} holds `race` without `_miroir_shard`: {attributes}"
                 );
             }
+            index += 1;
         }
         // What Miroir says matches the nodes: searchable when it exists, else not found.
         let search = a.call("POST", "/indexes/race/search", &json!({"q": ""}));
