@@ -3,14 +3,14 @@
 
 use std::collections::HashSet;
 
-use miroir_core::{ApiError, Code};
+use miroir_core::{ApiError, Code, IndexUid};
 use miroir_store::AliasTarget;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 /// The longest alias name or index uid, in bytes (Meilisearch's index uid bound, as enforced by
 /// `GET /tasks?indexUids=`).
-pub const MAX_NAME_BYTES: usize = 400;
+pub const MAX_NAME_BYTES: usize = IndexUid::MAX_BYTES;
 
 /// The most index uids a multi-target alias may name.
 pub const MAX_TARGETS: usize = 100;
@@ -89,10 +89,7 @@ pub(crate) fn check_name(field: &str, kind: NameKind, value: &str) -> Result<(),
         )
     } else if value.is_empty() {
         format!("the {} is empty", kind.noun())
-    } else if value
-        .bytes()
-        .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
-    {
+    } else if IndexUid::is_valid(value) {
         return Ok(());
     } else {
         format!("`{value}` is not a valid {}", kind.noun())

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Display;
 
-use miroir_core::{ApiError, Code};
+use miroir_core::{ApiError, Code, IndexUid};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -170,12 +170,7 @@ pub(crate) fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
 
 /// Meilisearch's index uid rule: 1 to 400 bytes of ASCII letters, digits, `-` and `_`.
 fn check_index_uid(uid: &str) -> Result<(), ApiError> {
-    let valid = !uid.is_empty()
-        && uid.len() <= 400
-        && uid
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
-    if valid {
+    if IndexUid::is_valid(uid) {
         Ok(())
     } else {
         Err(refuse(

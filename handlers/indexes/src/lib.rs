@@ -28,9 +28,8 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::{Json, Router};
 use miroir_core::catalog::Catalog;
-use miroir_core::jobs::valid_index_uid;
 use miroir_core::node::{Method, node_path};
-use miroir_core::{ApiError, Code};
+use miroir_core::{ApiError, Code, IndexUid};
 use miroir_http::object::Object;
 use miroir_http::write::{Write, accept_write, fingerprint, refused_task};
 use miroir_http::{AppState, HttpResult, IndexPath, JsonBody, alias};
@@ -114,7 +113,7 @@ async fn create_index(
             .into());
         }
     };
-    valid_index_uid(&uid)?;
+    let uid = IndexUid::parse_at(&uid, "at `.uid`")?.into_string();
     let primary_key = match body.primary_key {
         Some(Value::String(key)) if !key.is_empty() => key,
         _ => return Err(primary_key_required(&uid).into()),

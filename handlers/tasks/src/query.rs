@@ -2,7 +2,7 @@
 
 use std::str::FromStr;
 
-use miroir_core::{ApiError, Code};
+use miroir_core::{ApiError, Code, IndexUid};
 use miroir_http::QueryParams;
 use miroir_http::timefmt::{ceil_millis, floor_millis, parse_rfc3339};
 use miroir_store::{TaskKind, TaskQuery, TaskStatus, TimeRange};
@@ -62,14 +62,11 @@ pub(crate) fn parse(params: &QueryParams) -> Result<TaskQuery, ApiError> {
                 )
             })
         })?,
-        index_uids: parse_list(params, "indexUids", Code::InvalidTaskIndexUids, |item| {
-            if is_index_uid(item) {
-                Ok(item.to_owned())
-            } else {
-                Err(format!(
-                    "Invalid value in parameter `indexUids`: `{item}` is not a valid index uid. Index uid can be an integer or a string containing only alphanumeric characters, hyphens (-) and underscores (_), and can not be more than 400 bytes."
-                ))
-            }
+        // Meilisearch answers `invalid_index_uid` here, not `invalid_task_index_uids`.
+        index_uids: parse_list(params, "indexUids", Code::InvalidIndexUid, |item| {
+            IndexUid::parse_at(item, "in parameter `indexUids`")
+                .map(IndexUid::into_string)
+                .map_err(|error| error.message)
         })?,
         enqueued: range(params, "EnqueuedAt")?,
         started: range(params, "StartedAt")?,
@@ -162,13 +159,4 @@ fn names<'a>(names: impl Iterator<Item = &'a str>) -> String {
         .map(|name| format!("`{name}`"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Meilisearch's index uid rule: 1 to 400 bytes of ASCII alphanumerics, `-` and `_`.
-fn is_index_uid(uid: &str) -> bool {
-    !uid.is_empty()
-        && uid.len() <= 400
-        && uid
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
 }

@@ -639,7 +639,8 @@ const BAD_QUERIES: &[(&str, &str, &str)] = &[
     (
         "list_error_index_uids",
         "indexUids=bad%20name",
-        "invalid_task_index_uids",
+        // As real Meilisearch 1.50 answers (not `invalid_task_index_uids`).
+        "invalid_index_uid",
     ),
     ("list_error_limit", "limit=ten", "invalid_task_limit"),
     (

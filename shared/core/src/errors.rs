@@ -88,7 +88,6 @@ codes! {
     InvalidTaskUids => ("invalid_task_uids", InvalidRequest, 400),
     InvalidTaskStatuses => ("invalid_task_statuses", InvalidRequest, 400),
     InvalidTaskTypes => ("invalid_task_types", InvalidRequest, 400),
-    InvalidTaskIndexUids => ("invalid_task_index_uids", InvalidRequest, 400),
     InvalidTaskLimit => ("invalid_task_limit", InvalidRequest, 400),
     InvalidTaskFrom => ("invalid_task_from", InvalidRequest, 400),
     InvalidTaskReverse => ("invalid_task_reverse", InvalidRequest, 400),

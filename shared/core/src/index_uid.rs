@@ -39,12 +39,28 @@ impl IndexUid {
     pub fn invalid(uid: &str) -> ApiError {
         ApiError::new(
             Code::InvalidIndexUid,
-            format!(
-                "`{uid}` is not a valid index uid. Index uid can be an integer or a string \
-                 containing only alphanumeric characters, hyphens (-) and underscores (_), and \
-                 can not be more than 512 bytes."
-            ),
+            format!("`{uid}` is not a valid index uid. {}", Self::RULE),
         )
+    }
+
+    /// Meilisearch's sentence stating the rule, as its `invalid_index_uid` messages end.
+    pub const RULE: &'static str = "Index uid can be an integer or a string containing only \
+        alphanumeric characters, hyphens (-) and underscores (_), and can not be more than 512 \
+        bytes.";
+
+    /// `uid` if it follows the rule, else the 400 `invalid_index_uid` Meilisearch answers for a
+    /// value it read from a body or a query, which names where: `location` is e.g.
+    /// ``at `.uid` `` or ``in parameter `indexUids` ``.
+    pub fn parse_at(uid: &str, location: &str) -> Result<Self, ApiError> {
+        uid.parse().map_err(|_| {
+            ApiError::new(
+                Code::InvalidIndexUid,
+                format!(
+                    "Invalid value {location}: `{uid}` is not a valid index uid. {}",
+                    Self::RULE
+                ),
+            )
+        })
     }
 
     /// The uid as text.

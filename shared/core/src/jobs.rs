@@ -1,31 +1,10 @@
-//! What background jobs and the routes that enqueue them share: the index uid rule and each job
-//! type's parameters, checked once so that a queued job always has parameters its worker can run.
+//! What background jobs and the routes that enqueue them share: each job type's parameters, checked once so that a queued job always has parameters its worker can run.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::IndexUid;
 use crate::errors::{ApiError, Code};
-
-/// `uid` if it is a valid index uid (Meilisearch's rule: 1 to 400 of `[A-Za-z0-9_-]`), else
-/// `invalid_index_uid`.
-pub fn valid_index_uid(uid: &str) -> Result<(), ApiError> {
-    if (1..=400).contains(&uid.len())
-        && uid
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
-    {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            Code::InvalidIndexUid,
-            format!(
-                "`{uid}` is not a valid index uid. Index uid can be an integer or a string \
-                 containing only alphanumeric characters, hyphens (-) and underscores (_), and \
-                 can not be more than 400 bytes."
-            ),
-        ))
-    }
-}
 
 /// Default documents copied per step of a reindex.
 pub const DEFAULT_REINDEX_BATCH: u32 = 1000;
@@ -76,8 +55,8 @@ impl ReindexParams {
                 format!("Invalid reindex parameters{at}: {reason}."),
             )
         })?;
-        valid_index_uid(&params.source)?;
-        valid_index_uid(&params.target)?;
+        IndexUid::parse_at(&params.source, "at `params.source`")?;
+        IndexUid::parse_at(&params.target, "at `params.target`")?;
         if params.source == params.target {
             return Err(ApiError::new(
                 Code::BadRequest,
@@ -85,7 +64,7 @@ impl ReindexParams {
             ));
         }
         if let Some(alias) = &params.alias {
-            valid_index_uid(alias).map_err(|_| {
+            IndexUid::parse_at(alias, "at `params.alias`").map_err(|_| {
                 ApiError::new(
                     Code::BadRequest,
                     format!("Invalid reindex parameters: `params.alias` `{alias}` is not a valid alias name."),
