@@ -220,6 +220,14 @@ impl ApiError {
             .map_or_else(|| self.code.name(), |relayed| relayed.code.as_str())
     }
 
+    /// The `type` field: the code's type, or a relayed node error's own.
+    pub fn error_type(&self) -> &str {
+        self.relayed.as_ref().map_or_else(
+            || self.code.error_type().as_str(),
+            |relayed| relayed.error_type.as_str(),
+        )
+    }
+
     /// The documentation link Meilisearch puts in `link`.
     pub fn link(&self) -> String {
         format!("https://docs.meilisearch.com/errors#{}", self.code_name())
@@ -238,10 +246,7 @@ impl Serialize for ApiError {
         Body {
             message: &self.message,
             code: self.code_name(),
-            error_type: self.relayed.as_ref().map_or_else(
-                || self.code.error_type().as_str(),
-                |r| r.error_type.as_str(),
-            ),
+            error_type: self.error_type(),
             link: self.link(),
         }
         .serialize(serializer)

@@ -362,20 +362,11 @@ async fn fail(
     update.error = Some(TaskError {
         message: error.message.clone(),
         code: error.code_name().to_owned(),
-        error_type: error_type_of(error),
+        error_type: error.error_type().to_owned(),
         link: error.link(),
     });
     state.store.update_task(task.uid, update).await?;
     Ok(())
-}
-
-fn error_type_of(error: &ApiError) -> String {
-    error
-        .to_json()
-        .get("type")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or("internal")
-        .to_owned()
 }
 
 #[cfg(test)]
