@@ -19,7 +19,7 @@ pub struct MigrationStep {
     pub sqlite_sql: &'static str,
 }
 
-/// Every step this binary knows, in order. The SQL lives in `migrations/sqlite/` at the root; what
+/// Every step this binary knows, in order. The SQL lives in this crate's `migrations/sqlite/`; what
 /// a step changes in Redis data is done by the Redis backend's migration (`src/redis/schema.rs`).
 ///
 /// 1. `initial`: every table.
@@ -31,17 +31,17 @@ pub const MIGRATIONS: &[MigrationStep] = &[
     MigrationStep {
         version: 1,
         name: "initial",
-        sqlite_sql: include_str!("../../../migrations/sqlite/0001_initial.sql"),
+        sqlite_sql: include_str!("../migrations/sqlite/0001_initial.sql"),
     },
     MigrationStep {
         version: 2,
         name: "job_claim_tokens",
-        sqlite_sql: include_str!("../../../migrations/sqlite/0002_job_claim_tokens.sql"),
+        sqlite_sql: include_str!("../migrations/sqlite/0002_job_claim_tokens.sql"),
     },
     MigrationStep {
         version: 3,
         name: "index_records",
-        sqlite_sql: include_str!("../../../migrations/sqlite/0003_index_records.sql"),
+        sqlite_sql: include_str!("../migrations/sqlite/0003_index_records.sql"),
     },
 ];
 

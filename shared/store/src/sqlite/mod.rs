@@ -1,7 +1,7 @@
 //! The embedded SQLite backend, for a single Miroir replica.
 //!
 //! One module per table group holds that group's SQL and its `impl …Store for SqliteStore`; the
-//! schema itself is `migrations/sqlite/`. Connection handling is in [`connection`], row decoding
+//! schema itself is this crate's `migrations/sqlite/`. Connection handling is in [`connection`], row decoding
 //! in [`rows`].
 
 mod admin_sessions;
