@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::cli::Command;
 use crate::failure::Failure;
+use crate::output::say;
 use crate::target::Target;
 use miroir_core::{EnvSource, Exit};
 
@@ -179,9 +180,4 @@ fn step_label(version: u32) -> String {
         Some(step) => format!("{:04} {}", step.version, step.name),
         None => format!("{version:04}"),
     }
-}
-
-/// One line of human output. A closed stdout does not change the exit code.
-pub(crate) fn say(out: &mut dyn Write, line: std::fmt::Arguments<'_>) {
-    let _ = writeln!(out, "{line}");
 }

@@ -22,8 +22,8 @@ use miroir_store::{
     StoreUrl, check_schema_version,
 };
 
-use crate::commands::say;
 use crate::failure::Failure;
+use crate::output::say;
 use crate::target::Target;
 use miroir_core::Exit;
 

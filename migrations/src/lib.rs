@@ -68,6 +68,7 @@ mod commands;
 pub mod copy;
 mod exit;
 mod failure;
+mod output;
 mod target;
 
 use std::ffi::OsString;

@@ -13,6 +13,7 @@
 
 pub mod canary;
 mod identity;
+pub mod job;
 pub mod leader;
 pub mod maintenance;
 pub mod peers;

@@ -27,7 +27,7 @@ use miroir_store::{AliasTarget, StoreError, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::worker::{Claim, JobEnv, JobError};
+use crate::job::{Claim, JobEnv, JobError};
 
 /// Pause between two polls of the nodes' last tasks.
 const WAIT_POLL: Duration = Duration::from_millis(200);

@@ -16,11 +16,12 @@ use serde::Serialize;
 use tokio::sync::Mutex;
 
 use crate::canary::{self, CanaryEnv, CanaryRunner};
+use crate::job::JobEnv;
 use crate::leader::Leadership;
 use crate::maintenance;
 use crate::peers::{Membership, PeerView, live_peers};
 use crate::poller::{self, TaskPoller};
-use crate::worker::{self, JobEnv};
+use crate::worker;
 
 /// What a pass did (the scheduled function's answer).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
