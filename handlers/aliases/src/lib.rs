@@ -72,8 +72,6 @@ pub fn router(state: AppState) -> Router {
         (status = 400, description = "A bad body: unknown field, wrong type, invalid or oversized name or target, both or neither of `target` and `targets`, a target that is an alias (`bad_request`, `malformed_payload`)."),
         (status = 404, description = "With `aliases.require_target_exists`, a target index the nodes do not know (`index_not_found`)."),
         (status = 409, description = "An alias with this name exists (`miroir_conflict`)."),
-        (status = 413, description = "The body is over `admin.max_body_bytes` (`payload_too_large`)."),
-        (status = 415, description = "The body is not JSON (`missing_content_type`, `invalid_content_type`)."),
     )
 )]
 async fn create_alias(
@@ -169,8 +167,6 @@ async fn get_alias(
         (status = 400, description = "A bad name or body, or `targets` for a single-target alias (`bad_request`, `malformed_payload`)."),
         (status = 404, description = "No alias has this name (`miroir_alias_not_found`), or, with `aliases.require_target_exists`, the new target index does not exist (`index_not_found`)."),
         (status = 409, description = "The alias is not at the expected version: another flip won (`miroir_conflict`); or it is a multi-target alias, managed by ILM (`miroir_multi_alias_not_writable`)."),
-        (status = 413, description = "The body is over `admin.max_body_bytes` (`payload_too_large`)."),
-        (status = 415, description = "The body is not JSON (`missing_content_type`, `invalid_content_type`)."),
     )
 )]
 async fn flip_alias(

@@ -68,8 +68,6 @@ pub fn router(state: AppState) -> Router {
         (status = 201, description = "The canary was created.", body = CanaryView),
         (status = 200, description = "The canary was modified.", body = CanaryView),
         (status = 400, description = "A bad definition; the message names the key (`bad_request`, `malformed_payload`)."),
-        (status = 413, description = "The body is too large (`payload_too_large`)."),
-        (status = 415, description = "The body is not JSON (`missing_content_type`, `invalid_content_type`)."),
     )
 )]
 async fn put_canary(

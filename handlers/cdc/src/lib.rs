@@ -167,8 +167,6 @@ async fn list_cursors(
         (status = 200, description = "The cursor, moved forward or already there.", body = CursorView),
         (status = 400, description = "An invalid index uid (`invalid_index_uid`), an invalid sink name, an unknown field, a cursor that is not an unsigned integer (`bad_request`, `malformed_payload`)."),
         (status = 409, description = "The stored cursor is ahead of `cursor`: cursors never move back (`miroir_conflict`)."),
-        (status = 413, description = "The body is over `admin.max_body_bytes` (`payload_too_large`)."),
-        (status = 415, description = "The body is not JSON (`missing_content_type`, `invalid_content_type`)."),
     )
 )]
 async fn put_cursor(

@@ -183,8 +183,6 @@ struct EnqueueJob {
     responses(
         (status = 201, description = "The job, queued.", body = JobView),
         (status = 400, description = "An unknown field or type, a type operators cannot submit, bad parameters (naming the key) or `maxAttempts` out of range (`bad_request`, `invalid_index_uid`)."),
-        (status = 413, description = "The body is over `admin.max_body_bytes` (`payload_too_large`)."),
-        (status = 415, description = "The body is not JSON (`missing_content_type`, `invalid_content_type`)."),
     )
 )]
 async fn enqueue_job(

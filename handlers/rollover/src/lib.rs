@@ -67,8 +67,6 @@ fn not_found(name: &str) -> ApiError {
     responses(
         (status = 200, description = "The policy, as stored.", body = PolicyView),
         (status = 400, description = "A bad body: unknown field, wrong type, invalid name, alias or pattern, no trigger, a trigger or retention that is not positive (`bad_request`, `malformed_payload`)."),
-        (status = 413, description = "The body is over `admin.max_body_bytes` (`payload_too_large`)."),
-        (status = 415, description = "The body is not JSON (`missing_content_type`, `invalid_content_type`)."),
     )
 )]
 async fn put_policy(

@@ -96,8 +96,6 @@ impl From<SearchUiConfig> for ConfigView {
     responses(
         (status = 200, description = "The configuration, as stored.", body = ConfigView),
         (status = 400, description = "An invalid index uid (`invalid_index_uid`), an unknown field, a wrong type or a value outside the field's rule (`bad_request`, `malformed_payload`)."),
-        (status = 413, description = "The body is over `admin.max_body_bytes` (`payload_too_large`)."),
-        (status = 415, description = "The body is not JSON (`missing_content_type`, `invalid_content_type`)."),
     )
 )]
 async fn put_config(

@@ -94,8 +94,6 @@ async fn search(
         (status = 200, description = "The merged search response: `offset`/`limit`/`estimatedTotalHits`, or `page`/`hitsPerPage`/`totalPages`/`totalHits` in page mode.", body = SearchResponse, headers(("X-Miroir-Degraded" = String, description = "`shards=3,7,11`: the shards no node could answer for (policy `partial`); absent when complete."))),
         (status = 400, description = "An index uid outside Meilisearch's rule (`invalid_index_uid`), a bad paging value or `showRankingScore` (`bad_request`), or a parameter a node refused (`invalid_search_filter`, `invalid_search_sort`, … relayed unchanged)."),
         (status = 404, description = "No such index (`index_not_found`, from the nodes)."),
-        (status = 413, description = "The body is over `server.max_body_bytes` (`payload_too_large`)."),
-        (status = 415, description = "The body is not JSON (`missing_content_type`, `invalid_content_type`)."),
         (status = 503, description = "Some shards had no live node and `unavailable_shard_policy` is `error`, or no shard had one (`miroir_shard_unavailable`); no node is configured (`miroir_no_nodes`); or the task store is unavailable or at another schema version (`miroir_store_unavailable`, `miroir_schema_mismatch`). Retry after `Retry-After` seconds.", headers(("Retry-After" = u32, description = "Seconds to wait before retrying."))),
     )
 )]
@@ -168,8 +166,6 @@ async fn search_with_get(
         (status = 200, description = "One search response per query, each with `indexUid`.", body = MultiSearchResponse, headers(("X-Miroir-Degraded" = String, description = "`shards=3,7,11`: the shards left out of any query (policy `partial`); absent when every query was complete."))),
         (status = 400, description = "A bad body, a `federation` (not supported), or a query's error (`bad_request`, or relayed from the nodes); more queries than `scatter.max_multi_search_queries` (default 100; `miroir_too_many_search_queries`)."),
         (status = 404, description = "A query's index does not exist (`index_not_found`)."),
-        (status = 413, description = "The body is over `server.max_body_bytes` (`payload_too_large`)."),
-        (status = 415, description = "The body is not JSON (`missing_content_type`, `invalid_content_type`)."),
         (status = 503, description = "Some shards had no live node and `unavailable_shard_policy` is `error`, or no shard had one (`miroir_shard_unavailable`); no node is configured (`miroir_no_nodes`); or the task store is unavailable or at another schema version (`miroir_store_unavailable`, `miroir_schema_mismatch`). Retry after `Retry-After` seconds.", headers(("Retry-After" = u32, description = "Seconds to wait before retrying."))),
     )
 )]

@@ -145,8 +145,6 @@ struct SessionView {
         (status = 400, description = "A bad body (`bad_request`, `malformed_payload`), or no admin key is configured, so there is nothing to log in to (`bad_request`)."),
         (status = 401, description = "Wrong admin key (`miroir_invalid_auth`)."),
         (status = 403, description = "An `Origin` header that is not this server's origin (`miroir_origin_not_allowed`)."),
-        (status = 413, description = "The body is over `admin.max_body_bytes` (`payload_too_large`)."),
-        (status = 415, description = "The body is not `application/json` (`missing_content_type`, `invalid_content_type`)."),
         (status = 429, description = "Over 10 attempts this minute from this IP, or inside the backoff after 5 consecutive failures (`miroir_too_many_requests`).", headers(
             ("Retry-After" = u64, description = "Seconds until a login may succeed."),
         )),

@@ -251,8 +251,6 @@ async fn get_tenant(
         (status = 201, description = "The tenant was created.", body = TenantView),
         (status = 400, description = "An invalid tenant id, API key or group, an unknown field, a wrong type (`bad_request`, `malformed_payload`)."),
         (status = 409, description = "The API key belongs to another tenant (`miroir_conflict`)."),
-        (status = 413, description = "The body is over `admin.max_body_bytes` (`payload_too_large`)."),
-        (status = 415, description = "The body is not JSON (`missing_content_type`, `invalid_content_type`)."),
     )
 )]
 async fn put_tenant(
