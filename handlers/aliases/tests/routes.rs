@@ -8,7 +8,6 @@
 //! RFC 3339 and redacted.
 #![allow(clippy::unwrap_used)]
 
-use std::fmt;
 use std::time::Duration;
 
 use axum::Router;
@@ -19,65 +18,31 @@ use miroir_core::config::Secret;
 use miroir_handler_aliases::{MAX_NAME_BYTES, MAX_TARGETS};
 use miroir_http::{AppState, apply_layers};
 use miroir_store::{DynStore, RolloverPolicy};
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::ser::{SerializeMap, Serializer};
-use serde::{Deserialize, Serialize};
+use miroir_test_support::route_kit::{Reply, Snapshot, Wire};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-/// Expands to one `#[tokio::test]` per listed case for each backend: a module per backend, each
-/// test on a fresh, migrated store from that backend's factory.
-macro_rules! route_suite {
-    ($($case:ident),* $(,)?) => {
-        route_suite!(@backend sqlite, crate::sqlite, $($case),*);
-        route_suite!(@backend redis, crate::redis, $($case),*);
-    };
-    (@backend $backend:ident, $factory:path, $($case:ident),*) => {
-        mod $backend {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    crate::$case(crate::App::new($factory().await).await).await;
-                }
-            )*
-        }
-    };
-}
-
-route_suite!(
-    list_of_an_empty_store,
-    create_single_and_multi,
-    create_an_existing_name,
-    bad_creates_change_nothing,
-    names_at_the_size_limit,
-    aliases_do_not_chain,
-    flip_with_and_without_expected_version,
-    history_is_bounded_by_the_retention,
-    bad_flips_change_nothing,
-    multi_target_aliases_are_managed_by_ilm,
-    get_and_delete,
-    the_layers_guard_the_routes,
-    racing_flips_never_lose_an_update,
+miroir_test_support::route_suite!(
+    prefix: "aliases-routes",
+    app: crate::App::new,
+    cases: [
+        list_of_an_empty_store,
+        create_single_and_multi,
+        create_an_existing_name,
+        bad_creates_change_nothing,
+        names_at_the_size_limit,
+        aliases_do_not_chain,
+        flip_with_and_without_expected_version,
+        history_is_bounded_by_the_retention,
+        bad_flips_change_nothing,
+        multi_target_aliases_are_managed_by_ilm,
+        get_and_delete,
+        the_layers_guard_the_routes,
+        racing_flips_never_lose_an_update,
+    ],
 );
 
 const ADMIN_KEY: &str = "alias-admin-key";
-
-/// A fresh in-memory SQLite store, migrated.
-async fn sqlite() -> DynStore {
-    let store = miroir_store::open("sqlite::memory:").await.unwrap();
-    store.migrate().await.unwrap();
-    store
-}
-
-/// A fresh key prefix on the shared test Redis, migrated.
-async fn redis() -> DynStore {
-    let server = miroir_test_support::shared_redis();
-    let prefix = miroir_test_support::unique_prefix("aliases-routes");
-    let url = server.store_url(&prefix, Duration::from_secs(2));
-    let store = miroir_store::open(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    store
-}
 
 /// The default configuration with an admin key and `retention` history entries per alias.
 fn config(retention: u32) -> Config {
@@ -92,15 +57,6 @@ fn config(retention: u32) -> Config {
 struct App {
     layered: Router,
     store: DynStore,
-}
-
-/// One answer: its status and body, parsed twice: as a [`Value`] to query (`Null` when empty),
-/// and as [`Wire`] to snapshot with its keys in the order they were sent.
-#[derive(Debug, PartialEq)]
-struct Reply {
-    status: StatusCode,
-    body: Value,
-    wire: Wire,
 }
 
 impl App {
@@ -236,20 +192,10 @@ async fn call(router: &Router, request: Request<Body>) -> Reply {
     }
 }
 
-/// What a snapshot holds: the status and the body as sent.
-#[derive(Serialize)]
-struct Snapshot<'a> {
-    status: u16,
-    body: &'a Wire,
-}
-
 /// Asserts that `reply` matches `snapshots/<name>.snap`, the same file for every backend, with
 /// every date checked to be RFC 3339 and redacted.
 fn snapshot(name: &str, request: &str, reply: &Reply) {
-    let value = Snapshot {
-        status: reply.status.as_u16(),
-        body: &reply.wire,
-    };
+    let value = Snapshot::of(reply);
     let date = || {
         insta::dynamic_redaction(|value, _| {
             let text = value.as_str().unwrap();
@@ -260,17 +206,10 @@ fn snapshot(name: &str, request: &str, reply: &Reply) {
             "[date]"
         })
     };
-    insta::with_settings!({
-        prepend_module_to_snapshot => false,
-        snapshot_path => "snapshots",
-        description => request,
-        omit_expression => true,
-    }, {
-        insta::assert_json_snapshot!(name, value, {
-            ".body.createdAt" => date(),
-            ".body.history[].replacedAt" => date(),
-            ".body.results[].createdAt" => date(),
-        });
+    miroir_test_support::assert_route_snapshot!(name, request, value, {
+        ".body.createdAt" => date(),
+        ".body.history[].replacedAt" => date(),
+        ".body.results[].createdAt" => date(),
     });
 }
 
@@ -907,87 +846,4 @@ async fn racing_flips_never_lose_an_update(app: App) {
         (first..=won).collect::<Vec<_>>(),
         "gapless, newest 10"
     );
-}
-
-// ---------------------------------------------------------------- JSON in wire order
-
-/// A JSON value that keeps object keys in the order they came in (a [`Value`] sorts them), so
-/// snapshots show the field order clients see.
-#[derive(Debug, PartialEq)]
-enum Wire {
-    Null,
-    Bool(bool),
-    Number(serde_json::Number),
-    String(String),
-    Array(Vec<Wire>),
-    Object(Vec<(String, Wire)>),
-}
-
-impl<'de> Deserialize<'de> for Wire {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(WireVisitor)
-    }
-}
-
-struct WireVisitor;
-
-impl<'de> Visitor<'de> for WireVisitor {
-    type Value = Wire;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("any JSON value")
-    }
-    fn visit_unit<E>(self) -> Result<Wire, E> {
-        Ok(Wire::Null)
-    }
-    fn visit_bool<E>(self, value: bool) -> Result<Wire, E> {
-        Ok(Wire::Bool(value))
-    }
-    fn visit_u64<E>(self, value: u64) -> Result<Wire, E> {
-        Ok(Wire::Number(value.into()))
-    }
-    fn visit_i64<E>(self, value: i64) -> Result<Wire, E> {
-        Ok(Wire::Number(value.into()))
-    }
-    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Wire, E> {
-        serde_json::Number::from_f64(value)
-            .map(Wire::Number)
-            .ok_or_else(|| E::custom("non-finite number"))
-    }
-    fn visit_str<E>(self, value: &str) -> Result<Wire, E> {
-        Ok(Wire::String(value.to_owned()))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Wire, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Wire::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Wire, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(entry) = map.next_entry()? {
-            entries.push(entry);
-        }
-        Ok(Wire::Object(entries))
-    }
-}
-
-impl Serialize for Wire {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Self::Null => serializer.serialize_unit(),
-            Self::Bool(value) => serializer.serialize_bool(*value),
-            Self::Number(value) => value.serialize(serializer),
-            Self::String(value) => serializer.serialize_str(value),
-            Self::Array(items) => items.serialize(serializer),
-            Self::Object(entries) => {
-                let mut map = serializer.serialize_map(Some(entries.len()))?;
-                for (key, value) in entries {
-                    map.serialize_entry(key, value)?;
-                }
-                map.end()
-            }
-        }
-    }
 }

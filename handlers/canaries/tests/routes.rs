@@ -7,7 +7,6 @@
 //! (creation times, which the server sets, are masked as `[time]`).
 #![allow(clippy::unwrap_used)]
 
-use std::fmt;
 use std::time::Duration;
 
 use axum::Router;
@@ -17,43 +16,26 @@ use miroir_core::Config;
 use miroir_core::config::Secret;
 use miroir_http::{AppState, apply_layers};
 use miroir_store::{CanaryRun, CanaryRunStatus, DynStore, Timestamp};
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::ser::{SerializeMap, Serializer};
-use serde::{Deserialize, Serialize};
+use miroir_test_support::route_kit::{Reply, Snapshot, Wire};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-/// Expands to one `#[tokio::test]` per listed case for each backend: a module per backend, each
-/// test on a fresh, migrated store from that backend's factory.
-macro_rules! route_suite {
-    ($($case:ident),* $(,)?) => {
-        route_suite!(@backend sqlite, crate::sqlite, $($case),*);
-        route_suite!(@backend redis, crate::redis, $($case),*);
-    };
-    (@backend $backend:ident, $factory:path, $($case:ident),*) => {
-        mod $backend {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    crate::$case(crate::App::new($factory().await).await).await;
-                }
-            )*
-        }
-    };
-}
-
-route_suite!(
-    create_then_modify,
-    create_with_defaults_and_every_assertion,
-    status_of_an_empty_store,
-    status_shows_bounded_runs_counts_and_last_failure,
-    delete_removes_the_canary_and_its_runs,
-    delete_errors,
-    bad_definitions_are_refused_naming_the_key,
-    bad_bodies_are_refused_with_meilisearch_errors,
-    bad_definitions_change_nothing,
-    status_refuses_parameters,
-    layers_answer_auth_and_unknown_methods,
+miroir_test_support::route_suite!(
+    prefix: "canaries-routes",
+    app: crate::App::new,
+    cases: [
+        create_then_modify,
+        create_with_defaults_and_every_assertion,
+        status_of_an_empty_store,
+        status_shows_bounded_runs_counts_and_last_failure,
+        delete_removes_the_canary_and_its_runs,
+        delete_errors,
+        bad_definitions_are_refused_naming_the_key,
+        bad_bodies_are_refused_with_meilisearch_errors,
+        bad_definitions_change_nothing,
+        status_refuses_parameters,
+        layers_answer_auth_and_unknown_methods,
+    ],
 );
 
 /// The admin key the test state is configured with.
@@ -65,52 +47,19 @@ const HISTORY: u32 = 3;
 /// 2024-08-08T17:05:55.791Z
 const T0: i64 = 1_723_136_755_791;
 
-/// A fresh in-memory SQLite store, migrated.
-async fn sqlite() -> DynStore {
-    let store = miroir_store::open("sqlite::memory:").await.unwrap();
-    store.migrate().await.unwrap();
-    store
-}
-
-/// A fresh key prefix on the shared test Redis, migrated.
-async fn redis() -> DynStore {
-    let server = miroir_test_support::shared_redis();
-    let prefix = miroir_test_support::unique_prefix("canaries-routes");
-    let url = server.store_url(&prefix, Duration::from_secs(2));
-    let store = miroir_store::open(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    store
-}
-
 /// The routes behind the production layers, with an admin key, on one store.
 struct App {
     app: Router,
     store: DynStore,
 }
 
-/// One answer: its status and JSON body (`Null` when empty), parsed twice: as a [`Value`] to
-/// query, and as [`Wire`] to snapshot with its keys in the order they were sent.
-#[derive(Debug, PartialEq)]
-struct Reply {
-    status: StatusCode,
-    body: Value,
-    wire: Wire,
-}
-
-/// A JSON value that keeps object keys in the order they came in (a [`Value`] sorts them), so
-/// snapshots show the field order clients see.
-#[derive(Debug, PartialEq)]
-enum Wire {
-    Null,
-    Bool(bool),
-    Number(serde_json::Number),
-    String(String),
-    Array(Vec<Wire>),
-    Object(Vec<(String, Wire)>),
-}
-
-impl Wire {
+/// Masks what changes from run to run in a snapshot body.
+trait Mask {
     /// Replaces the server-set creation times (`created_at`) with `[time]`.
+    fn mask_times(&mut self);
+}
+
+impl Mask for Wire {
     fn mask_times(&mut self) {
         match self {
             Self::Array(items) => items.iter_mut().for_each(Self::mask_times),
@@ -124,75 +73,6 @@ impl Wire {
                 }
             }
             _ => {}
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Wire {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(WireVisitor)
-    }
-}
-
-struct WireVisitor;
-
-impl<'de> Visitor<'de> for WireVisitor {
-    type Value = Wire;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("any JSON value")
-    }
-    fn visit_unit<E>(self) -> Result<Wire, E> {
-        Ok(Wire::Null)
-    }
-    fn visit_bool<E>(self, value: bool) -> Result<Wire, E> {
-        Ok(Wire::Bool(value))
-    }
-    fn visit_u64<E>(self, value: u64) -> Result<Wire, E> {
-        Ok(Wire::Number(value.into()))
-    }
-    fn visit_i64<E>(self, value: i64) -> Result<Wire, E> {
-        Ok(Wire::Number(value.into()))
-    }
-    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Wire, E> {
-        serde_json::Number::from_f64(value)
-            .map(Wire::Number)
-            .ok_or_else(|| E::custom("non-finite number"))
-    }
-    fn visit_str<E>(self, value: &str) -> Result<Wire, E> {
-        Ok(Wire::String(value.to_owned()))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Wire, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Wire::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Wire, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(entry) = map.next_entry()? {
-            entries.push(entry);
-        }
-        Ok(Wire::Object(entries))
-    }
-}
-
-impl Serialize for Wire {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Self::Null => serializer.serialize_unit(),
-            Self::Bool(value) => serializer.serialize_bool(*value),
-            Self::Number(value) => value.serialize(serializer),
-            Self::String(value) => serializer.serialize_str(value),
-            Self::Array(items) => items.serialize(serializer),
-            Self::Object(entries) => {
-                let mut map = serializer.serialize_map(Some(entries.len()))?;
-                for (key, value) in entries {
-                    map.serialize_entry(key, value)?;
-                }
-                map.end()
-            }
         }
     }
 }
@@ -300,14 +180,7 @@ impl App {
         let request = call.describe();
         let reply = self.send(call).await;
         assert_eq!(reply.status, status, "{request}: {}", reply.body);
-        snapshot(
-            name,
-            &request,
-            &Snapshot {
-                status: reply.status.as_u16(),
-                body: &reply.wire,
-            },
-        );
+        snapshot(name, &request, &Snapshot::of(&reply));
         reply
     }
 
@@ -351,23 +224,9 @@ impl App {
     }
 }
 
-/// What a snapshot holds: the status and the body as sent.
-#[derive(Serialize)]
-struct Snapshot<'a> {
-    status: u16,
-    body: &'a Wire,
-}
-
 /// Asserts that `value` matches `snapshots/<name>.snap`, the same file for every backend.
 fn snapshot(name: &str, request: &str, value: &Snapshot<'_>) {
-    insta::with_settings!({
-        prepend_module_to_snapshot => false,
-        snapshot_path => "snapshots",
-        description => request,
-        omit_expression => true,
-    }, {
-        insta::assert_json_snapshot!(name, value);
-    });
+    miroir_test_support::assert_route_snapshot!(name, request, value);
 }
 
 /// Plan §13.18's example canary, as JSON.

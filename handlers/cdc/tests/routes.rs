@@ -7,58 +7,35 @@
 //! backends (clock-dependent dates redacted): a body that differs between them fails one run.
 #![allow(clippy::unwrap_used)]
 
-use std::fmt;
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use miroir_core::Config;
-use miroir_core::config::Secret;
-use miroir_http::timefmt::{format_rfc3339, parse_rfc3339};
-use miroir_http::{AppState, apply_layers};
+use miroir_http::timefmt::format_rfc3339;
 use miroir_store::DynStore;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::ser::{SerializeMap, Serializer};
-use serde::{Deserialize, Serialize};
+use miroir_test_support::route_kit::{
+    ADMIN_KEY, Reply, RouteApp, Routes, Snapshot, assert_error, check_auth,
+};
 use serde_json::Value;
-use tower::ServiceExt;
 
-/// Expands to one `#[tokio::test]` per listed case for each backend: a module per backend, each
-/// test on a fresh, migrated store from that backend's factory.
-macro_rules! route_suite {
-    ($($case:ident),* $(,)?) => {
-        route_suite!(@backend sqlite, crate::sqlite, $($case),*);
-        route_suite!(@backend redis, crate::redis, $($case),*);
-    };
-    (@backend $backend:ident, $factory:path, $($case:ident),*) => {
-        mod $backend {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    crate::$case(crate::App::new($factory().await).await).await;
-                }
-            )*
-        }
-    };
-}
-
-route_suite!(
-    list_of_no_cursors,
-    put_creates_then_moves_forward_only,
-    list_every_sink_or_one,
-    racing_puts_keep_the_largest,
-    put_errors,
-    list_errors,
-    layers_answer_auth_and_methods,
-    bad_requests_change_nothing,
+miroir_test_support::route_suite!(
+    prefix: crate::PREFIX,
+    app: crate::app,
+    cases: [
+        list_of_no_cursors,
+        put_creates_then_moves_forward_only,
+        list_every_sink_or_one,
+        racing_puts_keep_the_largest,
+        put_errors,
+        list_errors,
+        layers_answer_auth_and_methods,
+        bad_requests_change_nothing,
+    ],
 );
 
 /// The key prefix of each Redis test.
 const PREFIX: &str = "cdc-routes";
-
-/// The crate's router.
-const ROUTER: fn(AppState) -> Router = miroir_handler_cdc::router;
 
 /// Keys whose values are clock-dependent dates, redacted in snapshots.
 const VOLATILE: &[&str] = &["updatedAt"];
@@ -68,283 +45,25 @@ fn base_config() -> Config {
     Config::default()
 }
 
-/// The admin key the layers are configured with; every call sends it unless told otherwise.
-const ADMIN_KEY: &str = "route-tests-admin-key";
-
-/// A fresh in-memory SQLite store, migrated.
-async fn sqlite() -> DynStore {
-    let store = miroir_store::open("sqlite::memory:").await.unwrap();
-    store.migrate().await.unwrap();
-    store
-}
-
-/// A fresh key prefix on the shared test Redis, migrated.
-async fn redis() -> DynStore {
-    let server = miroir_test_support::shared_redis();
-    let prefix = miroir_test_support::unique_prefix(PREFIX);
-    let url = server.store_url(&prefix, Duration::from_secs(2));
-    let store = miroir_store::open(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    store
-}
-
 /// The routes under test on one store, behind the production layers with [`ADMIN_KEY`].
-struct App {
-    router: Router,
-    store: DynStore,
+type App = RouteApp;
+
+/// This crate's routes on `store`, with [`base_config`].
+async fn app(store: DynStore) -> App {
+    RouteApp::new(ROUTES, store).await
 }
 
-/// One answer: its status and JSON body (`null` when empty), parsed twice: as a [`Value`] to
-/// query, and as [`Wire`] to snapshot with its keys in the order they were sent.
-#[derive(Debug, PartialEq)]
-struct Reply {
-    status: StatusCode,
-    body: Value,
-    wire: Wire,
-}
+/// The crate's router, configuration and snapshots.
+const ROUTES: Routes = Routes {
+    router: miroir_handler_cdc::router,
+    config: base_config,
+    snapshot,
+};
 
-/// A JSON value that keeps object keys in the order they came in (a [`Value`] sorts them), so
-/// snapshots show the field order clients see.
-#[derive(Debug, PartialEq)]
-enum Wire {
-    Null,
-    Bool(bool),
-    Number(serde_json::Number),
-    String(String),
-    Array(Vec<Wire>),
-    Object(Vec<(String, Wire)>),
-}
-
-impl<'de> Deserialize<'de> for Wire {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(WireVisitor)
-    }
-}
-
-struct WireVisitor;
-
-impl<'de> Visitor<'de> for WireVisitor {
-    type Value = Wire;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("any JSON value")
-    }
-    fn visit_unit<E>(self) -> Result<Wire, E> {
-        Ok(Wire::Null)
-    }
-    fn visit_bool<E>(self, value: bool) -> Result<Wire, E> {
-        Ok(Wire::Bool(value))
-    }
-    fn visit_u64<E>(self, value: u64) -> Result<Wire, E> {
-        Ok(Wire::Number(value.into()))
-    }
-    fn visit_i64<E>(self, value: i64) -> Result<Wire, E> {
-        Ok(Wire::Number(value.into()))
-    }
-    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Wire, E> {
-        serde_json::Number::from_f64(value)
-            .map(Wire::Number)
-            .ok_or_else(|| E::custom("non-finite number"))
-    }
-    fn visit_str<E>(self, value: &str) -> Result<Wire, E> {
-        Ok(Wire::String(value.to_owned()))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Wire, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Wire::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Wire, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(entry) = map.next_entry()? {
-            entries.push(entry);
-        }
-        Ok(Wire::Object(entries))
-    }
-}
-
-impl Serialize for Wire {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Self::Null => serializer.serialize_unit(),
-            Self::Bool(value) => serializer.serialize_bool(*value),
-            Self::Number(value) => value.serialize(serializer),
-            Self::String(value) => serializer.serialize_str(value),
-            Self::Array(items) => items.serialize(serializer),
-            Self::Object(entries) => {
-                let mut map = serializer.serialize_map(Some(entries.len()))?;
-                for (key, value) in entries {
-                    map.serialize_entry(key, value)?;
-                }
-                map.end()
-            }
-        }
-    }
-}
-
-impl Wire {
-    /// Replaces the value of every object key in [`VOLATILE`] (dates that depend on the clock)
-    /// by `"[date]"`, after checking it is an RFC 3339 date.
-    fn redacted(&self) -> Wire {
-        match self {
-            Self::Array(items) => Self::Array(items.iter().map(Wire::redacted).collect()),
-            Self::Object(entries) => Self::Object(
-                entries
-                    .iter()
-                    .map(|(key, value)| {
-                        let value = match value {
-                            Self::String(date) if VOLATILE.contains(&key.as_str()) => {
-                                assert!(parse_rfc3339(date).is_some(), "{key}: {date}");
-                                Self::String("[date]".to_owned())
-                            }
-                            other => other.redacted(),
-                        };
-                        (key.clone(), value)
-                    })
-                    .collect(),
-            ),
-            Self::Null => Self::Null,
-            Self::Bool(value) => Self::Bool(*value),
-            Self::Number(value) => Self::Number(value.clone()),
-            Self::String(value) => Self::String(value.clone()),
-        }
-    }
-}
-
-impl App {
-    async fn new(store: DynStore) -> Self {
-        Self::with_config(store, base_config()).await
-    }
-
-    async fn with_config(store: DynStore, mut config: Config) -> Self {
-        config.admin.api_key = Secret::new(ADMIN_KEY);
-        let state = AppState::start(store.clone(), config, Duration::from_secs(60)).await;
-        Self {
-            router: apply_layers(ROUTER(state.clone()), &state),
-            store,
-        }
-    }
-
-    /// `method uri` with the admin key and, when given, `body` as JSON.
-    async fn call(&self, method: Method, uri: &str, body: Option<&str>) -> Reply {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(header::AUTHORIZATION, format!("Bearer {ADMIN_KEY}"));
-        if body.is_some() {
-            request = request.header(header::CONTENT_TYPE, "application/json");
-        }
-        let body = body.map_or_else(Body::empty, |body| Body::from(body.to_owned()));
-        self.send(request.body(body).unwrap()).await
-    }
-
-    /// `GET uri` with the admin key.
-    async fn get(&self, uri: &str) -> Reply {
-        self.call(Method::GET, uri, None).await
-    }
-
-    /// Sends `request` as it is.
-    async fn send(&self, request: Request<Body>) -> Reply {
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        if bytes.is_empty() {
-            return Reply {
-                status,
-                body: Value::Null,
-                wire: Wire::Null,
-            };
-        }
-        assert_eq!(
-            content_type.as_ref().and_then(|value| value.to_str().ok()),
-            Some("application/json"),
-            "{status}"
-        );
-        Reply {
-            status,
-            body: serde_json::from_slice(&bytes).unwrap(),
-            wire: serde_json::from_slice(&bytes).unwrap(),
-        }
-    }
-
-    /// [`App::call`], asserting `status` and that `{status, body}` matches snapshot `name`.
-    async fn check(
-        &self,
-        name: &str,
-        method: Method,
-        uri: &str,
-        body: Option<&str>,
-        status: StatusCode,
-    ) -> Reply {
-        let reply = self.call(method.clone(), uri, body).await;
-        assert_eq!(reply.status, status, "{method} {uri}: {}", reply.body);
-        let request = match body {
-            Some(body) => format!("{method} {uri} {body}"),
-            None => format!("{method} {uri}"),
-        };
-        snapshot(name, &request, &reply);
-        reply
-    }
-}
-
-/// What a snapshot holds: the status and the body as sent, dates redacted.
-#[derive(Serialize)]
-struct Snapshot {
-    status: u16,
-    body: Wire,
-}
-
-/// Asserts that `reply` matches `snapshots/<name>.snap`, the same file for every backend.
+/// Asserts that `reply` matches `snapshots/<name>.snap`, the same file for every backend, with
+/// the dates under [`VOLATILE`] redacted.
 fn snapshot(name: &str, request: &str, reply: &Reply) {
-    let value = Snapshot {
-        status: reply.status.as_u16(),
-        body: reply.wire.redacted(),
-    };
-    insta::with_settings!({
-        prepend_module_to_snapshot => false,
-        snapshot_path => "snapshots",
-        description => request,
-        omit_expression => true,
-    }, {
-        insta::assert_json_snapshot!(name, value);
-    });
-}
-
-/// Asserts that `reply` is a Meilisearch-shaped error with `code`.
-fn assert_error(reply: &Reply, code: &str) {
-    assert_eq!(reply.body["code"], code, "{}", reply.body);
-    assert_eq!(
-        reply.body["link"],
-        format!("https://docs.meilisearch.com/errors#{code}")
-    );
-    let keys: Vec<&str> = match &reply.wire {
-        Wire::Object(entries) => entries.iter().map(|(key, _)| key.as_str()).collect(),
-        other => panic!("not an error object: {other:?}"),
-    };
-    assert_eq!(keys, ["message", "code", "type", "link"]);
-}
-
-/// The shared auth layer's answers (asserted, not snapshot: their messages belong to the layer,
-/// whose own tests pin them): no admin key, a wrong one.
-async fn check_auth(app: &App, method: Method, uri: &str) {
-    for key in [None, Some("not-the-admin-key")] {
-        let mut request = Request::builder().method(method.clone()).uri(uri);
-        if let Some(key) = key {
-            request = request.header("x-admin-key", key);
-        }
-        let reply = app.send(request.body(Body::empty()).unwrap()).await;
-        assert_eq!(
-            reply.status,
-            StatusCode::UNAUTHORIZED,
-            "{method} {uri} {key:?}"
-        );
-        assert_error(&reply, "miroir_invalid_auth");
-    }
+    miroir_test_support::assert_route_snapshot!(name, request, Snapshot::redacted(reply, VOLATILE));
 }
 
 /// `PUT /_miroir/cdc/cursors/{sink}/{index}` with `body`.

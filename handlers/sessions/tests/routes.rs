@@ -9,7 +9,7 @@
 //! it stands for every other admin route.
 #![allow(clippy::unwrap_used)]
 
-use std::fmt;
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -22,75 +22,40 @@ use miroir_core::Config;
 use miroir_core::config::{Secret, TrustedProxies};
 use miroir_http::{AdminAuth, AppState, apply_layers, sha256_hex};
 use miroir_store::{AdminSession, DynStore, RateLimitBucket, Timestamp};
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::ser::{SerializeMap, Serializer};
-use serde::{Deserialize, Serialize};
+use miroir_test_support::route_kit::{Snapshot, Wire};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-/// Expands to one `#[tokio::test]` per listed case for each backend: a module per backend, each
-/// test on a fresh, migrated store from that backend's factory.
-macro_rules! route_suite {
-    ($($case:ident),* $(,)?) => {
-        route_suite!(@backend sqlite, crate::sqlite, $($case),*);
-        route_suite!(@backend redis, crate::redis, $($case),*);
-    };
-    (@backend $backend:ident, $factory:path, $($case:ident),*) => {
-        mod $backend {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    crate::$case(crate::App::new($factory().await, ADMIN_KEY).await).await;
-                }
-            )*
-            use crate::ADMIN_KEY;
-        }
-    };
-}
-
-route_suite!(
-    login_opens_a_session_stored_by_hash,
-    login_accepts_the_plan_spelling,
-    a_session_cookie_authenticates_admin_routes,
-    mutations_need_the_csrf_token,
-    a_foreign_origin_is_refused,
-    an_expired_session_is_refused,
-    logout_revokes_the_session,
-    a_revoked_session_is_refused,
-    a_new_admin_key_ends_every_session,
-    a_wrong_key_is_refused,
-    login_without_an_admin_key_is_refused,
-    the_eleventh_attempt_in_a_minute_is_throttled,
-    five_failures_suspend_logins_even_with_the_right_key,
-    a_success_resets_the_failure_count,
-    session_needs_a_live_cookie,
-    bad_login_bodies_change_nothing,
-    layers_answer_other_methods,
-    on_lambda_the_source_is_the_gateway_source_ip,
-    behind_a_trusted_proxy_each_client_has_its_own_limit,
-    forwarding_headers_are_ignored_unless_the_proxy_is_trusted,
-    ipv6_clients_share_a_limit_per_64,
-    without_an_admin_key_the_master_key_logs_in,
+miroir_test_support::route_suite!(
+    prefix: "sessions-routes",
+    app: |store| crate::App::new(store, crate::ADMIN_KEY),
+    cases: [
+        login_opens_a_session_stored_by_hash,
+        login_accepts_the_plan_spelling,
+        a_session_cookie_authenticates_admin_routes,
+        mutations_need_the_csrf_token,
+        a_foreign_origin_is_refused,
+        an_expired_session_is_refused,
+        logout_revokes_the_session,
+        a_revoked_session_is_refused,
+        a_new_admin_key_ends_every_session,
+        a_wrong_key_is_refused,
+        login_without_an_admin_key_is_refused,
+        the_eleventh_attempt_in_a_minute_is_throttled,
+        five_failures_suspend_logins_even_with_the_right_key,
+        a_success_resets_the_failure_count,
+        session_needs_a_live_cookie,
+        bad_login_bodies_change_nothing,
+        layers_answer_other_methods,
+        on_lambda_the_source_is_the_gateway_source_ip,
+        behind_a_trusted_proxy_each_client_has_its_own_limit,
+        forwarding_headers_are_ignored_unless_the_proxy_is_trusted,
+        ipv6_clients_share_a_limit_per_64,
+        without_an_admin_key_the_master_key_logs_in,
+    ],
 );
 
 const ADMIN_KEY: &str = "admin-secret";
-
-/// A fresh in-memory SQLite store, migrated.
-async fn sqlite() -> DynStore {
-    let store = miroir_store::open("sqlite::memory:").await.unwrap();
-    store.migrate().await.unwrap();
-    store
-}
-
-/// A fresh key prefix on the shared test Redis, migrated.
-async fn redis() -> DynStore {
-    let server = miroir_test_support::shared_redis();
-    let prefix = miroir_test_support::unique_prefix("sessions-routes");
-    let url = server.store_url(&prefix, Duration::from_secs(2));
-    let store = miroir_store::open(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    store
-}
 
 /// The session routes plus the probe, behind the production layers, with `admin_key`.
 struct App {
@@ -165,7 +130,7 @@ impl App {
             &described,
             &Snapshot {
                 status: reply.status.as_u16(),
-                body: &reply.wire,
+                body: Cow::Borrowed(&reply.wire),
             },
         );
         reply
@@ -292,108 +257,13 @@ impl Login {
     }
 }
 
-/// A JSON value that keeps object keys in the order they came in (a [`Value`] sorts them), so
-/// snapshots show the field order clients see.
-#[derive(Debug, PartialEq)]
-enum Wire {
-    Null,
-    Bool(bool),
-    Number(serde_json::Number),
-    String(String),
-    Array(Vec<Wire>),
-    Object(Vec<(String, Wire)>),
-}
-
-impl<'de> Deserialize<'de> for Wire {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(WireVisitor)
-    }
-}
-
-struct WireVisitor;
-
-impl<'de> Visitor<'de> for WireVisitor {
-    type Value = Wire;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("any JSON value")
-    }
-    fn visit_unit<E>(self) -> Result<Wire, E> {
-        Ok(Wire::Null)
-    }
-    fn visit_bool<E>(self, value: bool) -> Result<Wire, E> {
-        Ok(Wire::Bool(value))
-    }
-    fn visit_u64<E>(self, value: u64) -> Result<Wire, E> {
-        Ok(Wire::Number(value.into()))
-    }
-    fn visit_i64<E>(self, value: i64) -> Result<Wire, E> {
-        Ok(Wire::Number(value.into()))
-    }
-    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Wire, E> {
-        serde_json::Number::from_f64(value)
-            .map(Wire::Number)
-            .ok_or_else(|| E::custom("non-finite number"))
-    }
-    fn visit_str<E>(self, value: &str) -> Result<Wire, E> {
-        Ok(Wire::String(value.to_owned()))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Wire, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Wire::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Wire, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(entry) = map.next_entry()? {
-            entries.push(entry);
-        }
-        Ok(Wire::Object(entries))
-    }
-}
-
-impl Serialize for Wire {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Self::Null => serializer.serialize_unit(),
-            Self::Bool(value) => serializer.serialize_bool(*value),
-            Self::Number(value) => value.serialize(serializer),
-            Self::String(value) => serializer.serialize_str(value),
-            Self::Array(items) => items.serialize(serializer),
-            Self::Object(entries) => {
-                let mut map = serializer.serialize_map(Some(entries.len()))?;
-                for (key, value) in entries {
-                    map.serialize_entry(key, value)?;
-                }
-                map.end()
-            }
-        }
-    }
-}
-
-/// What a snapshot holds: the status and the body as sent.
-#[derive(Serialize)]
-struct Snapshot<'a> {
-    status: u16,
-    body: &'a Wire,
-}
-
 /// Asserts that `value` matches `snapshots/<name>.snap`, the same file for every backend, with
 /// the random token and the dates redacted.
 fn snapshot(name: &str, request: &str, value: &Snapshot<'_>) {
-    insta::with_settings!({
-        prepend_module_to_snapshot => false,
-        snapshot_path => "snapshots",
-        description => request,
-        omit_expression => true,
-    }, {
-        insta::assert_json_snapshot!(name, value, {
-            ".body.csrfToken" => "[csrf token]",
-            ".body.createdAt" => "[date]",
-            ".body.expiresAt" => "[date]",
-        });
+    miroir_test_support::assert_route_snapshot!(name, request, value, {
+        ".body.csrfToken" => "[csrf token]",
+        ".body.createdAt" => "[date]",
+        ".body.expiresAt" => "[date]",
     });
 }
 

@@ -6,7 +6,6 @@
 //! backends: a body that differs between them fails one of the two runs.
 #![allow(clippy::unwrap_used)]
 
-use std::fmt;
 use std::time::Duration;
 
 use axum::Router;
@@ -17,65 +16,31 @@ use miroir_http::{AppState, apply_layers};
 use miroir_store::{
     DynStore, NewTask, NodeTaskMap, Task, TaskError, TaskKind, TaskStatus, Timestamp,
 };
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::ser::{SerializeMap, Serializer};
-use serde::{Deserialize, Serialize};
+use miroir_test_support::route_kit::{Reply, Snapshot};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-/// Expands to one `#[tokio::test]` per listed case for each backend: a module per backend, each
-/// test on a fresh, migrated store from that backend's factory.
-macro_rules! route_suite {
-    ($($case:ident),* $(,)?) => {
-        route_suite!(@backend sqlite, crate::sqlite, $($case),*);
-        route_suite!(@backend redis, crate::redis, $($case),*);
-    };
-    (@backend $backend:ident, $factory:path, $($case:ident),*) => {
-        mod $backend {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    crate::$case(crate::App::new($factory().await).await).await;
-                }
-            )*
-        }
-    };
-}
-
-route_suite!(
-    get_task_in_every_status,
-    get_task_errors,
-    list_of_an_empty_store,
-    list_pages_newest_first,
-    list_pages_oldest_first,
-    list_filters,
-    list_date_windows,
-    list_errors,
-    list_limit_is_capped,
-    unsupported_filters_accept_a_wildcard,
-    production_layers_answer_unknown_routes_and_methods,
-    bad_requests_change_nothing,
+miroir_test_support::route_suite!(
+    prefix: "tasks-routes",
+    app: crate::App::new,
+    cases: [
+        get_task_in_every_status,
+        get_task_errors,
+        list_of_an_empty_store,
+        list_pages_newest_first,
+        list_pages_oldest_first,
+        list_filters,
+        list_date_windows,
+        list_errors,
+        list_limit_is_capped,
+        unsupported_filters_accept_a_wildcard,
+        production_layers_answer_unknown_routes_and_methods,
+        bad_requests_change_nothing,
+    ],
 );
 
 /// 2024-08-08T17:05:55.791Z
 const T0: i64 = 1_723_136_755_791;
-
-/// A fresh in-memory SQLite store, migrated.
-async fn sqlite() -> DynStore {
-    let store = miroir_store::open("sqlite::memory:").await.unwrap();
-    store.migrate().await.unwrap();
-    store
-}
-
-/// A fresh key prefix on the shared test Redis, migrated.
-async fn redis() -> DynStore {
-    let server = miroir_test_support::shared_redis();
-    let prefix = miroir_test_support::unique_prefix("tasks-routes");
-    let url = server.store_url(&prefix, Duration::from_secs(2));
-    let store = miroir_store::open(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    store
-}
 
 /// The routes under test on one store: bare, as the crate exports them, and behind the shared
 /// layers, as production serves them.
@@ -83,96 +48,6 @@ struct App {
     router: Router,
     layered: Router,
     store: DynStore,
-}
-
-/// One answer: its status and JSON body, parsed twice: as a [`Value`] to query, and as [`Wire`]
-/// to snapshot with its keys in the order they were sent.
-#[derive(Debug, PartialEq)]
-struct Reply {
-    status: StatusCode,
-    body: Value,
-    wire: Wire,
-}
-
-/// A JSON value that keeps object keys in the order they came in (a [`Value`] sorts them), so
-/// snapshots show the field order clients see.
-#[derive(Debug, PartialEq)]
-enum Wire {
-    Null,
-    Bool(bool),
-    Number(serde_json::Number),
-    String(String),
-    Array(Vec<Wire>),
-    Object(Vec<(String, Wire)>),
-}
-
-impl<'de> Deserialize<'de> for Wire {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(WireVisitor)
-    }
-}
-
-struct WireVisitor;
-
-impl<'de> Visitor<'de> for WireVisitor {
-    type Value = Wire;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("any JSON value")
-    }
-    fn visit_unit<E>(self) -> Result<Wire, E> {
-        Ok(Wire::Null)
-    }
-    fn visit_bool<E>(self, value: bool) -> Result<Wire, E> {
-        Ok(Wire::Bool(value))
-    }
-    fn visit_u64<E>(self, value: u64) -> Result<Wire, E> {
-        Ok(Wire::Number(value.into()))
-    }
-    fn visit_i64<E>(self, value: i64) -> Result<Wire, E> {
-        Ok(Wire::Number(value.into()))
-    }
-    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Wire, E> {
-        serde_json::Number::from_f64(value)
-            .map(Wire::Number)
-            .ok_or_else(|| E::custom("non-finite number"))
-    }
-    fn visit_str<E>(self, value: &str) -> Result<Wire, E> {
-        Ok(Wire::String(value.to_owned()))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Wire, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Wire::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Wire, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(entry) = map.next_entry()? {
-            entries.push(entry);
-        }
-        Ok(Wire::Object(entries))
-    }
-}
-
-impl Serialize for Wire {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Self::Null => serializer.serialize_unit(),
-            Self::Bool(value) => serializer.serialize_bool(*value),
-            Self::Number(value) => value.serialize(serializer),
-            Self::String(value) => serializer.serialize_str(value),
-            Self::Array(items) => items.serialize(serializer),
-            Self::Object(entries) => {
-                let mut map = serializer.serialize_map(Some(entries.len()))?;
-                for (key, value) in entries {
-                    map.serialize_entry(key, value)?;
-                }
-                map.end()
-            }
-        }
-    }
 }
 
 impl App {
@@ -242,34 +117,13 @@ async fn check(
 ) -> Reply {
     let reply = call(router, method.clone(), uri).await;
     assert_eq!(reply.status, status, "{method} {uri}: {}", reply.body);
-    snapshot(
-        name,
-        &format!("{method} {uri}"),
-        &Snapshot {
-            status: reply.status.as_u16(),
-            body: &reply.wire,
-        },
-    );
+    snapshot(name, &format!("{method} {uri}"), &Snapshot::of(&reply));
     reply
-}
-
-/// What a snapshot holds: the status and the body as sent.
-#[derive(Serialize)]
-struct Snapshot<'a> {
-    status: u16,
-    body: &'a Wire,
 }
 
 /// Asserts that `value` matches `snapshots/<name>.snap`, the same file for every backend.
 fn snapshot(name: &str, request: &str, value: &Snapshot<'_>) {
-    insta::with_settings!({
-        prepend_module_to_snapshot => false,
-        snapshot_path => "snapshots",
-        description => request,
-        omit_expression => true,
-    }, {
-        insta::assert_json_snapshot!(name, value);
-    });
+    miroir_test_support::assert_route_snapshot!(name, request, value);
 }
 
 fn uids(body: &Value) -> Vec<u64> {

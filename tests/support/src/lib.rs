@@ -1,6 +1,7 @@
 //! `miroir-test-support`: Miroir's test kit — a real Redis server for tests, and helpers to run
 //! Miroir's binaries as processes ([`process`]).
 //! [`meilisearch`]: a Meilisearch-compatible in-memory test node (`TestNode`) with faults.
+//! [`route_kit`]: the shared harness of the handler crates' `tests/routes.rs`.
 //!
 //! # Which server to use
 //!
@@ -46,6 +47,7 @@ mod local;
 pub mod meilisearch;
 pub mod process;
 mod resp;
+pub mod route_kit;
 mod server;
 mod watchdog;
 
