@@ -29,7 +29,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use crate::query::{DEFAULT_LIMIT, MAX_LIMIT, PARAMETERS};
+pub use crate::query::{DEFAULT_LIMIT, MAX_LIMIT};
 use crate::view::{JobList, JobView};
 
 /// The job routes and their OpenAPI description: the one place they are defined.
@@ -55,12 +55,7 @@ pub fn router(state: AppState) -> Router {
     get,
     path = "/_miroir/jobs",
     tag = "jobs",
-    params(
-        ("state" = Option<String>, Query, description = "`queued`, `in_progress`, `completed` or `failed`."),
-        ("type" = Option<String>, Query, description = "`dump_import`, `reshard_backfill` or `reindex`."),
-        ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000 (default 20)."),
-        ("from" = Option<String>, Query, description = "The job id to start the page at (a previous page's `next`)."),
-    ),
+    params(query::JobListParameters),
     responses(
         (status = 200, description = "One page of jobs.", body = JobList),
         (status = 400, description = "An unknown parameter, a bad value, or a `from` naming no job (`bad_request`)."),

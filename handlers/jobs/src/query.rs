@@ -6,9 +6,24 @@ use std::str::FromStr;
 use miroir_core::{ApiError, Code};
 use miroir_http::QueryParams;
 use miroir_store::{JobKind, JobQuery, JobState};
+use utoipa::IntoParams;
 
-/// Every parameter `GET /_miroir/jobs` knows (the OpenAPI document lists the same).
-pub const PARAMETERS: &[&str] = &["state", "type", "limit", "from"];
+/// The query parameters of `GET /_miroir/jobs`: what [`parse`] accepts and what the OpenAPI
+/// document lists, declared once.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Read as a declaration only: `parse` reads the values.
+pub(crate) struct JobListParameters {
+    /// `queued`, `in_progress`, `completed` or `failed`.
+    state: Option<String>,
+    /// `dump_import`, `reshard_backfill` or `reindex`.
+    #[param(rename = "type")]
+    kind: Option<String>,
+    /// Page size, 1 to 1000 (default 20).
+    limit: Option<u32>,
+    /// The job id to start the page at (a previous page's `next`).
+    from: Option<String>,
+}
 
 /// Page size without `limit`.
 pub const DEFAULT_LIMIT: u64 = 20;
@@ -18,7 +33,7 @@ pub const MAX_LIMIT: u64 = 1000;
 
 /// The query `params` describe.
 pub(crate) fn parse(params: &QueryParams) -> Result<JobQuery, ApiError> {
-    params.reject_unknown(PARAMETERS)?;
+    params.reject_undeclared::<JobListParameters>()?;
     let state = params
         .get("state")
         .map(|state| {

@@ -6,6 +6,8 @@ use std::convert::Infallible;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use miroir_core::{ApiError, Code};
+use utoipa::IntoParams;
+use utoipa::openapi::path::ParameterIn;
 
 /// The decoded query string of a request.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -30,6 +32,15 @@ impl QueryParams {
             .rev()
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.as_str())
+    }
+
+    /// `bad_request` naming the first parameter that `P` does not declare: the route's query
+    /// parameters, written once as an `IntoParams` type that also documents them in the
+    /// OpenAPI document (`params(P)` in its `#[utoipa::path]`).
+    pub fn reject_undeclared<P: IntoParams>(&self) -> Result<(), ApiError> {
+        let declared = declared_names::<P>();
+        let declared: Vec<&str> = declared.iter().map(String::as_str).collect();
+        self.reject_unknown(&declared)
     }
 
     /// `bad_request` naming the first parameter not in `known`.
@@ -60,4 +71,12 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         Ok(Self::parse(parts.uri.query().unwrap_or_default()))
     }
+}
+
+/// The names of the query parameters `P` declares, in declaration order.
+pub(crate) fn declared_names<P: IntoParams>() -> Vec<String> {
+    P::into_params(|| Some(ParameterIn::Query))
+        .into_iter()
+        .map(|parameter| parameter.name)
+        .collect()
 }
