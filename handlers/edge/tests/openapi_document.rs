@@ -42,18 +42,6 @@ fn the_committed_document_is_the_generated_one() {
 }
 
 #[test]
-fn the_tasks_parameters_are_the_ones_the_handler_accepts() {
-    let document = serde_json::to_value(miroir_edge::openapi()).unwrap();
-    let documented: Vec<&str> = document["paths"]["/tasks"]["get"]["parameters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|parameter| parameter["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(documented, miroir_handler_tasks::PARAMETERS);
-}
-
-#[test]
 fn every_error_response_has_the_meilisearch_shape_and_every_route_its_security() {
     let document = serde_json::to_value(miroir_edge::openapi()).unwrap();
     for (path, item) in document["paths"].as_object().unwrap() {

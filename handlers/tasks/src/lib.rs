@@ -15,7 +15,7 @@ use miroir_http::{AppState, HttpResult, QueryParams};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use crate::query::{MAX_LIMIT, PARAMETERS};
+pub use crate::query::MAX_LIMIT;
 use crate::view::{TaskList, TaskView};
 
 /// The task routes and their OpenAPI description: the one place they are defined.
@@ -76,23 +76,7 @@ async fn get_task(
     get,
     path = "/tasks",
     tag = "tasks",
-    params(
-        ("uids" = Option<String>, Query, description = "Task uids, comma-separated."),
-        ("batchUids" = Option<String>, Query, description = "Not supported by Miroir yet (400)."),
-        ("canceledBy" = Option<String>, Query, description = "Not supported by Miroir yet (400)."),
-        ("types" = Option<String>, Query, description = "Task types, comma-separated."),
-        ("statuses" = Option<String>, Query, description = "Task statuses, comma-separated."),
-        ("indexUids" = Option<String>, Query, description = "Index uids, comma-separated."),
-        ("limit" = Option<u32>, Query, description = "Page size (default 20). At most 1000: a greater value (up to 4294967295) is served as 1000 tasks and the answer's `limit` is 1000; a value that is not an integer from 0 to 4294967295 is refused (`invalid_task_limit`), as in Meilisearch."),
-        ("from" = Option<u64>, Query, description = "The uid to start the page at."),
-        ("reverse" = Option<bool>, Query, description = "Oldest first when true."),
-        ("beforeEnqueuedAt" = Option<String>, Query, description = "RFC 3339 date, exclusive."),
-        ("afterEnqueuedAt" = Option<String>, Query, description = "RFC 3339 date, exclusive."),
-        ("beforeStartedAt" = Option<String>, Query, description = "RFC 3339 date, exclusive."),
-        ("afterStartedAt" = Option<String>, Query, description = "RFC 3339 date, exclusive."),
-        ("beforeFinishedAt" = Option<String>, Query, description = "RFC 3339 date, exclusive."),
-        ("afterFinishedAt" = Option<String>, Query, description = "RFC 3339 date, exclusive."),
-    ),
+    params(query::TaskListParameters),
     responses(
         (status = 200, description = "One page of tasks.", body = TaskList),
         (status = 400, description = "An unknown parameter or a bad value (`bad_request`, `invalid_task_*`)."),

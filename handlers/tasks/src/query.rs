@@ -6,25 +6,45 @@ use miroir_core::{ApiError, Code, IndexUid};
 use miroir_http::QueryParams;
 use miroir_http::timefmt::{ceil_millis, floor_millis, parse_rfc3339};
 use miroir_store::{TaskKind, TaskQuery, TaskStatus, TimeRange};
+use utoipa::IntoParams;
 
-/// Every parameter `GET /tasks` knows (the OpenAPI document lists the same).
-pub const PARAMETERS: &[&str] = &[
-    "uids",
-    "batchUids",
-    "canceledBy",
-    "types",
-    "statuses",
-    "indexUids",
-    "limit",
-    "from",
-    "reverse",
-    "beforeEnqueuedAt",
-    "afterEnqueuedAt",
-    "beforeStartedAt",
-    "afterStartedAt",
-    "beforeFinishedAt",
-    "afterFinishedAt",
-];
+/// The query parameters of `GET /tasks`: what [`parse`] accepts and what the OpenAPI document
+/// lists, declared once.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+#[allow(dead_code)] // Read as a declaration only: `parse` reads the values.
+pub(crate) struct TaskListParameters {
+    /// Task uids, comma-separated.
+    uids: Option<String>,
+    /// Not supported by Miroir yet (400).
+    batch_uids: Option<String>,
+    /// Not supported by Miroir yet (400).
+    canceled_by: Option<String>,
+    /// Task types, comma-separated.
+    types: Option<String>,
+    /// Task statuses, comma-separated.
+    statuses: Option<String>,
+    /// Index uids, comma-separated.
+    index_uids: Option<String>,
+    /// Page size (default 20). At most 1000: a greater value (up to 4294967295) is served as 1000 tasks and the answer's `limit` is 1000; a value that is not an integer from 0 to 4294967295 is refused (`invalid_task_limit`), as in Meilisearch.
+    limit: Option<u32>,
+    /// The uid to start the page at.
+    from: Option<u64>,
+    /// Oldest first when true.
+    reverse: Option<bool>,
+    /// RFC 3339 date, exclusive.
+    before_enqueued_at: Option<String>,
+    /// RFC 3339 date, exclusive.
+    after_enqueued_at: Option<String>,
+    /// RFC 3339 date, exclusive.
+    before_started_at: Option<String>,
+    /// RFC 3339 date, exclusive.
+    after_started_at: Option<String>,
+    /// RFC 3339 date, exclusive.
+    before_finished_at: Option<String>,
+    /// RFC 3339 date, exclusive.
+    after_finished_at: Option<String>,
+}
 
 /// The largest page `GET /tasks` answers: a greater `limit` is served as this many tasks (and the
 /// answer's `limit` says so), so that no request reads more than this many tasks from the store.
@@ -33,7 +53,7 @@ pub const MAX_LIMIT: u32 = 1_000;
 
 /// The query `params` describe; `limit` is at most [`MAX_LIMIT`].
 pub(crate) fn parse(params: &QueryParams) -> Result<TaskQuery, ApiError> {
-    params.reject_unknown(PARAMETERS)?;
+    params.reject_undeclared::<TaskListParameters>()?;
     for unsupported in ["batchUids", "canceledBy"] {
         if list(params, unsupported).is_some() {
             return Err(ApiError::new(
