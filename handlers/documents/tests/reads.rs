@@ -2,8 +2,9 @@
 //! two Meilisearch-compatible test nodes, without a server (tower `oneshot`), on a migrated store
 //! of each backend.
 //!
-//! Every case is an `async fn(App)` written once; [`route_suite!`] runs the whole list on a fresh
-//! in-memory SQLite store (`sqlite::…`) and on a fresh key prefix of a real Redis (`redis::…`).
+//! Every case is an `async fn(App)` written once; the route-test kit's `route_suite!` runs the
+//! whole list on a fresh in-memory SQLite store (`sqlite::…`) and on a fresh key prefix of a
+//! real Redis (`redis::…`).
 //! The documents are written through Miroir's own write route, so they carry `_miroir_shard` and
 //! sit on the nodes their shard is placed on. What is checked: `offset`/`limit` anywhere in `u64`
 //! answer 200 (a `limit` above 1000 served as 1000), anything else Meilisearch's own error (the
@@ -12,7 +13,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::time::Duration;
 
 use axum::Router;
@@ -23,31 +23,17 @@ use miroir_core::config::NodeConfig;
 use miroir_http::AppState;
 use miroir_store::DynStore;
 use miroir_test_support::meilisearch::{TestNode, TestNodeOptions};
+use miroir_test_support::route_kit::Reply;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-/// Expands to one `#[tokio::test]` per listed case for each backend: a module per backend, each
-/// test on a fresh, migrated store from that backend's factory.
-macro_rules! route_suite {
-    ($($case:ident),* $(,)?) => {
-        route_suite!(@backend sqlite, crate::sqlite, $($case),*);
-        route_suite!(@backend redis, crate::redis, $($case),*);
-    };
-    (@backend $backend:ident, $factory:path, $($case:ident),*) => {
-        mod $backend {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    crate::$case(crate::App::new($factory().await).await).await;
-                }
-            )*
-        }
-    };
-}
-
-route_suite!(
-    out_of_range_windows_answer_a_page_or_meilisearch_errors,
-    pages_hold_at_most_1000_documents,
+miroir_test_support::route_suite!(
+    prefix: "documents-reads",
+    app: crate::App::new,
+    cases: [
+        out_of_range_windows_answer_a_page_or_meilisearch_errors,
+        pages_hold_at_most_1000_documents,
+    ],
 );
 
 const INDEX: &str = "movies";
@@ -56,39 +42,10 @@ const FETCH: &str = "/indexes/movies/documents/fetch";
 /// `u64::MAX`, the largest `offset`/`limit` Meilisearch (a 64-bit `usize`) accepts.
 const MAX: &str = "18446744073709551615";
 
-/// A fresh in-memory SQLite store, migrated.
-async fn sqlite() -> DynStore {
-    let store = miroir_store::open("sqlite::memory:").await.unwrap();
-    store.migrate().await.unwrap();
-    store
-}
-
-/// A fresh key prefix on the shared test Redis, migrated.
-async fn redis() -> DynStore {
-    let server = miroir_test_support::shared_redis();
-    let prefix = miroir_test_support::unique_prefix("documents-reads");
-    let url = server.store_url(&prefix, Duration::from_secs(2));
-    let store = miroir_store::open(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    store
-}
-
 /// The document routes over two test nodes (4 shards, one replica each) on one store.
 struct App {
     nodes: Vec<TestNode>,
     router: Router,
-}
-
-/// One answer.
-struct Reply {
-    status: StatusCode,
-    body: Value,
-}
-
-impl fmt::Debug for Reply {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "{} {}", self.status, self.body)
-    }
 }
 
 impl App {
@@ -135,14 +92,7 @@ impl App {
             .oneshot(request.body(body).unwrap())
             .await
             .unwrap();
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        Reply {
-            status,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        }
+        Reply::read(response).await
     }
 
     async fn list(&self, query: &str) -> Reply {
