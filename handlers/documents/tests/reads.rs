@@ -18,12 +18,10 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use miroir_core::Config;
-use miroir_core::config::NodeConfig;
 use miroir_http::AppState;
 use miroir_store::DynStore;
-use miroir_test_support::meilisearch::{TestNode, TestNodeOptions};
-use miroir_test_support::route_kit::Reply;
+use miroir_test_support::meilisearch::TestNode;
+use miroir_test_support::route_kit::{Reply, test_fleet};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -50,24 +48,7 @@ struct App {
 
 impl App {
     async fn new(store: DynStore) -> Self {
-        let mut nodes = Vec::new();
-        for _ in 0..2 {
-            nodes.push(TestNode::start(TestNodeOptions::default()).await.unwrap());
-        }
-        let config = Config {
-            shards: 4,
-            replication_factor: 1,
-            nodes: nodes
-                .iter()
-                .enumerate()
-                .map(|(index, node)| NodeConfig {
-                    id: format!("meili-{index}"),
-                    address: node.url(),
-                    replica_group: 0,
-                })
-                .collect(),
-            ..Config::default()
-        };
+        let (nodes, config) = test_fleet(2, 4).await;
         let state = AppState::start(store, config, Duration::from_secs(60)).await;
         Self {
             router: miroir_handler_documents::router(state),

@@ -12,10 +12,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use miroir_core::config::{NodeConfig, Secret};
-use miroir_core::{Config, IndexUid};
+use miroir_core::IndexUid;
+use miroir_core::config::Secret;
 use miroir_http::AppState;
-use miroir_test_support::meilisearch::{TestNode, TestNodeOptions};
+use miroir_test_support::meilisearch::TestNode;
+use miroir_test_support::route_kit::{sqlite_store, test_fleet};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -30,28 +31,9 @@ struct Fleet {
 
 impl Fleet {
     async fn start() -> Self {
-        let mut nodes = Vec::new();
-        for _ in 0..2 {
-            nodes.push(TestNode::start(TestNodeOptions::default()).await.unwrap());
-        }
-        let config = Config {
-            shards: 4,
-            replication_factor: 1,
-            master_key: Secret::new(MASTER_KEY),
-            nodes: nodes
-                .iter()
-                .enumerate()
-                .map(|(index, node)| NodeConfig {
-                    id: format!("meili-{index}"),
-                    address: node.url(),
-                    replica_group: 0,
-                })
-                .collect(),
-            ..Config::default()
-        };
-        let store = miroir_store::open("sqlite::memory:").await.unwrap();
-        store.migrate().await.unwrap();
-        let state = AppState::start(store, config, Duration::from_secs(60)).await;
+        let (nodes, mut config) = test_fleet(2, 4).await;
+        config.master_key = Secret::new(MASTER_KEY);
+        let state = AppState::start(sqlite_store().await, config, Duration::from_secs(60)).await;
         let fleet = Self {
             app: miroir_edge::app(&state),
             nodes,

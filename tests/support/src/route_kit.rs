@@ -20,7 +20,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use axum::response::Response;
 use miroir_core::Config;
-use miroir_core::config::Secret;
+use miroir_core::config::{NodeConfig, Secret};
 use miroir_http::timefmt::parse_rfc3339;
 use miroir_http::{AppState, apply_layers};
 use miroir_store::DynStore;
@@ -29,6 +29,8 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tower::ServiceExt;
+
+use crate::meilisearch::{TestNode, TestNodeOptions};
 
 /// Expands to one `#[tokio::test]` (multi-threaded, two workers) per listed case for each
 /// backend: a module `sqlite` whose tests run on a fresh [`sqlite_store`], and a module `redis`
@@ -104,6 +106,31 @@ pub async fn redis_store(label: &str) -> DynStore {
     let store = miroir_store::open(&url).await.unwrap();
     store.migrate().await.unwrap();
     store
+}
+
+/// `count` fresh Meilisearch-compatible test nodes and a configuration routing to them: one
+/// replica group, replication factor 1, `shards` shards, node ids `meili-0`, `meili-1`, …; the
+/// rest of the configuration is the default (set keys on the returned value).
+pub async fn test_fleet(count: usize, shards: u32) -> (Vec<TestNode>, Config) {
+    let mut nodes = Vec::new();
+    for _ in 0..count {
+        nodes.push(TestNode::start(TestNodeOptions::default()).await.unwrap());
+    }
+    let config = Config {
+        shards,
+        replication_factor: 1,
+        nodes: nodes
+            .iter()
+            .enumerate()
+            .map(|(index, node)| NodeConfig {
+                id: format!("meili-{index}"),
+                address: node.url(),
+                replica_group: 0,
+            })
+            .collect(),
+        ..Config::default()
+    };
+    (nodes, config)
 }
 
 // ---------------------------------------------------------------- JSON in wire order
