@@ -8,39 +8,73 @@
 
 use miroir_core::{ApiError, Code};
 use miroir_http::QueryParams;
+use miroir_http::declared_names;
 use serde_json::{Map, Number, Value};
+use utoipa::IntoParams;
 
-/// The query parameters `GET /indexes/{uid}/search` accepts (Meilisearch's).
-pub const PARAMETERS: &[&str] = &[
-    "q",
-    "vector",
-    "offset",
-    "limit",
-    "page",
-    "hitsPerPage",
-    "attributesToRetrieve",
-    "retrieveVectors",
-    "attributesToCrop",
-    "cropLength",
-    "attributesToHighlight",
-    "filter",
-    "sort",
-    "distinct",
-    "showMatchesPosition",
-    "showRankingScore",
-    "showRankingScoreDetails",
-    "showPerformanceDetails",
-    "facets",
-    "highlightPreTag",
-    "highlightPostTag",
-    "cropMarker",
-    "matchingStrategy",
-    "attributesToSearchOn",
-    "hybridEmbedder",
-    "hybridSemanticRatio",
-    "rankingScoreThreshold",
-    "locales",
-];
+/// The query parameters `GET /indexes/{uid}/search` accepts (Meilisearch's): what [`to_body`]
+/// reads and what the OpenAPI document lists, declared once.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+#[allow(dead_code)] // Read as a declaration only: `to_body` reads the values.
+pub(crate) struct SearchParameters {
+    /// The query string.
+    q: Option<String>,
+    /// Hits skipped (default 0).
+    offset: Option<u64>,
+    /// Hits returned at most (default 20).
+    limit: Option<u64>,
+    /// Page mode: 1-based page.
+    page: Option<u64>,
+    /// Page mode: page size (default 20).
+    hits_per_page: Option<u64>,
+    /// A filter expression, or a JSON array of them.
+    filter: Option<String>,
+    /// Facet attributes, comma-separated.
+    facets: Option<String>,
+    /// Comma-separated.
+    attributes_to_retrieve: Option<String>,
+    /// Comma-separated.
+    attributes_to_highlight: Option<String>,
+    /// Comma-separated.
+    attributes_to_crop: Option<String>,
+    /// Words kept around a match.
+    crop_length: Option<u64>,
+    /// Sort rules, comma-separated.
+    sort: Option<String>,
+    /// Keep `_rankingScore` in hits.
+    show_ranking_score: Option<bool>,
+    /// Add `_matchesPosition`.
+    show_matches_position: Option<bool>,
+    /// `last`, `all` or `frequency`.
+    matching_strategy: Option<String>,
+    /// A query vector: numbers, comma-separated.
+    vector: Option<String>,
+    /// Return documents' vectors.
+    retrieve_vectors: Option<bool>,
+    /// The distinct attribute of this search.
+    distinct: Option<String>,
+    /// Add `_rankingScoreDetails`.
+    show_ranking_score_details: Option<bool>,
+    /// Add `performanceDetails` to the answer.
+    show_performance_details: Option<bool>,
+    /// Text put before a highlighted match.
+    highlight_pre_tag: Option<String>,
+    /// Text put after a highlighted match.
+    highlight_post_tag: Option<String>,
+    /// Text marking where a cropped attribute was cut.
+    crop_marker: Option<String>,
+    /// Attributes searched, comma-separated.
+    attributes_to_search_on: Option<String>,
+    /// Hybrid search: the embedder (`hybrid.embedder`).
+    hybrid_embedder: Option<String>,
+    /// Hybrid search: the semantic ratio, 0 to 1 (`hybrid.semanticRatio`).
+    hybrid_semantic_ratio: Option<f64>,
+    /// Hits below this ranking score are left out.
+    ranking_score_threshold: Option<f64>,
+    /// Languages of the query, comma-separated.
+    locales: Option<String>,
+}
 
 /// How a parameter's text becomes a JSON value.
 #[derive(Clone, Copy)]
@@ -81,9 +115,10 @@ fn kind(name: &str) -> Option<Kind> {
 
 /// The JSON search body equivalent to `params`.
 pub(crate) fn to_body(params: &QueryParams) -> Result<Map<String, Value>, ApiError> {
-    params.reject_unknown(PARAMETERS)?;
+    params.reject_undeclared::<SearchParameters>()?;
     let mut body = Map::new();
-    for &name in PARAMETERS {
+    for name in declared_names::<SearchParameters>() {
+        let name = name.as_str();
         let (Some(text), Some(kind)) = (params.get(name), kind(name)) else {
             continue;
         };

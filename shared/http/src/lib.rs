@@ -53,7 +53,7 @@ pub use json::JsonBody;
 pub use layers::apply_layers;
 pub use metrics::Metrics;
 pub use path::IndexPath;
-pub use query::QueryParams;
+pub use query::{QueryParams, declared_names};
 pub use readiness::{DEFAULT_RECHECK_INTERVAL, Readiness};
 pub use request_id::REQUEST_ID_HEADER;
 pub use serve::{ServeOptions, serve, serve_on, shutdown_signal};

@@ -74,7 +74,7 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
 }
 
 /// The names of the query parameters `P` declares, in declaration order.
-pub(crate) fn declared_names<P: IntoParams>() -> Vec<String> {
+pub fn declared_names<P: IntoParams>() -> Vec<String> {
     P::into_params(|| Some(ParameterIn::Query))
         .into_iter()
         .map(|parameter| parameter.name)
