@@ -20,21 +20,16 @@ use async_trait::async_trait;
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, Row, Transaction};
 
-use super::SqliteStore;
-use super::aliases::{alias_columns, decode_alias, target_columns};
 use super::canaries::{canary_columns, decode_canary, decode_run};
 use super::cdc::{cursor_columns, decode_cursor, set_overflow_stats};
 use super::connection::in_read_transaction;
-use super::idempotency::decode_record;
-use super::indexes::{decode_index, index_columns, write_index};
+use super::indexes::write_index;
 use super::jobs::{decode_job, job_columns};
-use super::node_settings::{decode_node_settings, node_settings_columns};
-use super::rollover::{decode_policy, policy_columns};
 use super::rows::{Columns, query_all, query_optional, saturating_i64, to_json, u64_to_sql};
 use super::search_ui::decode_config;
-use super::sessions::decode_session;
-use super::tasks::{decode_task, task_columns};
-use super::tenants::decode as decode_tenant;
+use super::{
+    SqliteStore, aliases, idempotency, indexes, node_settings, rollover, sessions, tasks, tenants,
+};
 use crate::admin_sessions::AdminSession;
 use crate::cdc::CdcOverflowStats;
 use crate::copy::{
@@ -48,7 +43,7 @@ use crate::time::Timestamp;
 
 /// The SQL type of a primary-key column, for the cursor codec.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum KeyKind {
+pub(super) enum KeyKind {
     Integer,
     Text,
     Blob,
@@ -57,30 +52,27 @@ enum KeyKind {
 use KeyKind::{Blob, Integer, Text};
 
 /// Decodes one exported row (`now` decides whether a lease is still held).
-type Decode = fn(&Row<'_>, Timestamp) -> StoreResult<CopyRow>;
+pub(super) type Decode = fn(&Row<'_>, Timestamp) -> StoreResult<CopyRow>;
 
 /// How a table (other than the CDC overflow buffer, which is grouped by sink) is exported.
-struct TableSpec {
+pub(super) struct TableSpec {
     /// The SQL table.
-    table: &'static str,
+    pub(super) table: &'static str,
     /// The columns `decode` reads, in order.
-    columns: &'static str,
+    pub(super) columns: &'static str,
     /// The primary key, in order; selected after `columns` to build the cursor.
-    key: &'static [(&'static str, KeyKind)],
+    pub(super) key: &'static [(&'static str, KeyKind)],
     /// Whether the table has `expires_at` and its expired rows are left out.
-    expires: bool,
-    decode: Decode,
+    pub(super) expires: bool,
+    /// Decodes one row of `columns`.
+    pub(super) decode: Decode,
 }
 
 /// The key of `cdc_overflow` exports: one buffer per sink.
 const CDC_OVERFLOW_KEY: &[(&str, KeyKind)] = &[("sink_name", Text)];
 
-const SESSION_COLUMNS: &str = "session_id, last_write_task_uid, last_write_at, pinned_group, \
-                               min_settings_version, expires_at";
-const IDEMPOTENCY_COLUMNS: &str = "key, body_sha256, task_uid, expires_at";
 const LEASE_COLUMNS: &str = "scope, holder, token, expires_at";
 const RUN_COLUMNS: &str = "canary_id, ran_at, status, latency_ms, failed_assertions_json";
-const TENANT_COLUMNS: &str = "api_key_hash, tenant_id, group_id";
 const CONFIG_COLUMNS: &str = "index_uid, config_json, updated_at";
 const SCOPED_KEY_COLUMNS: &str = "index_uid, primary_uid, previous_uid, rotated_at, generation";
 const OBSERVATION_COLUMNS: &str = "pod_id, index_uid, generation, observed_at, expires_at";
@@ -99,41 +91,11 @@ fn spec(table: CopyTable) -> Option<TableSpec> {
         decode,
     };
     Some(match table {
-        CopyTable::Tasks => spec(
-            "tasks",
-            task_columns!(),
-            &[("uid", Integer)],
-            false,
-            |row, _| Ok(CopyRow::Task(decode_task(row)?)),
-        ),
-        CopyTable::NodeSettings => spec(
-            "node_settings_version",
-            node_settings_columns!(),
-            &[("index_uid", Text), ("node_id", Text)],
-            false,
-            |row, _| Ok(CopyRow::NodeSettings(decode_node_settings(row)?)),
-        ),
-        CopyTable::Aliases => spec(
-            "aliases",
-            alias_columns!(),
-            &[("name", Text)],
-            false,
-            |row, _| Ok(CopyRow::Alias(decode_alias(row)?)),
-        ),
-        CopyTable::Sessions => spec(
-            "sessions",
-            SESSION_COLUMNS,
-            &[("session_id", Text)],
-            true,
-            |row, _| Ok(CopyRow::Session(decode_session(row)?)),
-        ),
-        CopyTable::Idempotency => spec(
-            "idempotency_cache",
-            IDEMPOTENCY_COLUMNS,
-            &[("key", Text)],
-            true,
-            |row, _| Ok(CopyRow::Idempotency(decode_record(row)?)),
-        ),
+        CopyTable::Tasks => tasks::copy_spec(),
+        CopyTable::NodeSettings => node_settings::copy_spec(),
+        CopyTable::Aliases => aliases::copy_spec(),
+        CopyTable::Sessions => sessions::copy_spec(),
+        CopyTable::Idempotency => idempotency::copy_spec(),
         CopyTable::Jobs => spec(
             "jobs",
             job_columns!(),
@@ -170,20 +132,8 @@ fn spec(table: CopyTable) -> Option<TableSpec> {
             |row, _| Ok(CopyRow::CdcCursor(decode_cursor(row)?)),
         ),
         CopyTable::CdcOverflow => return None,
-        CopyTable::Tenants => spec(
-            "tenant_map",
-            TENANT_COLUMNS,
-            &[("api_key_hash", Blob)],
-            false,
-            |row, _| Ok(CopyRow::Tenant(decode_tenant(row)?)),
-        ),
-        CopyTable::RolloverPolicies => spec(
-            "rollover_policies",
-            policy_columns!(),
-            &[("name", Text)],
-            false,
-            |row, _| Ok(CopyRow::RolloverPolicy(decode_policy(row)?)),
-        ),
+        CopyTable::Tenants => tenants::copy_spec(),
+        CopyTable::RolloverPolicies => rollover::copy_spec(),
         CopyTable::SearchUiConfigs => spec(
             "search_ui_config",
             CONFIG_COLUMNS,
@@ -226,13 +176,7 @@ fn spec(table: CopyTable) -> Option<TableSpec> {
             true,
             decode_backoff,
         ),
-        CopyTable::Indexes => spec(
-            "indexes",
-            index_columns!(),
-            &[("uid", Text)],
-            false,
-            |row, _| Ok(CopyRow::Index(decode_index(row)?)),
-        ),
+        CopyTable::Indexes => indexes::copy_spec(),
     })
 }
 
@@ -398,7 +342,7 @@ fn export_sql(spec: &TableSpec, after_cursor: bool) -> String {
 }
 
 /// The number of columns a column list names.
-fn column_count(columns: &str) -> usize {
+pub(super) fn column_count(columns: &str) -> usize {
     columns.split(',').count()
 }
 
@@ -500,114 +444,11 @@ fn export_cdc_overflow(
 /// Writes one row, replacing the row with the same key.
 fn import_row(transaction: &Transaction<'_>, row: &CopyRow) -> StoreResult<()> {
     match row {
-        CopyRow::Task(task) => {
-            let node_tasks = to_json("node tasks", &task.node_tasks)?;
-            let details = task
-                .details
-                .as_ref()
-                .map(|details| to_json("details", details))
-                .transpose()?;
-            let error = task
-                .error
-                .as_ref()
-                .map(|error| to_json("error", error))
-                .transpose()?;
-            transaction
-                .prepare_cached(concat!(
-                    "INSERT INTO tasks (",
-                    task_columns!(),
-                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-                     ON CONFLICT (uid) DO UPDATE SET index_uid = excluded.index_uid, \
-                     type = excluded.type, status = excluded.status, node_tasks = excluded.node_tasks, \
-                     details = excluded.details, error = excluded.error, \
-                     canceled_by = excluded.canceled_by, enqueued_at = excluded.enqueued_at, \
-                     started_at = excluded.started_at, finished_at = excluded.finished_at"
-                ))?
-                .execute(rusqlite::params![
-                    u64_to_sql(task.uid),
-                    task.index_uid,
-                    task.kind.as_str(),
-                    task.status.as_str(),
-                    node_tasks,
-                    details,
-                    error,
-                    task.canceled_by.map(u64_to_sql),
-                    task.enqueued_at.as_millis(),
-                    task.started_at.map(Timestamp::as_millis),
-                    task.finished_at.map(Timestamp::as_millis),
-                ])?;
-        }
-        CopyRow::NodeSettings(row) => {
-            transaction
-                .prepare_cached(concat!(
-                    "INSERT INTO node_settings_version (",
-                    node_settings_columns!(),
-                    ") VALUES (?1, ?2, ?3, ?4) ON CONFLICT (index_uid, node_id) DO UPDATE SET \
-                     version = excluded.version, updated_at = excluded.updated_at"
-                ))?
-                .execute(rusqlite::params![
-                    row.index_uid,
-                    row.node_id,
-                    u64_to_sql(row.version),
-                    row.updated_at.as_millis(),
-                ])?;
-        }
-        CopyRow::Alias(alias) => {
-            let (current_uid, target_uids) = target_columns(&alias.target)?;
-            transaction
-                .prepare_cached(concat!(
-                    "INSERT INTO aliases (",
-                    alias_columns!(),
-                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (name) DO UPDATE SET \
-                     kind = excluded.kind, current_uid = excluded.current_uid, \
-                     target_uids = excluded.target_uids, version = excluded.version, \
-                     created_at = excluded.created_at, history = excluded.history"
-                ))?
-                .execute(rusqlite::params![
-                    alias.name,
-                    alias.target.kind_name(),
-                    current_uid,
-                    target_uids,
-                    u64_to_sql(alias.version),
-                    alias.created_at.as_millis(),
-                    to_json("alias history", &alias.history)?,
-                ])?;
-        }
-        CopyRow::Session(session) => {
-            transaction
-                .prepare_cached(
-                    "INSERT INTO sessions (session_id, last_write_task_uid, last_write_at, \
-                     pinned_group, min_settings_version, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-                     ON CONFLICT (session_id) DO UPDATE SET \
-                     last_write_task_uid = excluded.last_write_task_uid, \
-                     last_write_at = excluded.last_write_at, pinned_group = excluded.pinned_group, \
-                     min_settings_version = excluded.min_settings_version, \
-                     expires_at = excluded.expires_at",
-                )?
-                .execute(rusqlite::params![
-                    session.session_id,
-                    session.last_write_task_uid.map(u64_to_sql),
-                    session.last_write_at.map(Timestamp::as_millis),
-                    session.pinned_group,
-                    u64_to_sql(session.min_settings_version),
-                    session.expires_at.as_millis(),
-                ])?;
-        }
-        CopyRow::Idempotency(record) => {
-            transaction
-                .prepare_cached(
-                    "INSERT INTO idempotency_cache (key, body_sha256, task_uid, expires_at) \
-                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (key) DO UPDATE SET \
-                     body_sha256 = excluded.body_sha256, task_uid = excluded.task_uid, \
-                     expires_at = excluded.expires_at",
-                )?
-                .execute(rusqlite::params![
-                    record.key,
-                    record.body_sha256,
-                    u64_to_sql(record.task_uid),
-                    record.expires_at.as_millis(),
-                ])?;
-        }
+        CopyRow::Task(task) => tasks::import(transaction, task)?,
+        CopyRow::NodeSettings(row) => node_settings::import(transaction, row)?,
+        CopyRow::Alias(alias) => aliases::import(transaction, alias)?,
+        CopyRow::Session(session) => sessions::import(transaction, session)?,
+        CopyRow::Idempotency(record) => idempotency::import(transaction, record)?,
         CopyRow::Job(JobRecord { seq, job }) => {
             let seq = u64_to_sql(*seq);
             // The id is unique too: the same job under another seq is the row being replaced.
@@ -743,41 +584,8 @@ fn import_row(transaction: &Transaction<'_>, row: &CopyRow) -> StoreResult<()> {
             };
             set_overflow_stats(transaction, &buffer.sink_name, stats)?;
         }
-        CopyRow::Tenant(mapping) => {
-            transaction
-                .prepare_cached(
-                    "INSERT INTO tenant_map (api_key_hash, tenant_id, group_id) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT (api_key_hash) DO UPDATE SET tenant_id = excluded.tenant_id, \
-                     group_id = excluded.group_id",
-                )?
-                .execute(rusqlite::params![
-                    mapping.api_key_hash,
-                    mapping.tenant_id,
-                    mapping.group_id,
-                ])?;
-        }
-        CopyRow::RolloverPolicy(policy) => {
-            transaction
-                .prepare_cached(concat!(
-                    "INSERT INTO rollover_policies (",
-                    policy_columns!(),
-                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (name) DO UPDATE SET \
-                     write_alias = excluded.write_alias, read_alias = excluded.read_alias, \
-                     pattern = excluded.pattern, triggers_json = excluded.triggers_json, \
-                     retention_json = excluded.retention_json, \
-                     template_json = excluded.template_json, enabled = excluded.enabled"
-                ))?
-                .execute(rusqlite::params![
-                    policy.name,
-                    policy.write_alias,
-                    policy.read_alias,
-                    policy.pattern,
-                    to_json("rollover triggers", &policy.triggers)?,
-                    to_json("rollover retention", &policy.retention)?,
-                    to_json("rollover template", &policy.template)?,
-                    policy.enabled,
-                ])?;
-        }
+        CopyRow::Tenant(mapping) => tenants::import(transaction, mapping)?,
+        CopyRow::RolloverPolicy(policy) => rollover::import(transaction, policy)?,
         CopyRow::SearchUiConfig(config) => {
             transaction
                 .prepare_cached(
@@ -909,7 +717,10 @@ const CLEAR_ALL_ROWS: &str = "\
 /// Raises `job_claim_sequence.last_token` to at least `last_token` (compared as `u64`: a token
 /// past `i64::MAX` is stored negative, like every `u64` column, and cannot be issued by SQLite's
 /// `last_token + 1` anyway).
-fn raise_job_claim_sequence(connection: &Connection, last_token: u64) -> StoreResult<()> {
+pub(super) fn raise_job_claim_sequence(
+    connection: &Connection,
+    last_token: u64,
+) -> StoreResult<()> {
     if job_claim_sequence(connection)? < last_token {
         connection
             .prepare_cached("UPDATE job_claim_sequence SET last_token = ?1 WHERE id = 1")?
