@@ -3,11 +3,13 @@
 //! size check and the stats are O(1)).
 
 use async_trait::async_trait;
-use rusqlite::{Connection, Row};
+use rusqlite::{Connection, Row, Transaction};
 
 use super::SqliteStore;
+use super::copy::{KeyKind, TableSpec};
 use super::rows::{Columns, query_all, query_optional, saturating_i64, u64_to_sql};
 use crate::cdc::{CdcCursor, CdcOverflowStats, CdcStore};
+use crate::copy::{CdcOverflowBuffer, CopyRow};
 use crate::error::{StoreError, StoreResult};
 use crate::time::Timestamp;
 
@@ -16,7 +18,6 @@ macro_rules! cursor_columns {
         "sink_name, index_uid, last_event_seq, updated_at"
     };
 }
-pub(super) use cursor_columns;
 
 pub(super) fn decode_cursor(row: &Row<'_>) -> StoreResult<CdcCursor> {
     let columns = Columns::new("cdc_cursors", row);
@@ -227,6 +228,57 @@ impl CdcStore for SqliteStore {
         self.read(move |connection| overflow_stats(connection, &sink_name))
             .await
     }
+}
+
+/// The `miroir-migrate copy` export of `cdc_cursors`, by sink then index.
+pub(super) fn cursor_copy_spec() -> TableSpec {
+    TableSpec {
+        table: "cdc_cursors",
+        columns: cursor_columns!(),
+        key: &[("sink_name", KeyKind::Text), ("index_uid", KeyKind::Text)],
+        expires: false,
+        decode: |row, _| Ok(CopyRow::CdcCursor(decode_cursor(row)?)),
+    }
+}
+
+/// Writes one copied CDC cursor, replacing the cursor of the same sink and index.
+pub(super) fn import_cursor(transaction: &Transaction<'_>, cursor: &CdcCursor) -> StoreResult<()> {
+    transaction
+        .prepare_cached(concat!(
+            "INSERT INTO cdc_cursors (",
+            cursor_columns!(),
+            ") VALUES (?1, ?2, ?3, ?4) ON CONFLICT (sink_name, index_uid) DO UPDATE SET \
+             last_event_seq = excluded.last_event_seq, updated_at = excluded.updated_at"
+        ))?
+        .execute(rusqlite::params![
+            cursor.sink_name,
+            cursor.index_uid,
+            u64_to_sql(cursor.last_event_seq),
+            cursor.updated_at.as_millis(),
+        ])?;
+    Ok(())
+}
+
+/// Replaces the whole overflow buffer of one sink by the copied one and sets its totals to match
+/// (an empty buffer clears the sink).
+pub(super) fn import_overflow(
+    transaction: &Transaction<'_>,
+    buffer: &CdcOverflowBuffer,
+) -> StoreResult<()> {
+    transaction
+        .prepare_cached("DELETE FROM cdc_overflow WHERE sink_name = ?1")?
+        .execute([&buffer.sink_name])?;
+    let mut insert = transaction
+        .prepare_cached("INSERT INTO cdc_overflow (sink_name, payload) VALUES (?1, ?2)")?;
+    for event in &buffer.events {
+        insert.execute(rusqlite::params![buffer.sink_name, event])?;
+    }
+    let stats = CdcOverflowStats {
+        events: buffer.events.len() as u64,
+        bytes: buffer.events.iter().map(|event| event.len() as u64).sum(),
+    };
+    set_overflow_stats(transaction, &buffer.sink_name, stats)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -15,29 +15,23 @@
 //! twice; an upsert's update fires no count trigger at all. An explicit task uid raises the
 //! `AUTOINCREMENT` sequence (`sqlite_sequence`) by itself, and a job's explicit `seq` (its rowid)
 //! puts every job enqueued later after it.
+//!
+//! This module is the dispatcher and the table-independent machinery (paging, cursors, the
+//! sequences, `clear_all_rows`); each table's export spec (`copy_spec`) and import (`import`) live
+//! beside its other SQL in its own module.
 
 use async_trait::async_trait;
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, Row, Transaction};
 
-use super::canaries::{canary_columns, decode_canary, decode_run};
-use super::cdc::{cursor_columns, decode_cursor, set_overflow_stats};
 use super::connection::in_read_transaction;
-use super::indexes::write_index;
-use super::jobs::{decode_job, job_columns};
-use super::rows::{Columns, query_all, query_optional, saturating_i64, to_json, u64_to_sql};
-use super::search_ui::decode_config;
+use super::rows::{Columns, query_all, query_optional, saturating_i64, u64_to_sql};
 use super::{
-    SqliteStore, aliases, idempotency, indexes, node_settings, rollover, sessions, tasks, tenants,
+    SqliteStore, admin_sessions, aliases, canaries, cdc, idempotency, indexes, jobs, leases,
+    node_settings, rate_limits, rollover, search_ui, sessions, tasks, tenants,
 };
-use crate::admin_sessions::AdminSession;
-use crate::cdc::CdcOverflowStats;
-use crate::copy::{
-    CdcOverflowBuffer, CopyPage, CopyRow, CopyStore, CopyTable, HeldLease, JobRecord, LeaseRecord,
-    LoginBackoffRecord, ObservationRecord, RateLimitCounter,
-};
+use crate::copy::{CdcOverflowBuffer, CopyPage, CopyRow, CopyStore, CopyTable};
 use crate::error::{StoreError, StoreResult};
-use crate::search_ui::{ScopedKeyObservation, ScopedKeyState};
 use crate::tasks::TaskUid;
 use crate::time::Timestamp;
 
@@ -71,195 +65,30 @@ pub(super) struct TableSpec {
 /// The key of `cdc_overflow` exports: one buffer per sink.
 const CDC_OVERFLOW_KEY: &[(&str, KeyKind)] = &[("sink_name", Text)];
 
-const LEASE_COLUMNS: &str = "scope, holder, token, expires_at";
-const RUN_COLUMNS: &str = "canary_id, ran_at, status, latency_ms, failed_assertions_json";
-const CONFIG_COLUMNS: &str = "index_uid, config_json, updated_at";
-const SCOPED_KEY_COLUMNS: &str = "index_uid, primary_uid, previous_uid, rotated_at, generation";
-const OBSERVATION_COLUMNS: &str = "pod_id, index_uid, generation, observed_at, expires_at";
-const ADMIN_SESSION_COLUMNS: &str = "session_id, csrf_token, admin_key_hash, created_at, expires_at, \
-                                     revoked, user_agent, source_ip";
-const RATE_LIMIT_COLUMNS: &str = "bucket, key, count, expires_at";
-const BACKOFF_COLUMNS: &str = "source, failed_count, next_allowed_at, expires_at";
-
 /// The export of `table`; `None` for [`CopyTable::CdcOverflow`].
 fn spec(table: CopyTable) -> Option<TableSpec> {
-    let spec = |table, columns, key, expires, decode| TableSpec {
-        table,
-        columns,
-        key,
-        expires,
-        decode,
-    };
     Some(match table {
         CopyTable::Tasks => tasks::copy_spec(),
         CopyTable::NodeSettings => node_settings::copy_spec(),
         CopyTable::Aliases => aliases::copy_spec(),
         CopyTable::Sessions => sessions::copy_spec(),
         CopyTable::Idempotency => idempotency::copy_spec(),
-        CopyTable::Jobs => spec(
-            "jobs",
-            job_columns!(),
-            &[("seq", Integer)],
-            false,
-            decode_job_record,
-        ),
-        CopyTable::Leases => spec(
-            "leader_lease",
-            LEASE_COLUMNS,
-            &[("scope", Text)],
-            false,
-            decode_lease,
-        ),
-        CopyTable::Canaries => spec(
-            "canaries",
-            canary_columns!(),
-            &[("id", Text)],
-            false,
-            |row, _| Ok(CopyRow::Canary(decode_canary(row)?)),
-        ),
-        CopyTable::CanaryRuns => spec(
-            "canary_runs",
-            RUN_COLUMNS,
-            &[("canary_id", Text), ("ran_at", Integer)],
-            false,
-            |row, _| Ok(CopyRow::CanaryRun(decode_run(row)?)),
-        ),
-        CopyTable::CdcCursors => spec(
-            "cdc_cursors",
-            cursor_columns!(),
-            &[("sink_name", Text), ("index_uid", Text)],
-            false,
-            |row, _| Ok(CopyRow::CdcCursor(decode_cursor(row)?)),
-        ),
+        CopyTable::Jobs => jobs::copy_spec(),
+        CopyTable::Leases => leases::copy_spec(),
+        CopyTable::Canaries => canaries::copy_spec(),
+        CopyTable::CanaryRuns => canaries::run_copy_spec(),
+        CopyTable::CdcCursors => cdc::cursor_copy_spec(),
         CopyTable::CdcOverflow => return None,
         CopyTable::Tenants => tenants::copy_spec(),
         CopyTable::RolloverPolicies => rollover::copy_spec(),
-        CopyTable::SearchUiConfigs => spec(
-            "search_ui_config",
-            CONFIG_COLUMNS,
-            &[("index_uid", Text)],
-            false,
-            |row, _| Ok(CopyRow::SearchUiConfig(decode_config(row)?)),
-        ),
-        CopyTable::ScopedKeys => spec(
-            "search_ui_scoped_keys",
-            SCOPED_KEY_COLUMNS,
-            &[("index_uid", Text)],
-            false,
-            decode_scoped_key,
-        ),
-        CopyTable::ScopedKeyObservations => spec(
-            "search_ui_scoped_key_observations",
-            OBSERVATION_COLUMNS,
-            &[("pod_id", Text), ("index_uid", Text)],
-            true,
-            decode_observation,
-        ),
-        CopyTable::AdminSessions => spec(
-            "admin_sessions",
-            ADMIN_SESSION_COLUMNS,
-            &[("session_id", Text)],
-            true,
-            decode_admin_session,
-        ),
-        CopyTable::RateLimits => spec(
-            "rate_limits",
-            RATE_LIMIT_COLUMNS,
-            &[("bucket", Text), ("key", Text)],
-            true,
-            decode_rate_limit,
-        ),
-        CopyTable::LoginBackoffs => spec(
-            "login_backoff",
-            BACKOFF_COLUMNS,
-            &[("source", Text)],
-            true,
-            decode_backoff,
-        ),
+        CopyTable::SearchUiConfigs => search_ui::config_copy_spec(),
+        CopyTable::ScopedKeys => search_ui::scoped_key_copy_spec(),
+        CopyTable::ScopedKeyObservations => search_ui::observation_copy_spec(),
+        CopyTable::AdminSessions => admin_sessions::copy_spec(),
+        CopyTable::RateLimits => rate_limits::copy_spec(),
+        CopyTable::LoginBackoffs => rate_limits::backoff_copy_spec(),
         CopyTable::Indexes => indexes::copy_spec(),
     })
-}
-
-fn decode_job_record(row: &Row<'_>, _: Timestamp) -> StoreResult<CopyRow> {
-    // `seq`, the key, comes right after the job's columns.
-    let seq = Columns::new("jobs", row).u64(column_count(job_columns!()))?;
-    Ok(CopyRow::Job(JobRecord {
-        seq,
-        job: decode_job(row)?,
-    }))
-}
-
-fn decode_lease(row: &Row<'_>, now: Timestamp) -> StoreResult<CopyRow> {
-    let columns = Columns::new("leader_lease", row);
-    let held = match (columns.opt_string(1)?, columns.opt_timestamp(3)?) {
-        (Some(holder), Some(expires_at)) if expires_at > now => {
-            Some(HeldLease { holder, expires_at })
-        }
-        _ => None,
-    };
-    Ok(CopyRow::Lease(LeaseRecord {
-        scope: columns.string(0)?,
-        token: columns.u64(2)?,
-        held,
-    }))
-}
-
-fn decode_scoped_key(row: &Row<'_>, _: Timestamp) -> StoreResult<CopyRow> {
-    let columns = Columns::new("search_ui_scoped_keys", row);
-    Ok(CopyRow::ScopedKey(ScopedKeyState {
-        index_uid: columns.string(0)?,
-        primary_uid: columns.string(1)?,
-        previous_uid: columns.opt_string(2)?,
-        rotated_at: columns.timestamp(3)?,
-        generation: columns.u64(4)?,
-    }))
-}
-
-fn decode_observation(row: &Row<'_>, _: Timestamp) -> StoreResult<CopyRow> {
-    let columns = Columns::new("search_ui_scoped_key_observations", row);
-    Ok(CopyRow::ScopedKeyObservation(ObservationRecord {
-        observation: ScopedKeyObservation {
-            pod_id: columns.string(0)?,
-            index_uid: columns.string(1)?,
-            generation: columns.u64(2)?,
-            observed_at: columns.timestamp(3)?,
-        },
-        expires_at: columns.timestamp(4)?,
-    }))
-}
-
-fn decode_admin_session(row: &Row<'_>, _: Timestamp) -> StoreResult<CopyRow> {
-    let columns = Columns::new("admin_sessions", row);
-    Ok(CopyRow::AdminSession(AdminSession {
-        session_id: columns.string(0)?,
-        csrf_token: columns.string(1)?,
-        admin_key_hash: columns.hash(2)?,
-        created_at: columns.timestamp(3)?,
-        expires_at: columns.timestamp(4)?,
-        revoked: columns.bool(5)?,
-        user_agent: columns.opt_string(6)?,
-        source_ip: columns.opt_string(7)?,
-    }))
-}
-
-fn decode_rate_limit(row: &Row<'_>, _: Timestamp) -> StoreResult<CopyRow> {
-    let columns = Columns::new("rate_limits", row);
-    Ok(CopyRow::RateLimit(RateLimitCounter {
-        bucket: columns.parse(0)?,
-        source: columns.string(1)?,
-        count: columns.u64(2)?,
-        expires_at: columns.timestamp(3)?,
-    }))
-}
-
-fn decode_backoff(row: &Row<'_>, _: Timestamp) -> StoreResult<CopyRow> {
-    let columns = Columns::new("login_backoff", row);
-    Ok(CopyRow::LoginBackoff(LoginBackoffRecord {
-        source: columns.string(0)?,
-        failed_count: columns.u32(1)?,
-        next_allowed_at: columns.opt_timestamp(2)?,
-        expires_at: columns.timestamp(3)?,
-    }))
 }
 
 /// The cursor naming the key in columns `first..` of `row`.
@@ -449,241 +278,23 @@ fn import_row(transaction: &Transaction<'_>, row: &CopyRow) -> StoreResult<()> {
         CopyRow::Alias(alias) => aliases::import(transaction, alias)?,
         CopyRow::Session(session) => sessions::import(transaction, session)?,
         CopyRow::Idempotency(record) => idempotency::import(transaction, record)?,
-        CopyRow::Job(JobRecord { seq, job }) => {
-            let seq = u64_to_sql(*seq);
-            // The id is unique too: the same job under another seq is the row being replaced.
-            transaction
-                .prepare_cached("DELETE FROM jobs WHERE id = ?1 AND seq != ?2")?
-                .execute(rusqlite::params![job.id, seq])?;
-            transaction
-                .prepare_cached(concat!(
-                    "INSERT INTO jobs (seq, ",
-                    job_columns!(),
-                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
-                     ON CONFLICT (seq) DO UPDATE SET id = excluded.id, type = excluded.type, \
-                     params = excluded.params, state = excluded.state, \
-                     claimed_by = excluded.claimed_by, claim_expires_at = excluded.claim_expires_at, \
-                     progress = excluded.progress, attempts = excluded.attempts, \
-                     max_attempts = excluded.max_attempts, last_error = excluded.last_error, \
-                     run_after = excluded.run_after, created_at = excluded.created_at, \
-                     updated_at = excluded.updated_at, claim_token = excluded.claim_token"
-                ))?
-                .execute(rusqlite::params![
-                    seq,
-                    job.id,
-                    job.kind.as_str(),
-                    to_json("job params", &job.params)?,
-                    job.state.as_str(),
-                    job.claimed_by,
-                    job.claim_expires_at.map(Timestamp::as_millis),
-                    to_json("job progress", &job.progress)?,
-                    job.attempts,
-                    job.max_attempts,
-                    job.last_error,
-                    job.run_after.as_millis(),
-                    job.created_at.as_millis(),
-                    job.updated_at.as_millis(),
-                    job.claim_token.map(u64_to_sql),
-                ])?;
-            if let Some(token) = job.claim_token {
-                raise_job_claim_sequence(transaction, token)?;
-            }
-        }
-        CopyRow::Lease(record) => {
-            let (holder, expires_at) = match &record.held {
-                Some(held) => (
-                    Some(held.holder.as_str()),
-                    Some(held.expires_at.as_millis()),
-                ),
-                None => (None, None),
-            };
-            transaction
-                .prepare_cached(
-                    "INSERT INTO leader_lease (scope, holder, token, expires_at) VALUES (?1, ?2, ?3, ?4) \
-                     ON CONFLICT (scope) DO UPDATE SET holder = excluded.holder, \
-                     token = excluded.token, expires_at = excluded.expires_at",
-                )?
-                .execute(rusqlite::params![
-                    record.scope,
-                    holder,
-                    u64_to_sql(record.token),
-                    expires_at,
-                ])?;
-        }
-        CopyRow::Canary(canary) => {
-            transaction
-                .prepare_cached(concat!(
-                    "INSERT INTO canaries (",
-                    canary_columns!(),
-                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO UPDATE SET \
-                     name = excluded.name, index_uid = excluded.index_uid, \
-                     interval_s = excluded.interval_s, query_json = excluded.query_json, \
-                     assertions_json = excluded.assertions_json, enabled = excluded.enabled, \
-                     created_at = excluded.created_at"
-                ))?
-                .execute(rusqlite::params![
-                    canary.id,
-                    canary.name,
-                    canary.index_uid,
-                    canary.interval_s,
-                    to_json("canary query", &canary.query)?,
-                    to_json("canary assertions", &canary.assertions)?,
-                    canary.enabled,
-                    canary.created_at.as_millis(),
-                ])?;
-        }
-        CopyRow::CanaryRun(run) => {
-            let failed_assertions = run
-                .failed_assertions
-                .as_ref()
-                .map(|failed| to_json("failed assertions", failed))
-                .transpose()?;
-            transaction
-                .prepare_cached(
-                    "INSERT INTO canary_runs (canary_id, ran_at, status, latency_ms, \
-                     failed_assertions_json) VALUES (?1, ?2, ?3, ?4, ?5) \
-                     ON CONFLICT (canary_id, ran_at) DO UPDATE SET status = excluded.status, \
-                     latency_ms = excluded.latency_ms, \
-                     failed_assertions_json = excluded.failed_assertions_json",
-                )?
-                .execute(rusqlite::params![
-                    run.canary_id,
-                    run.ran_at.as_millis(),
-                    run.status.as_str(),
-                    u64_to_sql(run.latency_ms),
-                    failed_assertions,
-                ])?;
-        }
-        CopyRow::CdcCursor(cursor) => {
-            transaction
-                .prepare_cached(concat!(
-                    "INSERT INTO cdc_cursors (",
-                    cursor_columns!(),
-                    ") VALUES (?1, ?2, ?3, ?4) ON CONFLICT (sink_name, index_uid) DO UPDATE SET \
-                     last_event_seq = excluded.last_event_seq, updated_at = excluded.updated_at"
-                ))?
-                .execute(rusqlite::params![
-                    cursor.sink_name,
-                    cursor.index_uid,
-                    u64_to_sql(cursor.last_event_seq),
-                    cursor.updated_at.as_millis(),
-                ])?;
-        }
-        CopyRow::CdcOverflow(buffer) => {
-            transaction
-                .prepare_cached("DELETE FROM cdc_overflow WHERE sink_name = ?1")?
-                .execute([&buffer.sink_name])?;
-            let mut insert = transaction
-                .prepare_cached("INSERT INTO cdc_overflow (sink_name, payload) VALUES (?1, ?2)")?;
-            for event in &buffer.events {
-                insert.execute(rusqlite::params![buffer.sink_name, event])?;
-            }
-            let stats = CdcOverflowStats {
-                events: buffer.events.len() as u64,
-                bytes: buffer.events.iter().map(|event| event.len() as u64).sum(),
-            };
-            set_overflow_stats(transaction, &buffer.sink_name, stats)?;
-        }
+        CopyRow::Job(record) => jobs::import(transaction, record)?,
+        CopyRow::Lease(record) => leases::import(transaction, record)?,
+        CopyRow::Canary(canary) => canaries::import(transaction, canary)?,
+        CopyRow::CanaryRun(run) => canaries::import_run(transaction, run)?,
+        CopyRow::CdcCursor(cursor) => cdc::import_cursor(transaction, cursor)?,
+        CopyRow::CdcOverflow(buffer) => cdc::import_overflow(transaction, buffer)?,
         CopyRow::Tenant(mapping) => tenants::import(transaction, mapping)?,
         CopyRow::RolloverPolicy(policy) => rollover::import(transaction, policy)?,
-        CopyRow::SearchUiConfig(config) => {
-            transaction
-                .prepare_cached(
-                    "INSERT INTO search_ui_config (index_uid, config_json, updated_at) \
-                     VALUES (?1, ?2, ?3) ON CONFLICT (index_uid) DO UPDATE SET \
-                     config_json = excluded.config_json, updated_at = excluded.updated_at",
-                )?
-                .execute(rusqlite::params![
-                    config.index_uid,
-                    to_json("search ui config", &config.config)?,
-                    config.updated_at.as_millis(),
-                ])?;
-        }
-        CopyRow::ScopedKey(state) => {
-            transaction
-                .prepare_cached(
-                    "INSERT INTO search_ui_scoped_keys (index_uid, primary_uid, previous_uid, \
-                     rotated_at, generation) VALUES (?1, ?2, ?3, ?4, ?5) \
-                     ON CONFLICT (index_uid) DO UPDATE SET primary_uid = excluded.primary_uid, \
-                     previous_uid = excluded.previous_uid, rotated_at = excluded.rotated_at, \
-                     generation = excluded.generation",
-                )?
-                .execute(rusqlite::params![
-                    state.index_uid,
-                    state.primary_uid,
-                    state.previous_uid,
-                    state.rotated_at.as_millis(),
-                    u64_to_sql(state.generation),
-                ])?;
-        }
+        CopyRow::SearchUiConfig(config) => search_ui::import_config(transaction, config)?,
+        CopyRow::ScopedKey(state) => search_ui::import_scoped_key(transaction, state)?,
         CopyRow::ScopedKeyObservation(record) => {
-            let observation = &record.observation;
-            transaction
-                .prepare_cached(
-                    "INSERT INTO search_ui_scoped_key_observations (pod_id, index_uid, generation, \
-                     observed_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5) \
-                     ON CONFLICT (pod_id, index_uid) DO UPDATE SET generation = excluded.generation, \
-                     observed_at = excluded.observed_at, expires_at = excluded.expires_at",
-                )?
-                .execute(rusqlite::params![
-                    observation.pod_id,
-                    observation.index_uid,
-                    u64_to_sql(observation.generation),
-                    observation.observed_at.as_millis(),
-                    record.expires_at.as_millis(),
-                ])?;
+            search_ui::import_observation(transaction, record)?
         }
-        CopyRow::AdminSession(session) => {
-            transaction
-                .prepare_cached(
-                    "INSERT INTO admin_sessions (session_id, csrf_token, admin_key_hash, created_at, \
-                     expires_at, revoked, user_agent, source_ip) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-                     ON CONFLICT (session_id) DO UPDATE SET csrf_token = excluded.csrf_token, \
-                     admin_key_hash = excluded.admin_key_hash, created_at = excluded.created_at, \
-                     expires_at = excluded.expires_at, revoked = excluded.revoked, \
-                     user_agent = excluded.user_agent, source_ip = excluded.source_ip",
-                )?
-                .execute(rusqlite::params![
-                    session.session_id,
-                    session.csrf_token,
-                    session.admin_key_hash,
-                    session.created_at.as_millis(),
-                    session.expires_at.as_millis(),
-                    session.revoked,
-                    session.user_agent,
-                    session.source_ip,
-                ])?;
-        }
-        CopyRow::RateLimit(counter) => {
-            transaction
-                .prepare_cached(
-                    "INSERT INTO rate_limits (bucket, key, count, expires_at) VALUES (?1, ?2, ?3, ?4) \
-                     ON CONFLICT (bucket, key) DO UPDATE SET count = excluded.count, \
-                     expires_at = excluded.expires_at",
-                )?
-                .execute(rusqlite::params![
-                    counter.bucket.as_str(),
-                    counter.source,
-                    u64_to_sql(counter.count),
-                    counter.expires_at.as_millis(),
-                ])?;
-        }
-        CopyRow::LoginBackoff(record) => {
-            transaction
-                .prepare_cached(
-                    "INSERT INTO login_backoff (source, failed_count, next_allowed_at, expires_at) \
-                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (source) DO UPDATE SET \
-                     failed_count = excluded.failed_count, \
-                     next_allowed_at = excluded.next_allowed_at, expires_at = excluded.expires_at",
-                )?
-                .execute(rusqlite::params![
-                    record.source,
-                    record.failed_count,
-                    record.next_allowed_at.map(Timestamp::as_millis),
-                    record.expires_at.as_millis(),
-                ])?;
-        }
-        CopyRow::Index(record) => write_index(transaction, record)?,
+        CopyRow::AdminSession(session) => admin_sessions::import(transaction, session)?,
+        CopyRow::RateLimit(counter) => rate_limits::import(transaction, counter)?,
+        CopyRow::LoginBackoff(record) => rate_limits::import_backoff(transaction, record)?,
+        CopyRow::Index(record) => indexes::write_index(transaction, record)?,
     }
     Ok(())
 }
@@ -856,10 +467,13 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::admin_sessions::AdminSessionStore;
+    use crate::admin_sessions::{AdminSession, AdminSessionStore};
     use crate::aliases::{AliasStore, AliasTarget};
     use crate::canaries::{Canary, CanaryRun, CanaryRunStatus, CanaryStore};
-    use crate::cdc::CdcStore;
+    use crate::cdc::{CdcOverflowStats, CdcStore};
+    use crate::copy::{
+        JobRecord, LeaseRecord, LoginBackoffRecord, ObservationRecord, RateLimitCounter,
+    };
     use crate::idempotency::{IdempotencyRecord, IdempotencyStore};
     use crate::indexes::{IndexRecord, IndexState, IndexStore};
     use crate::jobs::{Job, JobKind, JobState, JobStore, NewJob};
@@ -868,7 +482,7 @@ mod tests {
     use crate::rate_limits::{BackoffPolicy, RateLimitBucket, RateLimitStore};
     use crate::rollover::{RolloverPolicy, RolloverStore};
     use crate::schema::{SQLITE_APPLICATION_ID, SchemaStore};
-    use crate::search_ui::{SearchUiConfig, SearchUiStore};
+    use crate::search_ui::{ScopedKeyObservation, SearchUiConfig, SearchUiStore};
     use crate::sessions::{Session, SessionStore};
     use crate::sqlite::testing;
     use crate::tasks::{NewTask, Task, TaskError, TaskKind, TaskStatus, TaskStore};

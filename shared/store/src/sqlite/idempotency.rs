@@ -84,6 +84,7 @@ impl IdempotencyStore for SqliteStore {
     }
 }
 
+/// The columns of `idempotency_cache` a copy export reads, in order.
 const IDEMPOTENCY_COLUMNS: &str = "key, body_sha256, task_uid, expires_at";
 
 /// The `miroir-migrate copy` export of `idempotency_cache`: the unexpired records, by key.

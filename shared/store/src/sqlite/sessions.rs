@@ -81,6 +81,7 @@ impl SessionStore for SqliteStore {
     }
 }
 
+/// The columns of `sessions` a copy export reads, in order.
 const SESSION_COLUMNS: &str = "session_id, last_write_task_uid, last_write_at, pinned_group, \
                                min_settings_version, expires_at";
 

@@ -97,6 +97,7 @@ impl TenantStore for SqliteStore {
     }
 }
 
+/// The columns of `tenant_map` a copy export reads, in order.
 const TENANT_COLUMNS: &str = "api_key_hash, tenant_id, group_id";
 
 /// The `miroir-migrate copy` export of `tenant_map`, by API key hash.
