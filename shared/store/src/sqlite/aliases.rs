@@ -18,7 +18,7 @@ macro_rules! alias_columns {
     };
 }
 
-pub(super) fn decode_alias(row: &Row<'_>) -> StoreResult<Alias> {
+fn decode_alias(row: &Row<'_>) -> StoreResult<Alias> {
     let columns = Columns::new("aliases", row);
     let kind = columns.string(1)?;
     let target = match (kind.as_str(), columns.opt_string(2)?, columns.opt_json(3)?) {
@@ -50,7 +50,7 @@ fn get_alias(connection: &rusqlite::Connection, name: &str) -> StoreResult<Optio
 }
 
 /// The `current_uid` and `target_uids` columns of a target.
-pub(super) fn target_columns(target: &AliasTarget) -> StoreResult<(Option<&str>, Option<String>)> {
+fn target_columns(target: &AliasTarget) -> StoreResult<(Option<&str>, Option<String>)> {
     Ok(match target {
         AliasTarget::Single { uid } => (Some(uid.as_str()), None),
         AliasTarget::Multi { uids } => (None, Some(to_json("alias targets", uids)?)),

@@ -16,7 +16,7 @@ macro_rules! canary_columns {
     };
 }
 
-pub(super) fn decode_canary(row: &Row<'_>) -> StoreResult<Canary> {
+fn decode_canary(row: &Row<'_>) -> StoreResult<Canary> {
     let columns = Columns::new("canaries", row);
     Ok(Canary {
         id: columns.string(0)?,
@@ -30,7 +30,7 @@ pub(super) fn decode_canary(row: &Row<'_>) -> StoreResult<Canary> {
     })
 }
 
-pub(super) fn decode_run(row: &Row<'_>) -> StoreResult<CanaryRun> {
+fn decode_run(row: &Row<'_>) -> StoreResult<CanaryRun> {
     let columns = Columns::new("canary_runs", row);
     Ok(CanaryRun {
         canary_id: columns.string(0)?,

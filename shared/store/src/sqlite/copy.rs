@@ -16,21 +16,22 @@
 //! `AUTOINCREMENT` sequence (`sqlite_sequence`) by itself, and a job's explicit `seq` (its rowid)
 //! puts every job enqueued later after it.
 //!
-//! This module is the dispatcher and the table-independent machinery (paging, cursors, the
-//! sequences, `clear_all_rows`); each table's export spec (`copy_spec`) and import (`import`) live
-//! beside its other SQL in its own module.
+//! This module is the dispatcher and the table-independent machinery (paging, the cursor codec,
+//! the task sequence, `clear_all_rows`); each table's export spec (`*copy_spec`) and import
+//! (`import*`) live beside its other SQL in its own module, as do the CDC overflow export
+//! (`cdc::export_overflow`) and the claim-token counter (`jobs::job_claim_sequence`).
 
 use async_trait::async_trait;
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, Row, Transaction};
 
 use super::connection::in_read_transaction;
-use super::rows::{Columns, query_all, query_optional, saturating_i64, u64_to_sql};
+use super::rows::{Columns, query_optional, saturating_i64};
 use super::{
     SqliteStore, admin_sessions, aliases, canaries, cdc, idempotency, indexes, jobs, leases,
     node_settings, rate_limits, rollover, search_ui, sessions, tasks, tenants,
 };
-use crate::copy::{CdcOverflowBuffer, CopyPage, CopyRow, CopyStore, CopyTable};
+use crate::copy::{CopyPage, CopyRow, CopyStore, CopyTable};
 use crate::error::{StoreError, StoreResult};
 use crate::tasks::TaskUid;
 use crate::time::Timestamp;
@@ -61,9 +62,6 @@ pub(super) struct TableSpec {
     /// Decodes one row of `columns`.
     pub(super) decode: Decode,
 }
-
-/// The key of `cdc_overflow` exports: one buffer per sink.
-const CDC_OVERFLOW_KEY: &[(&str, KeyKind)] = &[("sink_name", Text)];
 
 /// The export of `table`; `None` for [`CopyTable::CdcOverflow`].
 fn spec(table: CopyTable) -> Option<TableSpec> {
@@ -121,7 +119,7 @@ fn encode_cursor(
 }
 
 /// The key values a cursor names, as bound parameters.
-fn decode_cursor_key(
+pub(super) fn decode_cursor_key(
     table: CopyTable,
     key: &[(&str, KeyKind)],
     cursor: &str,
@@ -214,62 +212,6 @@ fn export_table(
     Ok(page)
 }
 
-/// One page of CDC overflow buffers: whole buffers of the sinks after the cursor, by sink name,
-/// in one read snapshot. A sink with rows has a non-empty buffer by construction.
-fn export_cdc_overflow(
-    transaction: &Transaction<'_>,
-    cursor: Option<&str>,
-    limit: usize,
-) -> StoreResult<CopyPage> {
-    let after = cursor
-        .map(|cursor| decode_cursor_key(CopyTable::CdcOverflow, CDC_OVERFLOW_KEY, cursor))
-        .transpose()?;
-    let fetched = saturating_i64(limit).saturating_add(1);
-    let decode_sink = |row: &Row<'_>| Columns::new("cdc_overflow", row).string(0);
-    let mut sinks = match after {
-        None => {
-            let mut statement = transaction.prepare_cached(
-                "SELECT DISTINCT sink_name FROM cdc_overflow ORDER BY sink_name LIMIT ?1",
-            )?;
-            query_all(&mut statement, [Value::Integer(fetched)], decode_sink)?
-        }
-        Some(after) => {
-            let mut statement = transaction.prepare_cached(
-                "SELECT DISTINCT sink_name FROM cdc_overflow WHERE sink_name > ?1 \
-                 ORDER BY sink_name LIMIT ?2",
-            )?;
-            let after = after.into_iter().next().unwrap_or(Value::Null);
-            query_all(
-                &mut statement,
-                rusqlite::params![after, fetched],
-                decode_sink,
-            )?
-        }
-    };
-    let more = sinks.len() > limit;
-    sinks.truncate(limit);
-    let next = if more {
-        sinks
-            .last()
-            .map(|sink| serde_json::Value::from(vec![sink.as_str()]).to_string())
-    } else {
-        None
-    };
-    let mut events = transaction
-        .prepare_cached("SELECT payload FROM cdc_overflow WHERE sink_name = ?1 ORDER BY seq")?;
-    let mut rows = Vec::with_capacity(sinks.len());
-    for sink_name in sinks {
-        let payloads = query_all(&mut events, [&sink_name], |row| {
-            Ok(Columns::new("cdc_overflow", row).blob(0)?.to_vec())
-        })?;
-        rows.push(CopyRow::CdcOverflow(CdcOverflowBuffer {
-            sink_name,
-            events: payloads,
-        }));
-    }
-    Ok(CopyPage { rows, next })
-}
-
 /// Writes one row, replacing the row with the same key.
 fn import_row(transaction: &Transaction<'_>, row: &CopyRow) -> StoreResult<()> {
     match row {
@@ -325,30 +267,6 @@ const CLEAR_ALL_ROWS: &str = "\
     DELETE FROM indexes;
     UPDATE task_count SET count = 0 WHERE id = 1;";
 
-/// Raises `job_claim_sequence.last_token` to at least `last_token` (compared as `u64`: a token
-/// past `i64::MAX` is stored negative, like every `u64` column, and cannot be issued by SQLite's
-/// `last_token + 1` anyway).
-pub(super) fn raise_job_claim_sequence(
-    connection: &Connection,
-    last_token: u64,
-) -> StoreResult<()> {
-    if job_claim_sequence(connection)? < last_token {
-        connection
-            .prepare_cached("UPDATE job_claim_sequence SET last_token = ?1 WHERE id = 1")?
-            .execute([u64_to_sql(last_token)])?;
-    }
-    Ok(())
-}
-
-fn job_claim_sequence(connection: &Connection) -> StoreResult<u64> {
-    let mut statement =
-        connection.prepare_cached("SELECT last_token FROM job_claim_sequence WHERE id = 1")?;
-    query_optional(&mut statement, [], |row| {
-        Columns::new("job_claim_sequence", row).u64(0)
-    })?
-    .ok_or_else(|| StoreError::corrupt("job_claim_sequence", "the claim token counter is missing"))
-}
-
 fn task_sequence(connection: &Connection) -> StoreResult<TaskUid> {
     let mut statement =
         connection.prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'tasks'")?;
@@ -386,7 +304,7 @@ impl CopyStore for SqliteStore {
             match spec(table) {
                 Some(spec) => export_table(connection, table, &spec, cursor.as_deref(), limit, now),
                 None => in_read_transaction(connection, |transaction| {
-                    export_cdc_overflow(transaction, cursor.as_deref(), limit)
+                    cdc::export_overflow(transaction, cursor.as_deref(), limit)
                 }),
             }
         })
@@ -440,13 +358,16 @@ impl CopyStore for SqliteStore {
 
     /// `job_claim_sequence.last_token`.
     async fn job_claim_sequence(&self) -> StoreResult<u64> {
-        self.read(|connection| job_claim_sequence(connection)).await
+        self.read(|connection| jobs::job_claim_sequence(connection))
+            .await
     }
 
     /// One transaction: reads the counter, raises it when lower.
     async fn raise_job_claim_sequence(&self, last_token: u64) -> StoreResult<()> {
-        self.write_transaction(move |transaction| raise_job_claim_sequence(transaction, last_token))
-            .await
+        self.write_transaction(move |transaction| {
+            jobs::raise_job_claim_sequence(transaction, last_token)
+        })
+        .await
     }
 
     /// One transaction; `user_version`, the application id, `sqlite_sequence` and
@@ -472,7 +393,8 @@ mod tests {
     use crate::canaries::{Canary, CanaryRun, CanaryRunStatus, CanaryStore};
     use crate::cdc::{CdcOverflowStats, CdcStore};
     use crate::copy::{
-        JobRecord, LeaseRecord, LoginBackoffRecord, ObservationRecord, RateLimitCounter,
+        CdcOverflowBuffer, JobRecord, LeaseRecord, LoginBackoffRecord, ObservationRecord,
+        RateLimitCounter,
     };
     use crate::idempotency::{IdempotencyRecord, IdempotencyStore};
     use crate::indexes::{IndexRecord, IndexState, IndexStore};
@@ -484,6 +406,7 @@ mod tests {
     use crate::schema::{SQLITE_APPLICATION_ID, SchemaStore};
     use crate::search_ui::{ScopedKeyObservation, SearchUiConfig, SearchUiStore};
     use crate::sessions::{Session, SessionStore};
+    use crate::sqlite::rows::query_all;
     use crate::sqlite::testing;
     use crate::tasks::{NewTask, Task, TaskError, TaskKind, TaskStatus, TaskStore};
     use crate::tenants::{TenantMapping, TenantStore};

@@ -14,7 +14,7 @@ use crate::time::Timestamp;
 const SELECT_LIVE: &str = "SELECT key, body_sha256, task_uid, expires_at FROM idempotency_cache \
                            WHERE key = ?1 AND expires_at > ?2";
 
-pub(super) fn decode_record(row: &Row<'_>) -> StoreResult<IdempotencyRecord> {
+fn decode_record(row: &Row<'_>) -> StoreResult<IdempotencyRecord> {
     let columns = Columns::new("idempotency_cache", row);
     Ok(IdempotencyRecord {
         key: columns.string(0)?,

@@ -21,7 +21,7 @@ macro_rules! index_columns {
     };
 }
 
-pub(super) fn decode_index(row: &Row<'_>) -> StoreResult<IndexRecord> {
+fn decode_index(row: &Row<'_>) -> StoreResult<IndexRecord> {
     let columns = Columns::new("indexes", row);
     Ok(IndexRecord {
         uid: columns.string(0)?,

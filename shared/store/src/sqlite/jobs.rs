@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, Row, Transaction};
 
 use super::SqliteStore;
-use super::copy::{KeyKind, TableSpec, column_count, raise_job_claim_sequence};
+use super::copy::{KeyKind, TableSpec, column_count};
 use super::rows::{
     Columns, expiry, query_all, query_optional, saturating_i64, to_json, u64_to_sql,
 };
@@ -38,7 +38,7 @@ macro_rules! job_columns {
 /// Decodes the columns of `job_columns!`. `claim_token` is read only while the job is in
 /// progress: a version-1 binary still finishing its claim after the migration clears
 /// `claimed_by` but not the token.
-pub(super) fn decode_job(row: &Row<'_>) -> StoreResult<Job> {
+fn decode_job(row: &Row<'_>) -> StoreResult<Job> {
     let columns = Columns::new("jobs", row);
     let state = columns.parse(3)?;
     Ok(Job {
@@ -386,6 +386,31 @@ impl JobStore for SqliteStore {
         })
         .await
     }
+}
+
+/// Raises `job_claim_sequence.last_token` to at least `last_token` (compared as `u64`: a token
+/// past `i64::MAX` is stored negative, like every `u64` column, and cannot be issued by SQLite's
+/// `last_token + 1` anyway).
+pub(super) fn raise_job_claim_sequence(
+    connection: &Connection,
+    last_token: u64,
+) -> StoreResult<()> {
+    if job_claim_sequence(connection)? < last_token {
+        connection
+            .prepare_cached("UPDATE job_claim_sequence SET last_token = ?1 WHERE id = 1")?
+            .execute([u64_to_sql(last_token)])?;
+    }
+    Ok(())
+}
+
+/// `job_claim_sequence.last_token`: the last claim token handed out.
+pub(super) fn job_claim_sequence(connection: &Connection) -> StoreResult<u64> {
+    let mut statement =
+        connection.prepare_cached("SELECT last_token FROM job_claim_sequence WHERE id = 1")?;
+    query_optional(&mut statement, [], |row| {
+        Columns::new("job_claim_sequence", row).u64(0)
+    })?
+    .ok_or_else(|| StoreError::corrupt("job_claim_sequence", "the claim token counter is missing"))
 }
 
 /// The `miroir-migrate copy` export of `jobs`: every job with its `seq`, in `seq` order.

@@ -16,7 +16,7 @@ macro_rules! node_settings_columns {
     };
 }
 
-pub(super) fn decode_node_settings(row: &Row<'_>) -> StoreResult<NodeSettingsVersion> {
+fn decode_node_settings(row: &Row<'_>) -> StoreResult<NodeSettingsVersion> {
     let columns = Columns::new("node_settings_version", row);
     Ok(NodeSettingsVersion {
         index_uid: columns.string(0)?,

@@ -16,7 +16,7 @@ macro_rules! policy_columns {
     };
 }
 
-pub(super) fn decode_policy(row: &Row<'_>) -> StoreResult<RolloverPolicy> {
+fn decode_policy(row: &Row<'_>) -> StoreResult<RolloverPolicy> {
     let columns = Columns::new("rollover_policies", row);
     Ok(RolloverPolicy {
         name: columns.string(0)?,

@@ -14,7 +14,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::search_ui::{ScopedKeyObservation, ScopedKeyState, SearchUiConfig, SearchUiStore};
 use crate::time::Timestamp;
 
-pub(super) fn decode_config(row: &Row<'_>) -> StoreResult<SearchUiConfig> {
+fn decode_config(row: &Row<'_>) -> StoreResult<SearchUiConfig> {
     let columns = Columns::new("search_ui_config", row);
     Ok(SearchUiConfig {
         index_uid: columns.string(0)?,

@@ -11,7 +11,7 @@ use crate::error::StoreResult;
 use crate::sessions::{Session, SessionStore};
 use crate::time::Timestamp;
 
-pub(super) fn decode_session(row: &Row<'_>) -> StoreResult<Session> {
+fn decode_session(row: &Row<'_>) -> StoreResult<Session> {
     let columns = Columns::new("sessions", row);
     Ok(Session {
         session_id: columns.string(0)?,

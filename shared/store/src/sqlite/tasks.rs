@@ -27,7 +27,7 @@ macro_rules! task_columns {
     };
 }
 
-pub(super) fn decode_task(row: &Row<'_>) -> StoreResult<Task> {
+fn decode_task(row: &Row<'_>) -> StoreResult<Task> {
     let columns = Columns::new("tasks", row);
     Ok(Task {
         uid: columns.u64(0)?,

@@ -14,7 +14,7 @@ use crate::copy::CopyRow;
 use crate::error::{StoreError, StoreResult};
 use crate::tenants::{TenantMapping, TenantStore};
 
-pub(super) fn decode(row: &Row<'_>) -> StoreResult<TenantMapping> {
+fn decode(row: &Row<'_>) -> StoreResult<TenantMapping> {
     let columns = Columns::new("tenant_map", row);
     Ok(TenantMapping {
         api_key_hash: columns.hash(0)?,
