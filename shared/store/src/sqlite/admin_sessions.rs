@@ -6,12 +6,15 @@
 
 use async_trait::async_trait;
 use futures::StreamExt;
+use rusqlite::{Row, Transaction};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use super::SqliteStore;
+use super::copy::{KeyKind, TableSpec};
 use super::rows::{Columns, query_optional, require_future};
 use crate::admin_sessions::{AdminSession, AdminSessionStore, RevocationEvent, RevocationStream};
+use crate::copy::CopyRow;
 use crate::error::{StoreError, StoreResult};
 use crate::time::Timestamp;
 
@@ -109,6 +112,60 @@ impl AdminSessionStore for SqliteStore {
             })
             .boxed())
     }
+}
+
+/// The columns of `admin_sessions` a copy export reads, in order.
+const ADMIN_SESSION_COLUMNS: &str = "session_id, csrf_token, admin_key_hash, created_at, expires_at, \
+                                     revoked, user_agent, source_ip";
+
+/// The `miroir-migrate copy` export of `admin_sessions`: the unexpired ones, by id.
+pub(super) fn copy_spec() -> TableSpec {
+    TableSpec {
+        table: "admin_sessions",
+        columns: ADMIN_SESSION_COLUMNS,
+        key: &[("session_id", KeyKind::Text)],
+        expires: true,
+        decode: decode_copy_row,
+    }
+}
+
+/// Decodes one exported admin session, revoked or not.
+fn decode_copy_row(row: &Row<'_>, _: Timestamp) -> StoreResult<CopyRow> {
+    let columns = Columns::new("admin_sessions", row);
+    Ok(CopyRow::AdminSession(AdminSession {
+        session_id: columns.string(0)?,
+        csrf_token: columns.string(1)?,
+        admin_key_hash: columns.hash(2)?,
+        created_at: columns.timestamp(3)?,
+        expires_at: columns.timestamp(4)?,
+        revoked: columns.bool(5)?,
+        user_agent: columns.opt_string(6)?,
+        source_ip: columns.opt_string(7)?,
+    }))
+}
+
+/// Writes one copied admin session, revocation included, replacing the session with the same id.
+pub(super) fn import(transaction: &Transaction<'_>, session: &AdminSession) -> StoreResult<()> {
+    transaction
+        .prepare_cached(
+            "INSERT INTO admin_sessions (session_id, csrf_token, admin_key_hash, created_at, \
+             expires_at, revoked, user_agent, source_ip) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+             ON CONFLICT (session_id) DO UPDATE SET csrf_token = excluded.csrf_token, \
+             admin_key_hash = excluded.admin_key_hash, created_at = excluded.created_at, \
+             expires_at = excluded.expires_at, revoked = excluded.revoked, \
+             user_agent = excluded.user_agent, source_ip = excluded.source_ip",
+        )?
+        .execute(rusqlite::params![
+            session.session_id,
+            session.csrf_token,
+            session.admin_key_hash,
+            session.created_at.as_millis(),
+            session.expires_at.as_millis(),
+            session.revoked,
+            session.user_agent,
+            session.source_ip,
+        ])?;
+    Ok(())
 }
 
 #[cfg(test)]

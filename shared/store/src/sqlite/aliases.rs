@@ -2,11 +2,13 @@
 //! (multi, JSON); the history is one JSON array.
 
 use async_trait::async_trait;
-use rusqlite::Row;
+use rusqlite::{Row, Transaction};
 
 use super::SqliteStore;
+use super::copy::{KeyKind, TableSpec};
 use super::rows::{Columns, query_all, query_optional, to_json, u64_to_sql};
 use crate::aliases::{Alias, AliasHistoryEntry, AliasStore, AliasTarget};
+use crate::copy::CopyRow;
 use crate::error::{StoreError, StoreResult};
 use crate::time::Timestamp;
 
@@ -15,9 +17,8 @@ macro_rules! alias_columns {
         "name, kind, current_uid, target_uids, version, created_at, history"
     };
 }
-pub(super) use alias_columns;
 
-pub(super) fn decode_alias(row: &Row<'_>) -> StoreResult<Alias> {
+fn decode_alias(row: &Row<'_>) -> StoreResult<Alias> {
     let columns = Columns::new("aliases", row);
     let kind = columns.string(1)?;
     let target = match (kind.as_str(), columns.opt_string(2)?, columns.opt_json(3)?) {
@@ -49,7 +50,7 @@ fn get_alias(connection: &rusqlite::Connection, name: &str) -> StoreResult<Optio
 }
 
 /// The `current_uid` and `target_uids` columns of a target.
-pub(super) fn target_columns(target: &AliasTarget) -> StoreResult<(Option<&str>, Option<String>)> {
+fn target_columns(target: &AliasTarget) -> StoreResult<(Option<&str>, Option<String>)> {
     Ok(match target {
         AliasTarget::Single { uid } => (Some(uid.as_str()), None),
         AliasTarget::Multi { uids } => (None, Some(to_json("alias targets", uids)?)),
@@ -171,4 +172,39 @@ impl AliasStore for SqliteStore {
         })
         .await
     }
+}
+
+/// The `miroir-migrate copy` export of `aliases`, by name.
+pub(super) fn copy_spec() -> TableSpec {
+    TableSpec {
+        table: "aliases",
+        columns: alias_columns!(),
+        key: &[("name", KeyKind::Text)],
+        expires: false,
+        decode: |row, _| Ok(CopyRow::Alias(decode_alias(row)?)),
+    }
+}
+
+/// Writes one copied alias with its version and history, replacing the alias of the same name.
+pub(super) fn import(transaction: &Transaction<'_>, alias: &Alias) -> StoreResult<()> {
+    let (current_uid, target_uids) = target_columns(&alias.target)?;
+    transaction
+        .prepare_cached(concat!(
+            "INSERT INTO aliases (",
+            alias_columns!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (name) DO UPDATE SET \
+             kind = excluded.kind, current_uid = excluded.current_uid, \
+             target_uids = excluded.target_uids, version = excluded.version, \
+             created_at = excluded.created_at, history = excluded.history"
+        ))?
+        .execute(rusqlite::params![
+            alias.name,
+            alias.target.kind_name(),
+            current_uid,
+            target_uids,
+            u64_to_sql(alias.version),
+            alias.created_at.as_millis(),
+            to_json("alias history", &alias.history)?,
+        ])?;
+    Ok(())
 }

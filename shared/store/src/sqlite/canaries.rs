@@ -1,11 +1,13 @@
 //! Tables 8 and 9, `canaries` and `canary_runs`.
 
 use async_trait::async_trait;
-use rusqlite::Row;
+use rusqlite::{Row, Transaction};
 
 use super::SqliteStore;
+use super::copy::{KeyKind, TableSpec};
 use super::rows::{Columns, query_all, query_optional, saturating_i64, to_json, u64_to_sql};
 use crate::canaries::{Canary, CanaryRun, CanaryStore};
+use crate::copy::CopyRow;
 use crate::error::StoreResult;
 
 macro_rules! canary_columns {
@@ -13,9 +15,8 @@ macro_rules! canary_columns {
         "id, name, index_uid, interval_s, query_json, assertions_json, enabled, created_at"
     };
 }
-pub(super) use canary_columns;
 
-pub(super) fn decode_canary(row: &Row<'_>) -> StoreResult<Canary> {
+fn decode_canary(row: &Row<'_>) -> StoreResult<Canary> {
     let columns = Columns::new("canaries", row);
     Ok(Canary {
         id: columns.string(0)?,
@@ -29,7 +30,7 @@ pub(super) fn decode_canary(row: &Row<'_>) -> StoreResult<Canary> {
     })
 }
 
-pub(super) fn decode_run(row: &Row<'_>) -> StoreResult<CanaryRun> {
+fn decode_run(row: &Row<'_>) -> StoreResult<CanaryRun> {
     let columns = Columns::new("canary_runs", row);
     Ok(CanaryRun {
         canary_id: columns.string(0)?,
@@ -155,4 +156,79 @@ impl CanaryStore for SqliteStore {
         })
         .await
     }
+}
+
+/// The columns of `canary_runs` a copy export reads, in order.
+const RUN_COLUMNS: &str = "canary_id, ran_at, status, latency_ms, failed_assertions_json";
+
+/// The `miroir-migrate copy` export of `canaries`, by id.
+pub(super) fn copy_spec() -> TableSpec {
+    TableSpec {
+        table: "canaries",
+        columns: canary_columns!(),
+        key: &[("id", KeyKind::Text)],
+        expires: false,
+        decode: |row, _| Ok(CopyRow::Canary(decode_canary(row)?)),
+    }
+}
+
+/// The `miroir-migrate copy` export of `canary_runs`, by canary then run time.
+pub(super) fn run_copy_spec() -> TableSpec {
+    TableSpec {
+        table: "canary_runs",
+        columns: RUN_COLUMNS,
+        key: &[("canary_id", KeyKind::Text), ("ran_at", KeyKind::Integer)],
+        expires: false,
+        decode: |row, _| Ok(CopyRow::CanaryRun(decode_run(row)?)),
+    }
+}
+
+/// Writes one copied canary, replacing the canary with the same id.
+pub(super) fn import(transaction: &Transaction<'_>, canary: &Canary) -> StoreResult<()> {
+    transaction
+        .prepare_cached(concat!(
+            "INSERT INTO canaries (",
+            canary_columns!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO UPDATE SET \
+             name = excluded.name, index_uid = excluded.index_uid, \
+             interval_s = excluded.interval_s, query_json = excluded.query_json, \
+             assertions_json = excluded.assertions_json, enabled = excluded.enabled, \
+             created_at = excluded.created_at"
+        ))?
+        .execute(rusqlite::params![
+            canary.id,
+            canary.name,
+            canary.index_uid,
+            canary.interval_s,
+            to_json("canary query", &canary.query)?,
+            to_json("canary assertions", &canary.assertions)?,
+            canary.enabled,
+            canary.created_at.as_millis(),
+        ])?;
+    Ok(())
+}
+
+/// Writes one copied canary run, replacing the run of the same canary at the same time.
+pub(super) fn import_run(transaction: &Transaction<'_>, run: &CanaryRun) -> StoreResult<()> {
+    let failed_assertions = run
+        .failed_assertions
+        .as_ref()
+        .map(|failed| to_json("failed assertions", failed))
+        .transpose()?;
+    transaction
+        .prepare_cached(
+            "INSERT INTO canary_runs (canary_id, ran_at, status, latency_ms, \
+             failed_assertions_json) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (canary_id, ran_at) DO UPDATE SET status = excluded.status, \
+             latency_ms = excluded.latency_ms, \
+             failed_assertions_json = excluded.failed_assertions_json",
+        )?
+        .execute(rusqlite::params![
+            run.canary_id,
+            run.ran_at.as_millis(),
+            run.status.as_str(),
+            u64_to_sql(run.latency_ms),
+            failed_assertions,
+        ])?;
+    Ok(())
 }

@@ -3,11 +3,14 @@
 //! size check and the stats are O(1)).
 
 use async_trait::async_trait;
-use rusqlite::{Connection, Row};
+use rusqlite::types::Value;
+use rusqlite::{Connection, Row, Transaction};
 
 use super::SqliteStore;
+use super::copy::{KeyKind, TableSpec, decode_cursor_key};
 use super::rows::{Columns, query_all, query_optional, saturating_i64, u64_to_sql};
 use crate::cdc::{CdcCursor, CdcOverflowStats, CdcStore};
+use crate::copy::{CdcOverflowBuffer, CopyPage, CopyRow, CopyTable};
 use crate::error::{StoreError, StoreResult};
 use crate::time::Timestamp;
 
@@ -16,9 +19,8 @@ macro_rules! cursor_columns {
         "sink_name, index_uid, last_event_seq, updated_at"
     };
 }
-pub(super) use cursor_columns;
 
-pub(super) fn decode_cursor(row: &Row<'_>) -> StoreResult<CdcCursor> {
+fn decode_cursor(row: &Row<'_>) -> StoreResult<CdcCursor> {
     let columns = Columns::new("cdc_cursors", row);
     Ok(CdcCursor {
         sink_name: columns.string(0)?,
@@ -55,7 +57,7 @@ fn overflow_stats(connection: &Connection, sink_name: &str) -> StoreResult<CdcOv
 }
 
 /// Stores the totals of a sink, dropping the row when the buffer is empty.
-pub(super) fn set_overflow_stats(
+fn set_overflow_stats(
     connection: &Connection,
     sink_name: &str,
     stats: CdcOverflowStats,
@@ -227,6 +229,116 @@ impl CdcStore for SqliteStore {
         self.read(move |connection| overflow_stats(connection, &sink_name))
             .await
     }
+}
+
+/// The key of `cdc_overflow` exports: one buffer per sink.
+const OVERFLOW_COPY_KEY: &[(&str, KeyKind)] = &[("sink_name", KeyKind::Text)];
+
+/// One page of CDC overflow buffers: whole buffers of the sinks after the cursor, by sink name,
+/// in one read snapshot. A sink with rows has a non-empty buffer by construction.
+pub(super) fn export_overflow(
+    transaction: &Transaction<'_>,
+    cursor: Option<&str>,
+    limit: usize,
+) -> StoreResult<CopyPage> {
+    let after = cursor
+        .map(|cursor| decode_cursor_key(CopyTable::CdcOverflow, OVERFLOW_COPY_KEY, cursor))
+        .transpose()?;
+    let fetched = saturating_i64(limit).saturating_add(1);
+    let decode_sink = |row: &Row<'_>| Columns::new("cdc_overflow", row).string(0);
+    let mut sinks = match after {
+        None => {
+            let mut statement = transaction.prepare_cached(
+                "SELECT DISTINCT sink_name FROM cdc_overflow ORDER BY sink_name LIMIT ?1",
+            )?;
+            query_all(&mut statement, [Value::Integer(fetched)], decode_sink)?
+        }
+        Some(after) => {
+            let mut statement = transaction.prepare_cached(
+                "SELECT DISTINCT sink_name FROM cdc_overflow WHERE sink_name > ?1 \
+                 ORDER BY sink_name LIMIT ?2",
+            )?;
+            let after = after.into_iter().next().unwrap_or(Value::Null);
+            query_all(
+                &mut statement,
+                rusqlite::params![after, fetched],
+                decode_sink,
+            )?
+        }
+    };
+    let more = sinks.len() > limit;
+    sinks.truncate(limit);
+    let next = if more {
+        sinks
+            .last()
+            .map(|sink| serde_json::Value::from(vec![sink.as_str()]).to_string())
+    } else {
+        None
+    };
+    let mut events = transaction
+        .prepare_cached("SELECT payload FROM cdc_overflow WHERE sink_name = ?1 ORDER BY seq")?;
+    let mut rows = Vec::with_capacity(sinks.len());
+    for sink_name in sinks {
+        let payloads = query_all(&mut events, [&sink_name], |row| {
+            Ok(Columns::new("cdc_overflow", row).blob(0)?.to_vec())
+        })?;
+        rows.push(CopyRow::CdcOverflow(CdcOverflowBuffer {
+            sink_name,
+            events: payloads,
+        }));
+    }
+    Ok(CopyPage { rows, next })
+}
+
+/// The `miroir-migrate copy` export of `cdc_cursors`, by sink then index.
+pub(super) fn cursor_copy_spec() -> TableSpec {
+    TableSpec {
+        table: "cdc_cursors",
+        columns: cursor_columns!(),
+        key: &[("sink_name", KeyKind::Text), ("index_uid", KeyKind::Text)],
+        expires: false,
+        decode: |row, _| Ok(CopyRow::CdcCursor(decode_cursor(row)?)),
+    }
+}
+
+/// Writes one copied CDC cursor, replacing the cursor of the same sink and index.
+pub(super) fn import_cursor(transaction: &Transaction<'_>, cursor: &CdcCursor) -> StoreResult<()> {
+    transaction
+        .prepare_cached(concat!(
+            "INSERT INTO cdc_cursors (",
+            cursor_columns!(),
+            ") VALUES (?1, ?2, ?3, ?4) ON CONFLICT (sink_name, index_uid) DO UPDATE SET \
+             last_event_seq = excluded.last_event_seq, updated_at = excluded.updated_at"
+        ))?
+        .execute(rusqlite::params![
+            cursor.sink_name,
+            cursor.index_uid,
+            u64_to_sql(cursor.last_event_seq),
+            cursor.updated_at.as_millis(),
+        ])?;
+    Ok(())
+}
+
+/// Replaces the whole overflow buffer of one sink by the copied one and sets its totals to match
+/// (an empty buffer clears the sink).
+pub(super) fn import_overflow(
+    transaction: &Transaction<'_>,
+    buffer: &CdcOverflowBuffer,
+) -> StoreResult<()> {
+    transaction
+        .prepare_cached("DELETE FROM cdc_overflow WHERE sink_name = ?1")?
+        .execute([&buffer.sink_name])?;
+    let mut insert = transaction
+        .prepare_cached("INSERT INTO cdc_overflow (sink_name, payload) VALUES (?1, ?2)")?;
+    for event in &buffer.events {
+        insert.execute(rusqlite::params![buffer.sink_name, event])?;
+    }
+    let stats = CdcOverflowStats {
+        events: buffer.events.len() as u64,
+        bytes: buffer.events.iter().map(|event| event.len() as u64).sum(),
+    };
+    set_overflow_stats(transaction, &buffer.sink_name, stats)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -15,40 +15,30 @@
 //! twice; an upsert's update fires no count trigger at all. An explicit task uid raises the
 //! `AUTOINCREMENT` sequence (`sqlite_sequence`) by itself, and a job's explicit `seq` (its rowid)
 //! puts every job enqueued later after it.
+//!
+//! This module is the dispatcher and the table-independent machinery (paging, the cursor codec,
+//! the task sequence, `clear_all_rows`); each table's export spec (`*copy_spec`) and import
+//! (`import*`) live beside its other SQL in its own module, as do the CDC overflow export
+//! (`cdc::export_overflow`) and the claim-token counter (`jobs::job_claim_sequence`).
 
 use async_trait::async_trait;
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, Row, Transaction};
 
-use super::SqliteStore;
-use super::aliases::{alias_columns, decode_alias, target_columns};
-use super::canaries::{canary_columns, decode_canary, decode_run};
-use super::cdc::{cursor_columns, decode_cursor, set_overflow_stats};
 use super::connection::in_read_transaction;
-use super::idempotency::decode_record;
-use super::indexes::{decode_index, index_columns, write_index};
-use super::jobs::{decode_job, job_columns};
-use super::node_settings::{decode_node_settings, node_settings_columns};
-use super::rollover::{decode_policy, policy_columns};
-use super::rows::{Columns, query_all, query_optional, saturating_i64, to_json, u64_to_sql};
-use super::search_ui::decode_config;
-use super::sessions::decode_session;
-use super::tasks::{decode_task, task_columns};
-use super::tenants::decode as decode_tenant;
-use crate::admin_sessions::AdminSession;
-use crate::cdc::CdcOverflowStats;
-use crate::copy::{
-    CdcOverflowBuffer, CopyPage, CopyRow, CopyStore, CopyTable, HeldLease, JobRecord, LeaseRecord,
-    LoginBackoffRecord, ObservationRecord, RateLimitCounter,
+use super::rows::{Columns, query_optional, saturating_i64};
+use super::{
+    SqliteStore, admin_sessions, aliases, canaries, cdc, idempotency, indexes, jobs, leases,
+    node_settings, rate_limits, rollover, search_ui, sessions, tasks, tenants,
 };
+use crate::copy::{CopyPage, CopyRow, CopyStore, CopyTable};
 use crate::error::{StoreError, StoreResult};
-use crate::search_ui::{ScopedKeyObservation, ScopedKeyState};
 use crate::tasks::TaskUid;
 use crate::time::Timestamp;
 
 /// The SQL type of a primary-key column, for the cursor codec.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum KeyKind {
+pub(super) enum KeyKind {
     Integer,
     Text,
     Blob,
@@ -57,265 +47,46 @@ enum KeyKind {
 use KeyKind::{Blob, Integer, Text};
 
 /// Decodes one exported row (`now` decides whether a lease is still held).
-type Decode = fn(&Row<'_>, Timestamp) -> StoreResult<CopyRow>;
+pub(super) type Decode = fn(&Row<'_>, Timestamp) -> StoreResult<CopyRow>;
 
 /// How a table (other than the CDC overflow buffer, which is grouped by sink) is exported.
-struct TableSpec {
+pub(super) struct TableSpec {
     /// The SQL table.
-    table: &'static str,
+    pub(super) table: &'static str,
     /// The columns `decode` reads, in order.
-    columns: &'static str,
+    pub(super) columns: &'static str,
     /// The primary key, in order; selected after `columns` to build the cursor.
-    key: &'static [(&'static str, KeyKind)],
+    pub(super) key: &'static [(&'static str, KeyKind)],
     /// Whether the table has `expires_at` and its expired rows are left out.
-    expires: bool,
-    decode: Decode,
+    pub(super) expires: bool,
+    /// Decodes one row of `columns`.
+    pub(super) decode: Decode,
 }
-
-/// The key of `cdc_overflow` exports: one buffer per sink.
-const CDC_OVERFLOW_KEY: &[(&str, KeyKind)] = &[("sink_name", Text)];
-
-const SESSION_COLUMNS: &str = "session_id, last_write_task_uid, last_write_at, pinned_group, \
-                               min_settings_version, expires_at";
-const IDEMPOTENCY_COLUMNS: &str = "key, body_sha256, task_uid, expires_at";
-const LEASE_COLUMNS: &str = "scope, holder, token, expires_at";
-const RUN_COLUMNS: &str = "canary_id, ran_at, status, latency_ms, failed_assertions_json";
-const TENANT_COLUMNS: &str = "api_key_hash, tenant_id, group_id";
-const CONFIG_COLUMNS: &str = "index_uid, config_json, updated_at";
-const SCOPED_KEY_COLUMNS: &str = "index_uid, primary_uid, previous_uid, rotated_at, generation";
-const OBSERVATION_COLUMNS: &str = "pod_id, index_uid, generation, observed_at, expires_at";
-const ADMIN_SESSION_COLUMNS: &str = "session_id, csrf_token, admin_key_hash, created_at, expires_at, \
-                                     revoked, user_agent, source_ip";
-const RATE_LIMIT_COLUMNS: &str = "bucket, key, count, expires_at";
-const BACKOFF_COLUMNS: &str = "source, failed_count, next_allowed_at, expires_at";
 
 /// The export of `table`; `None` for [`CopyTable::CdcOverflow`].
 fn spec(table: CopyTable) -> Option<TableSpec> {
-    let spec = |table, columns, key, expires, decode| TableSpec {
-        table,
-        columns,
-        key,
-        expires,
-        decode,
-    };
     Some(match table {
-        CopyTable::Tasks => spec(
-            "tasks",
-            task_columns!(),
-            &[("uid", Integer)],
-            false,
-            |row, _| Ok(CopyRow::Task(decode_task(row)?)),
-        ),
-        CopyTable::NodeSettings => spec(
-            "node_settings_version",
-            node_settings_columns!(),
-            &[("index_uid", Text), ("node_id", Text)],
-            false,
-            |row, _| Ok(CopyRow::NodeSettings(decode_node_settings(row)?)),
-        ),
-        CopyTable::Aliases => spec(
-            "aliases",
-            alias_columns!(),
-            &[("name", Text)],
-            false,
-            |row, _| Ok(CopyRow::Alias(decode_alias(row)?)),
-        ),
-        CopyTable::Sessions => spec(
-            "sessions",
-            SESSION_COLUMNS,
-            &[("session_id", Text)],
-            true,
-            |row, _| Ok(CopyRow::Session(decode_session(row)?)),
-        ),
-        CopyTable::Idempotency => spec(
-            "idempotency_cache",
-            IDEMPOTENCY_COLUMNS,
-            &[("key", Text)],
-            true,
-            |row, _| Ok(CopyRow::Idempotency(decode_record(row)?)),
-        ),
-        CopyTable::Jobs => spec(
-            "jobs",
-            job_columns!(),
-            &[("seq", Integer)],
-            false,
-            decode_job_record,
-        ),
-        CopyTable::Leases => spec(
-            "leader_lease",
-            LEASE_COLUMNS,
-            &[("scope", Text)],
-            false,
-            decode_lease,
-        ),
-        CopyTable::Canaries => spec(
-            "canaries",
-            canary_columns!(),
-            &[("id", Text)],
-            false,
-            |row, _| Ok(CopyRow::Canary(decode_canary(row)?)),
-        ),
-        CopyTable::CanaryRuns => spec(
-            "canary_runs",
-            RUN_COLUMNS,
-            &[("canary_id", Text), ("ran_at", Integer)],
-            false,
-            |row, _| Ok(CopyRow::CanaryRun(decode_run(row)?)),
-        ),
-        CopyTable::CdcCursors => spec(
-            "cdc_cursors",
-            cursor_columns!(),
-            &[("sink_name", Text), ("index_uid", Text)],
-            false,
-            |row, _| Ok(CopyRow::CdcCursor(decode_cursor(row)?)),
-        ),
+        CopyTable::Tasks => tasks::copy_spec(),
+        CopyTable::NodeSettings => node_settings::copy_spec(),
+        CopyTable::Aliases => aliases::copy_spec(),
+        CopyTable::Sessions => sessions::copy_spec(),
+        CopyTable::Idempotency => idempotency::copy_spec(),
+        CopyTable::Jobs => jobs::copy_spec(),
+        CopyTable::Leases => leases::copy_spec(),
+        CopyTable::Canaries => canaries::copy_spec(),
+        CopyTable::CanaryRuns => canaries::run_copy_spec(),
+        CopyTable::CdcCursors => cdc::cursor_copy_spec(),
         CopyTable::CdcOverflow => return None,
-        CopyTable::Tenants => spec(
-            "tenant_map",
-            TENANT_COLUMNS,
-            &[("api_key_hash", Blob)],
-            false,
-            |row, _| Ok(CopyRow::Tenant(decode_tenant(row)?)),
-        ),
-        CopyTable::RolloverPolicies => spec(
-            "rollover_policies",
-            policy_columns!(),
-            &[("name", Text)],
-            false,
-            |row, _| Ok(CopyRow::RolloverPolicy(decode_policy(row)?)),
-        ),
-        CopyTable::SearchUiConfigs => spec(
-            "search_ui_config",
-            CONFIG_COLUMNS,
-            &[("index_uid", Text)],
-            false,
-            |row, _| Ok(CopyRow::SearchUiConfig(decode_config(row)?)),
-        ),
-        CopyTable::ScopedKeys => spec(
-            "search_ui_scoped_keys",
-            SCOPED_KEY_COLUMNS,
-            &[("index_uid", Text)],
-            false,
-            decode_scoped_key,
-        ),
-        CopyTable::ScopedKeyObservations => spec(
-            "search_ui_scoped_key_observations",
-            OBSERVATION_COLUMNS,
-            &[("pod_id", Text), ("index_uid", Text)],
-            true,
-            decode_observation,
-        ),
-        CopyTable::AdminSessions => spec(
-            "admin_sessions",
-            ADMIN_SESSION_COLUMNS,
-            &[("session_id", Text)],
-            true,
-            decode_admin_session,
-        ),
-        CopyTable::RateLimits => spec(
-            "rate_limits",
-            RATE_LIMIT_COLUMNS,
-            &[("bucket", Text), ("key", Text)],
-            true,
-            decode_rate_limit,
-        ),
-        CopyTable::LoginBackoffs => spec(
-            "login_backoff",
-            BACKOFF_COLUMNS,
-            &[("source", Text)],
-            true,
-            decode_backoff,
-        ),
-        CopyTable::Indexes => spec(
-            "indexes",
-            index_columns!(),
-            &[("uid", Text)],
-            false,
-            |row, _| Ok(CopyRow::Index(decode_index(row)?)),
-        ),
+        CopyTable::Tenants => tenants::copy_spec(),
+        CopyTable::RolloverPolicies => rollover::copy_spec(),
+        CopyTable::SearchUiConfigs => search_ui::config_copy_spec(),
+        CopyTable::ScopedKeys => search_ui::scoped_key_copy_spec(),
+        CopyTable::ScopedKeyObservations => search_ui::observation_copy_spec(),
+        CopyTable::AdminSessions => admin_sessions::copy_spec(),
+        CopyTable::RateLimits => rate_limits::copy_spec(),
+        CopyTable::LoginBackoffs => rate_limits::backoff_copy_spec(),
+        CopyTable::Indexes => indexes::copy_spec(),
     })
-}
-
-fn decode_job_record(row: &Row<'_>, _: Timestamp) -> StoreResult<CopyRow> {
-    // `seq`, the key, comes right after the job's columns.
-    let seq = Columns::new("jobs", row).u64(column_count(job_columns!()))?;
-    Ok(CopyRow::Job(JobRecord {
-        seq,
-        job: decode_job(row)?,
-    }))
-}
-
-fn decode_lease(row: &Row<'_>, now: Timestamp) -> StoreResult<CopyRow> {
-    let columns = Columns::new("leader_lease", row);
-    let held = match (columns.opt_string(1)?, columns.opt_timestamp(3)?) {
-        (Some(holder), Some(expires_at)) if expires_at > now => {
-            Some(HeldLease { holder, expires_at })
-        }
-        _ => None,
-    };
-    Ok(CopyRow::Lease(LeaseRecord {
-        scope: columns.string(0)?,
-        token: columns.u64(2)?,
-        held,
-    }))
-}
-
-fn decode_scoped_key(row: &Row<'_>, _: Timestamp) -> StoreResult<CopyRow> {
-    let columns = Columns::new("search_ui_scoped_keys", row);
-    Ok(CopyRow::ScopedKey(ScopedKeyState {
-        index_uid: columns.string(0)?,
-        primary_uid: columns.string(1)?,
-        previous_uid: columns.opt_string(2)?,
-        rotated_at: columns.timestamp(3)?,
-        generation: columns.u64(4)?,
-    }))
-}
-
-fn decode_observation(row: &Row<'_>, _: Timestamp) -> StoreResult<CopyRow> {
-    let columns = Columns::new("search_ui_scoped_key_observations", row);
-    Ok(CopyRow::ScopedKeyObservation(ObservationRecord {
-        observation: ScopedKeyObservation {
-            pod_id: columns.string(0)?,
-            index_uid: columns.string(1)?,
-            generation: columns.u64(2)?,
-            observed_at: columns.timestamp(3)?,
-        },
-        expires_at: columns.timestamp(4)?,
-    }))
-}
-
-fn decode_admin_session(row: &Row<'_>, _: Timestamp) -> StoreResult<CopyRow> {
-    let columns = Columns::new("admin_sessions", row);
-    Ok(CopyRow::AdminSession(AdminSession {
-        session_id: columns.string(0)?,
-        csrf_token: columns.string(1)?,
-        admin_key_hash: columns.hash(2)?,
-        created_at: columns.timestamp(3)?,
-        expires_at: columns.timestamp(4)?,
-        revoked: columns.bool(5)?,
-        user_agent: columns.opt_string(6)?,
-        source_ip: columns.opt_string(7)?,
-    }))
-}
-
-fn decode_rate_limit(row: &Row<'_>, _: Timestamp) -> StoreResult<CopyRow> {
-    let columns = Columns::new("rate_limits", row);
-    Ok(CopyRow::RateLimit(RateLimitCounter {
-        bucket: columns.parse(0)?,
-        source: columns.string(1)?,
-        count: columns.u64(2)?,
-        expires_at: columns.timestamp(3)?,
-    }))
-}
-
-fn decode_backoff(row: &Row<'_>, _: Timestamp) -> StoreResult<CopyRow> {
-    let columns = Columns::new("login_backoff", row);
-    Ok(CopyRow::LoginBackoff(LoginBackoffRecord {
-        source: columns.string(0)?,
-        failed_count: columns.u32(1)?,
-        next_allowed_at: columns.opt_timestamp(2)?,
-        expires_at: columns.timestamp(3)?,
-    }))
 }
 
 /// The cursor naming the key in columns `first..` of `row`.
@@ -348,7 +119,7 @@ fn encode_cursor(
 }
 
 /// The key values a cursor names, as bound parameters.
-fn decode_cursor_key(
+pub(super) fn decode_cursor_key(
     table: CopyTable,
     key: &[(&str, KeyKind)],
     cursor: &str,
@@ -398,7 +169,7 @@ fn export_sql(spec: &TableSpec, after_cursor: bool) -> String {
 }
 
 /// The number of columns a column list names.
-fn column_count(columns: &str) -> usize {
+pub(super) fn column_count(columns: &str) -> usize {
     columns.split(',').count()
 }
 
@@ -441,441 +212,31 @@ fn export_table(
     Ok(page)
 }
 
-/// One page of CDC overflow buffers: whole buffers of the sinks after the cursor, by sink name,
-/// in one read snapshot. A sink with rows has a non-empty buffer by construction.
-fn export_cdc_overflow(
-    transaction: &Transaction<'_>,
-    cursor: Option<&str>,
-    limit: usize,
-) -> StoreResult<CopyPage> {
-    let after = cursor
-        .map(|cursor| decode_cursor_key(CopyTable::CdcOverflow, CDC_OVERFLOW_KEY, cursor))
-        .transpose()?;
-    let fetched = saturating_i64(limit).saturating_add(1);
-    let decode_sink = |row: &Row<'_>| Columns::new("cdc_overflow", row).string(0);
-    let mut sinks = match after {
-        None => {
-            let mut statement = transaction.prepare_cached(
-                "SELECT DISTINCT sink_name FROM cdc_overflow ORDER BY sink_name LIMIT ?1",
-            )?;
-            query_all(&mut statement, [Value::Integer(fetched)], decode_sink)?
-        }
-        Some(after) => {
-            let mut statement = transaction.prepare_cached(
-                "SELECT DISTINCT sink_name FROM cdc_overflow WHERE sink_name > ?1 \
-                 ORDER BY sink_name LIMIT ?2",
-            )?;
-            let after = after.into_iter().next().unwrap_or(Value::Null);
-            query_all(
-                &mut statement,
-                rusqlite::params![after, fetched],
-                decode_sink,
-            )?
-        }
-    };
-    let more = sinks.len() > limit;
-    sinks.truncate(limit);
-    let next = if more {
-        sinks
-            .last()
-            .map(|sink| serde_json::Value::from(vec![sink.as_str()]).to_string())
-    } else {
-        None
-    };
-    let mut events = transaction
-        .prepare_cached("SELECT payload FROM cdc_overflow WHERE sink_name = ?1 ORDER BY seq")?;
-    let mut rows = Vec::with_capacity(sinks.len());
-    for sink_name in sinks {
-        let payloads = query_all(&mut events, [&sink_name], |row| {
-            Ok(Columns::new("cdc_overflow", row).blob(0)?.to_vec())
-        })?;
-        rows.push(CopyRow::CdcOverflow(CdcOverflowBuffer {
-            sink_name,
-            events: payloads,
-        }));
-    }
-    Ok(CopyPage { rows, next })
-}
-
 /// Writes one row, replacing the row with the same key.
 fn import_row(transaction: &Transaction<'_>, row: &CopyRow) -> StoreResult<()> {
     match row {
-        CopyRow::Task(task) => {
-            let node_tasks = to_json("node tasks", &task.node_tasks)?;
-            let details = task
-                .details
-                .as_ref()
-                .map(|details| to_json("details", details))
-                .transpose()?;
-            let error = task
-                .error
-                .as_ref()
-                .map(|error| to_json("error", error))
-                .transpose()?;
-            transaction
-                .prepare_cached(concat!(
-                    "INSERT INTO tasks (",
-                    task_columns!(),
-                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-                     ON CONFLICT (uid) DO UPDATE SET index_uid = excluded.index_uid, \
-                     type = excluded.type, status = excluded.status, node_tasks = excluded.node_tasks, \
-                     details = excluded.details, error = excluded.error, \
-                     canceled_by = excluded.canceled_by, enqueued_at = excluded.enqueued_at, \
-                     started_at = excluded.started_at, finished_at = excluded.finished_at"
-                ))?
-                .execute(rusqlite::params![
-                    u64_to_sql(task.uid),
-                    task.index_uid,
-                    task.kind.as_str(),
-                    task.status.as_str(),
-                    node_tasks,
-                    details,
-                    error,
-                    task.canceled_by.map(u64_to_sql),
-                    task.enqueued_at.as_millis(),
-                    task.started_at.map(Timestamp::as_millis),
-                    task.finished_at.map(Timestamp::as_millis),
-                ])?;
-        }
-        CopyRow::NodeSettings(row) => {
-            transaction
-                .prepare_cached(concat!(
-                    "INSERT INTO node_settings_version (",
-                    node_settings_columns!(),
-                    ") VALUES (?1, ?2, ?3, ?4) ON CONFLICT (index_uid, node_id) DO UPDATE SET \
-                     version = excluded.version, updated_at = excluded.updated_at"
-                ))?
-                .execute(rusqlite::params![
-                    row.index_uid,
-                    row.node_id,
-                    u64_to_sql(row.version),
-                    row.updated_at.as_millis(),
-                ])?;
-        }
-        CopyRow::Alias(alias) => {
-            let (current_uid, target_uids) = target_columns(&alias.target)?;
-            transaction
-                .prepare_cached(concat!(
-                    "INSERT INTO aliases (",
-                    alias_columns!(),
-                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (name) DO UPDATE SET \
-                     kind = excluded.kind, current_uid = excluded.current_uid, \
-                     target_uids = excluded.target_uids, version = excluded.version, \
-                     created_at = excluded.created_at, history = excluded.history"
-                ))?
-                .execute(rusqlite::params![
-                    alias.name,
-                    alias.target.kind_name(),
-                    current_uid,
-                    target_uids,
-                    u64_to_sql(alias.version),
-                    alias.created_at.as_millis(),
-                    to_json("alias history", &alias.history)?,
-                ])?;
-        }
-        CopyRow::Session(session) => {
-            transaction
-                .prepare_cached(
-                    "INSERT INTO sessions (session_id, last_write_task_uid, last_write_at, \
-                     pinned_group, min_settings_version, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-                     ON CONFLICT (session_id) DO UPDATE SET \
-                     last_write_task_uid = excluded.last_write_task_uid, \
-                     last_write_at = excluded.last_write_at, pinned_group = excluded.pinned_group, \
-                     min_settings_version = excluded.min_settings_version, \
-                     expires_at = excluded.expires_at",
-                )?
-                .execute(rusqlite::params![
-                    session.session_id,
-                    session.last_write_task_uid.map(u64_to_sql),
-                    session.last_write_at.map(Timestamp::as_millis),
-                    session.pinned_group,
-                    u64_to_sql(session.min_settings_version),
-                    session.expires_at.as_millis(),
-                ])?;
-        }
-        CopyRow::Idempotency(record) => {
-            transaction
-                .prepare_cached(
-                    "INSERT INTO idempotency_cache (key, body_sha256, task_uid, expires_at) \
-                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (key) DO UPDATE SET \
-                     body_sha256 = excluded.body_sha256, task_uid = excluded.task_uid, \
-                     expires_at = excluded.expires_at",
-                )?
-                .execute(rusqlite::params![
-                    record.key,
-                    record.body_sha256,
-                    u64_to_sql(record.task_uid),
-                    record.expires_at.as_millis(),
-                ])?;
-        }
-        CopyRow::Job(JobRecord { seq, job }) => {
-            let seq = u64_to_sql(*seq);
-            // The id is unique too: the same job under another seq is the row being replaced.
-            transaction
-                .prepare_cached("DELETE FROM jobs WHERE id = ?1 AND seq != ?2")?
-                .execute(rusqlite::params![job.id, seq])?;
-            transaction
-                .prepare_cached(concat!(
-                    "INSERT INTO jobs (seq, ",
-                    job_columns!(),
-                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
-                     ON CONFLICT (seq) DO UPDATE SET id = excluded.id, type = excluded.type, \
-                     params = excluded.params, state = excluded.state, \
-                     claimed_by = excluded.claimed_by, claim_expires_at = excluded.claim_expires_at, \
-                     progress = excluded.progress, attempts = excluded.attempts, \
-                     max_attempts = excluded.max_attempts, last_error = excluded.last_error, \
-                     run_after = excluded.run_after, created_at = excluded.created_at, \
-                     updated_at = excluded.updated_at, claim_token = excluded.claim_token"
-                ))?
-                .execute(rusqlite::params![
-                    seq,
-                    job.id,
-                    job.kind.as_str(),
-                    to_json("job params", &job.params)?,
-                    job.state.as_str(),
-                    job.claimed_by,
-                    job.claim_expires_at.map(Timestamp::as_millis),
-                    to_json("job progress", &job.progress)?,
-                    job.attempts,
-                    job.max_attempts,
-                    job.last_error,
-                    job.run_after.as_millis(),
-                    job.created_at.as_millis(),
-                    job.updated_at.as_millis(),
-                    job.claim_token.map(u64_to_sql),
-                ])?;
-            if let Some(token) = job.claim_token {
-                raise_job_claim_sequence(transaction, token)?;
-            }
-        }
-        CopyRow::Lease(record) => {
-            let (holder, expires_at) = match &record.held {
-                Some(held) => (
-                    Some(held.holder.as_str()),
-                    Some(held.expires_at.as_millis()),
-                ),
-                None => (None, None),
-            };
-            transaction
-                .prepare_cached(
-                    "INSERT INTO leader_lease (scope, holder, token, expires_at) VALUES (?1, ?2, ?3, ?4) \
-                     ON CONFLICT (scope) DO UPDATE SET holder = excluded.holder, \
-                     token = excluded.token, expires_at = excluded.expires_at",
-                )?
-                .execute(rusqlite::params![
-                    record.scope,
-                    holder,
-                    u64_to_sql(record.token),
-                    expires_at,
-                ])?;
-        }
-        CopyRow::Canary(canary) => {
-            transaction
-                .prepare_cached(concat!(
-                    "INSERT INTO canaries (",
-                    canary_columns!(),
-                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO UPDATE SET \
-                     name = excluded.name, index_uid = excluded.index_uid, \
-                     interval_s = excluded.interval_s, query_json = excluded.query_json, \
-                     assertions_json = excluded.assertions_json, enabled = excluded.enabled, \
-                     created_at = excluded.created_at"
-                ))?
-                .execute(rusqlite::params![
-                    canary.id,
-                    canary.name,
-                    canary.index_uid,
-                    canary.interval_s,
-                    to_json("canary query", &canary.query)?,
-                    to_json("canary assertions", &canary.assertions)?,
-                    canary.enabled,
-                    canary.created_at.as_millis(),
-                ])?;
-        }
-        CopyRow::CanaryRun(run) => {
-            let failed_assertions = run
-                .failed_assertions
-                .as_ref()
-                .map(|failed| to_json("failed assertions", failed))
-                .transpose()?;
-            transaction
-                .prepare_cached(
-                    "INSERT INTO canary_runs (canary_id, ran_at, status, latency_ms, \
-                     failed_assertions_json) VALUES (?1, ?2, ?3, ?4, ?5) \
-                     ON CONFLICT (canary_id, ran_at) DO UPDATE SET status = excluded.status, \
-                     latency_ms = excluded.latency_ms, \
-                     failed_assertions_json = excluded.failed_assertions_json",
-                )?
-                .execute(rusqlite::params![
-                    run.canary_id,
-                    run.ran_at.as_millis(),
-                    run.status.as_str(),
-                    u64_to_sql(run.latency_ms),
-                    failed_assertions,
-                ])?;
-        }
-        CopyRow::CdcCursor(cursor) => {
-            transaction
-                .prepare_cached(concat!(
-                    "INSERT INTO cdc_cursors (",
-                    cursor_columns!(),
-                    ") VALUES (?1, ?2, ?3, ?4) ON CONFLICT (sink_name, index_uid) DO UPDATE SET \
-                     last_event_seq = excluded.last_event_seq, updated_at = excluded.updated_at"
-                ))?
-                .execute(rusqlite::params![
-                    cursor.sink_name,
-                    cursor.index_uid,
-                    u64_to_sql(cursor.last_event_seq),
-                    cursor.updated_at.as_millis(),
-                ])?;
-        }
-        CopyRow::CdcOverflow(buffer) => {
-            transaction
-                .prepare_cached("DELETE FROM cdc_overflow WHERE sink_name = ?1")?
-                .execute([&buffer.sink_name])?;
-            let mut insert = transaction
-                .prepare_cached("INSERT INTO cdc_overflow (sink_name, payload) VALUES (?1, ?2)")?;
-            for event in &buffer.events {
-                insert.execute(rusqlite::params![buffer.sink_name, event])?;
-            }
-            let stats = CdcOverflowStats {
-                events: buffer.events.len() as u64,
-                bytes: buffer.events.iter().map(|event| event.len() as u64).sum(),
-            };
-            set_overflow_stats(transaction, &buffer.sink_name, stats)?;
-        }
-        CopyRow::Tenant(mapping) => {
-            transaction
-                .prepare_cached(
-                    "INSERT INTO tenant_map (api_key_hash, tenant_id, group_id) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT (api_key_hash) DO UPDATE SET tenant_id = excluded.tenant_id, \
-                     group_id = excluded.group_id",
-                )?
-                .execute(rusqlite::params![
-                    mapping.api_key_hash,
-                    mapping.tenant_id,
-                    mapping.group_id,
-                ])?;
-        }
-        CopyRow::RolloverPolicy(policy) => {
-            transaction
-                .prepare_cached(concat!(
-                    "INSERT INTO rollover_policies (",
-                    policy_columns!(),
-                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (name) DO UPDATE SET \
-                     write_alias = excluded.write_alias, read_alias = excluded.read_alias, \
-                     pattern = excluded.pattern, triggers_json = excluded.triggers_json, \
-                     retention_json = excluded.retention_json, \
-                     template_json = excluded.template_json, enabled = excluded.enabled"
-                ))?
-                .execute(rusqlite::params![
-                    policy.name,
-                    policy.write_alias,
-                    policy.read_alias,
-                    policy.pattern,
-                    to_json("rollover triggers", &policy.triggers)?,
-                    to_json("rollover retention", &policy.retention)?,
-                    to_json("rollover template", &policy.template)?,
-                    policy.enabled,
-                ])?;
-        }
-        CopyRow::SearchUiConfig(config) => {
-            transaction
-                .prepare_cached(
-                    "INSERT INTO search_ui_config (index_uid, config_json, updated_at) \
-                     VALUES (?1, ?2, ?3) ON CONFLICT (index_uid) DO UPDATE SET \
-                     config_json = excluded.config_json, updated_at = excluded.updated_at",
-                )?
-                .execute(rusqlite::params![
-                    config.index_uid,
-                    to_json("search ui config", &config.config)?,
-                    config.updated_at.as_millis(),
-                ])?;
-        }
-        CopyRow::ScopedKey(state) => {
-            transaction
-                .prepare_cached(
-                    "INSERT INTO search_ui_scoped_keys (index_uid, primary_uid, previous_uid, \
-                     rotated_at, generation) VALUES (?1, ?2, ?3, ?4, ?5) \
-                     ON CONFLICT (index_uid) DO UPDATE SET primary_uid = excluded.primary_uid, \
-                     previous_uid = excluded.previous_uid, rotated_at = excluded.rotated_at, \
-                     generation = excluded.generation",
-                )?
-                .execute(rusqlite::params![
-                    state.index_uid,
-                    state.primary_uid,
-                    state.previous_uid,
-                    state.rotated_at.as_millis(),
-                    u64_to_sql(state.generation),
-                ])?;
-        }
+        CopyRow::Task(task) => tasks::import(transaction, task)?,
+        CopyRow::NodeSettings(row) => node_settings::import(transaction, row)?,
+        CopyRow::Alias(alias) => aliases::import(transaction, alias)?,
+        CopyRow::Session(session) => sessions::import(transaction, session)?,
+        CopyRow::Idempotency(record) => idempotency::import(transaction, record)?,
+        CopyRow::Job(record) => jobs::import(transaction, record)?,
+        CopyRow::Lease(record) => leases::import(transaction, record)?,
+        CopyRow::Canary(canary) => canaries::import(transaction, canary)?,
+        CopyRow::CanaryRun(run) => canaries::import_run(transaction, run)?,
+        CopyRow::CdcCursor(cursor) => cdc::import_cursor(transaction, cursor)?,
+        CopyRow::CdcOverflow(buffer) => cdc::import_overflow(transaction, buffer)?,
+        CopyRow::Tenant(mapping) => tenants::import(transaction, mapping)?,
+        CopyRow::RolloverPolicy(policy) => rollover::import(transaction, policy)?,
+        CopyRow::SearchUiConfig(config) => search_ui::import_config(transaction, config)?,
+        CopyRow::ScopedKey(state) => search_ui::import_scoped_key(transaction, state)?,
         CopyRow::ScopedKeyObservation(record) => {
-            let observation = &record.observation;
-            transaction
-                .prepare_cached(
-                    "INSERT INTO search_ui_scoped_key_observations (pod_id, index_uid, generation, \
-                     observed_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5) \
-                     ON CONFLICT (pod_id, index_uid) DO UPDATE SET generation = excluded.generation, \
-                     observed_at = excluded.observed_at, expires_at = excluded.expires_at",
-                )?
-                .execute(rusqlite::params![
-                    observation.pod_id,
-                    observation.index_uid,
-                    u64_to_sql(observation.generation),
-                    observation.observed_at.as_millis(),
-                    record.expires_at.as_millis(),
-                ])?;
+            search_ui::import_observation(transaction, record)?
         }
-        CopyRow::AdminSession(session) => {
-            transaction
-                .prepare_cached(
-                    "INSERT INTO admin_sessions (session_id, csrf_token, admin_key_hash, created_at, \
-                     expires_at, revoked, user_agent, source_ip) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-                     ON CONFLICT (session_id) DO UPDATE SET csrf_token = excluded.csrf_token, \
-                     admin_key_hash = excluded.admin_key_hash, created_at = excluded.created_at, \
-                     expires_at = excluded.expires_at, revoked = excluded.revoked, \
-                     user_agent = excluded.user_agent, source_ip = excluded.source_ip",
-                )?
-                .execute(rusqlite::params![
-                    session.session_id,
-                    session.csrf_token,
-                    session.admin_key_hash,
-                    session.created_at.as_millis(),
-                    session.expires_at.as_millis(),
-                    session.revoked,
-                    session.user_agent,
-                    session.source_ip,
-                ])?;
-        }
-        CopyRow::RateLimit(counter) => {
-            transaction
-                .prepare_cached(
-                    "INSERT INTO rate_limits (bucket, key, count, expires_at) VALUES (?1, ?2, ?3, ?4) \
-                     ON CONFLICT (bucket, key) DO UPDATE SET count = excluded.count, \
-                     expires_at = excluded.expires_at",
-                )?
-                .execute(rusqlite::params![
-                    counter.bucket.as_str(),
-                    counter.source,
-                    u64_to_sql(counter.count),
-                    counter.expires_at.as_millis(),
-                ])?;
-        }
-        CopyRow::LoginBackoff(record) => {
-            transaction
-                .prepare_cached(
-                    "INSERT INTO login_backoff (source, failed_count, next_allowed_at, expires_at) \
-                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (source) DO UPDATE SET \
-                     failed_count = excluded.failed_count, \
-                     next_allowed_at = excluded.next_allowed_at, expires_at = excluded.expires_at",
-                )?
-                .execute(rusqlite::params![
-                    record.source,
-                    record.failed_count,
-                    record.next_allowed_at.map(Timestamp::as_millis),
-                    record.expires_at.as_millis(),
-                ])?;
-        }
-        CopyRow::Index(record) => write_index(transaction, record)?,
+        CopyRow::AdminSession(session) => admin_sessions::import(transaction, session)?,
+        CopyRow::RateLimit(counter) => rate_limits::import(transaction, counter)?,
+        CopyRow::LoginBackoff(record) => rate_limits::import_backoff(transaction, record)?,
+        CopyRow::Index(record) => indexes::write_index(transaction, record)?,
     }
     Ok(())
 }
@@ -905,27 +266,6 @@ const CLEAR_ALL_ROWS: &str = "\
     DELETE FROM login_backoff;
     DELETE FROM indexes;
     UPDATE task_count SET count = 0 WHERE id = 1;";
-
-/// Raises `job_claim_sequence.last_token` to at least `last_token` (compared as `u64`: a token
-/// past `i64::MAX` is stored negative, like every `u64` column, and cannot be issued by SQLite's
-/// `last_token + 1` anyway).
-fn raise_job_claim_sequence(connection: &Connection, last_token: u64) -> StoreResult<()> {
-    if job_claim_sequence(connection)? < last_token {
-        connection
-            .prepare_cached("UPDATE job_claim_sequence SET last_token = ?1 WHERE id = 1")?
-            .execute([u64_to_sql(last_token)])?;
-    }
-    Ok(())
-}
-
-fn job_claim_sequence(connection: &Connection) -> StoreResult<u64> {
-    let mut statement =
-        connection.prepare_cached("SELECT last_token FROM job_claim_sequence WHERE id = 1")?;
-    query_optional(&mut statement, [], |row| {
-        Columns::new("job_claim_sequence", row).u64(0)
-    })?
-    .ok_or_else(|| StoreError::corrupt("job_claim_sequence", "the claim token counter is missing"))
-}
 
 fn task_sequence(connection: &Connection) -> StoreResult<TaskUid> {
     let mut statement =
@@ -964,7 +304,7 @@ impl CopyStore for SqliteStore {
             match spec(table) {
                 Some(spec) => export_table(connection, table, &spec, cursor.as_deref(), limit, now),
                 None => in_read_transaction(connection, |transaction| {
-                    export_cdc_overflow(transaction, cursor.as_deref(), limit)
+                    cdc::export_overflow(transaction, cursor.as_deref(), limit)
                 }),
             }
         })
@@ -1018,13 +358,16 @@ impl CopyStore for SqliteStore {
 
     /// `job_claim_sequence.last_token`.
     async fn job_claim_sequence(&self) -> StoreResult<u64> {
-        self.read(|connection| job_claim_sequence(connection)).await
+        self.read(|connection| jobs::job_claim_sequence(connection))
+            .await
     }
 
     /// One transaction: reads the counter, raises it when lower.
     async fn raise_job_claim_sequence(&self, last_token: u64) -> StoreResult<()> {
-        self.write_transaction(move |transaction| raise_job_claim_sequence(transaction, last_token))
-            .await
+        self.write_transaction(move |transaction| {
+            jobs::raise_job_claim_sequence(transaction, last_token)
+        })
+        .await
     }
 
     /// One transaction; `user_version`, the application id, `sqlite_sequence` and
@@ -1045,10 +388,14 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::admin_sessions::AdminSessionStore;
+    use crate::admin_sessions::{AdminSession, AdminSessionStore};
     use crate::aliases::{AliasStore, AliasTarget};
     use crate::canaries::{Canary, CanaryRun, CanaryRunStatus, CanaryStore};
-    use crate::cdc::CdcStore;
+    use crate::cdc::{CdcOverflowStats, CdcStore};
+    use crate::copy::{
+        CdcOverflowBuffer, JobRecord, LeaseRecord, LoginBackoffRecord, ObservationRecord,
+        RateLimitCounter,
+    };
     use crate::idempotency::{IdempotencyRecord, IdempotencyStore};
     use crate::indexes::{IndexRecord, IndexState, IndexStore};
     use crate::jobs::{Job, JobKind, JobState, JobStore, NewJob};
@@ -1057,8 +404,9 @@ mod tests {
     use crate::rate_limits::{BackoffPolicy, RateLimitBucket, RateLimitStore};
     use crate::rollover::{RolloverPolicy, RolloverStore};
     use crate::schema::{SQLITE_APPLICATION_ID, SchemaStore};
-    use crate::search_ui::{SearchUiConfig, SearchUiStore};
+    use crate::search_ui::{ScopedKeyObservation, SearchUiConfig, SearchUiStore};
     use crate::sessions::{Session, SessionStore};
+    use crate::sqlite::rows::query_all;
     use crate::sqlite::testing;
     use crate::tasks::{NewTask, Task, TaskError, TaskKind, TaskStatus, TaskStore};
     use crate::tenants::{TenantMapping, TenantStore};

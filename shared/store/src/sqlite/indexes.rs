@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use rusqlite::{Connection, Row};
 
 use super::SqliteStore;
+use super::copy::{KeyKind, TableSpec};
 use super::rows::{Columns, query_all, query_optional, saturating_i64, u64_to_sql};
+use crate::copy::CopyRow;
 use crate::error::{StoreError, StoreResult};
 use crate::indexes::{IndexRecord, IndexStore, next_version, validate_index_record};
 
@@ -18,9 +20,8 @@ macro_rules! index_columns {
          updated_at"
     };
 }
-pub(super) use index_columns;
 
-pub(super) fn decode_index(row: &Row<'_>) -> StoreResult<IndexRecord> {
+fn decode_index(row: &Row<'_>) -> StoreResult<IndexRecord> {
     let columns = Columns::new("indexes", row);
     Ok(IndexRecord {
         uid: columns.string(0)?,
@@ -162,5 +163,16 @@ impl IndexStore for SqliteStore {
             }
         })
         .await
+    }
+}
+
+/// The `miroir-migrate copy` export of `indexes`, by uid (imported by [`write_index`]).
+pub(super) fn copy_spec() -> TableSpec {
+    TableSpec {
+        table: "indexes",
+        columns: index_columns!(),
+        key: &[("uid", KeyKind::Text)],
+        expires: false,
+        decode: |row, _| Ok(CopyRow::Index(decode_index(row)?)),
     }
 }

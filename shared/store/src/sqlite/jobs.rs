@@ -16,12 +16,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, Row};
+use rusqlite::{Connection, Row, Transaction};
 
 use super::SqliteStore;
+use super::copy::{KeyKind, TableSpec, column_count};
 use super::rows::{
     Columns, expiry, query_all, query_optional, saturating_i64, to_json, u64_to_sql,
 };
+use crate::copy::{CopyRow, JobRecord};
 use crate::error::{StoreError, StoreResult};
 use crate::jobs::{Job, JobClaim, JobKind, JobPage, JobQuery, JobState, JobStore, NewJob};
 use crate::time::Timestamp;
@@ -32,12 +34,11 @@ macro_rules! job_columns {
          last_error, run_after, created_at, updated_at, claim_token"
     };
 }
-pub(super) use job_columns;
 
 /// Decodes the columns of `job_columns!`. `claim_token` is read only while the job is in
 /// progress: a version-1 binary still finishing its claim after the migration clears
 /// `claimed_by` but not the token.
-pub(super) fn decode_job(row: &Row<'_>) -> StoreResult<Job> {
+fn decode_job(row: &Row<'_>) -> StoreResult<Job> {
     let columns = Columns::new("jobs", row);
     let state = columns.parse(3)?;
     Ok(Job {
@@ -385,6 +386,98 @@ impl JobStore for SqliteStore {
         })
         .await
     }
+}
+
+/// Raises `job_claim_sequence.last_token` to at least `last_token` (compared as `u64`: a token
+/// past `i64::MAX` is stored negative, like every `u64` column, and cannot be issued by SQLite's
+/// `last_token + 1` anyway).
+pub(super) fn raise_job_claim_sequence(
+    connection: &Connection,
+    last_token: u64,
+) -> StoreResult<()> {
+    if job_claim_sequence(connection)? < last_token {
+        connection
+            .prepare_cached("UPDATE job_claim_sequence SET last_token = ?1 WHERE id = 1")?
+            .execute([u64_to_sql(last_token)])?;
+    }
+    Ok(())
+}
+
+/// `job_claim_sequence.last_token`: the last claim token handed out.
+pub(super) fn job_claim_sequence(connection: &Connection) -> StoreResult<u64> {
+    let mut statement =
+        connection.prepare_cached("SELECT last_token FROM job_claim_sequence WHERE id = 1")?;
+    query_optional(&mut statement, [], |row| {
+        Columns::new("job_claim_sequence", row).u64(0)
+    })?
+    .ok_or_else(|| StoreError::corrupt("job_claim_sequence", "the claim token counter is missing"))
+}
+
+/// The `miroir-migrate copy` export of `jobs`: every job with its `seq`, in `seq` order.
+pub(super) fn copy_spec() -> TableSpec {
+    TableSpec {
+        table: "jobs",
+        columns: job_columns!(),
+        key: &[("seq", KeyKind::Integer)],
+        expires: false,
+        decode: decode_copy_row,
+    }
+}
+
+/// Decodes one exported job and its `seq` (selected right after the job's columns).
+fn decode_copy_row(row: &Row<'_>, _: Timestamp) -> StoreResult<CopyRow> {
+    // `seq`, the key, comes right after the job's columns.
+    let seq = Columns::new("jobs", row).u64(column_count(job_columns!()))?;
+    Ok(CopyRow::Job(JobRecord {
+        seq,
+        job: decode_job(row)?,
+    }))
+}
+
+/// Writes one copied job under its explicit `seq` (so every job enqueued later comes after it),
+/// replacing the row with that `seq` and any row holding the same id under another `seq`, and
+/// raises `job_claim_sequence` to the job's claim token.
+pub(super) fn import(transaction: &Transaction<'_>, record: &JobRecord) -> StoreResult<()> {
+    let JobRecord { seq, job } = record;
+    let seq = u64_to_sql(*seq);
+    // The id is unique too: the same job under another seq is the row being replaced.
+    transaction
+        .prepare_cached("DELETE FROM jobs WHERE id = ?1 AND seq != ?2")?
+        .execute(rusqlite::params![job.id, seq])?;
+    transaction
+        .prepare_cached(concat!(
+            "INSERT INTO jobs (seq, ",
+            job_columns!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
+             ON CONFLICT (seq) DO UPDATE SET id = excluded.id, type = excluded.type, \
+             params = excluded.params, state = excluded.state, \
+             claimed_by = excluded.claimed_by, claim_expires_at = excluded.claim_expires_at, \
+             progress = excluded.progress, attempts = excluded.attempts, \
+             max_attempts = excluded.max_attempts, last_error = excluded.last_error, \
+             run_after = excluded.run_after, created_at = excluded.created_at, \
+             updated_at = excluded.updated_at, claim_token = excluded.claim_token"
+        ))?
+        .execute(rusqlite::params![
+            seq,
+            job.id,
+            job.kind.as_str(),
+            to_json("job params", &job.params)?,
+            job.state.as_str(),
+            job.claimed_by,
+            job.claim_expires_at.map(Timestamp::as_millis),
+            to_json("job progress", &job.progress)?,
+            job.attempts,
+            job.max_attempts,
+            job.last_error,
+            job.run_after.as_millis(),
+            job.created_at.as_millis(),
+            job.updated_at.as_millis(),
+            job.claim_token.map(u64_to_sql),
+        ])?;
+    if let Some(token) = job.claim_token {
+        raise_job_claim_sequence(transaction, token)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -4,10 +4,12 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::Row;
+use rusqlite::{Row, Transaction};
 
 use super::SqliteStore;
+use super::copy::{KeyKind, TableSpec};
 use super::rows::{Columns, expiry, query_all, query_optional, u64_to_sql};
+use crate::copy::{CopyRow, HeldLease, LeaseRecord};
 use crate::error::{StoreError, StoreResult};
 use crate::leases::{Fence, Lease, LeaseStore};
 use crate::time::Timestamp;
@@ -202,6 +204,61 @@ impl LeaseStore for SqliteStore {
         self.read(move |connection| check_fence(connection, &Fence { scope, token }))
             .await
     }
+}
+
+/// The columns of `leader_lease` a copy export reads, in order.
+const LEASE_COLUMNS: &str = "scope, holder, token, expires_at";
+
+/// The `miroir-migrate copy` export of `leader_lease`, by scope.
+pub(super) fn copy_spec() -> TableSpec {
+    TableSpec {
+        table: "leader_lease",
+        columns: LEASE_COLUMNS,
+        key: &[("scope", KeyKind::Text)],
+        expires: false,
+        decode: decode_copy_row,
+    }
+}
+
+/// Decodes one exported lease: its scope and token always, its holder only while the lease is
+/// held at `now`.
+fn decode_copy_row(row: &Row<'_>, now: Timestamp) -> StoreResult<CopyRow> {
+    let columns = Columns::new("leader_lease", row);
+    let held = match (columns.opt_string(1)?, columns.opt_timestamp(3)?) {
+        (Some(holder), Some(expires_at)) if expires_at > now => {
+            Some(HeldLease { holder, expires_at })
+        }
+        _ => None,
+    };
+    Ok(CopyRow::Lease(LeaseRecord {
+        scope: columns.string(0)?,
+        token: columns.u64(2)?,
+        held,
+    }))
+}
+
+/// Writes one copied lease (released when not held), replacing the lease of the same scope.
+pub(super) fn import(transaction: &Transaction<'_>, record: &LeaseRecord) -> StoreResult<()> {
+    let (holder, expires_at) = match &record.held {
+        Some(held) => (
+            Some(held.holder.as_str()),
+            Some(held.expires_at.as_millis()),
+        ),
+        None => (None, None),
+    };
+    transaction
+        .prepare_cached(
+            "INSERT INTO leader_lease (scope, holder, token, expires_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (scope) DO UPDATE SET holder = excluded.holder, \
+             token = excluded.token, expires_at = excluded.expires_at",
+        )?
+        .execute(rusqlite::params![
+            record.scope,
+            holder,
+            u64_to_sql(record.token),
+            expires_at,
+        ])?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
 //! Table 2, `node_settings_version`.
 
 use async_trait::async_trait;
-use rusqlite::Row;
+use rusqlite::{Row, Transaction};
 
 use super::SqliteStore;
+use super::copy::{KeyKind, TableSpec};
 use super::rows::{Columns, query_all, query_optional, u64_to_sql};
+use crate::copy::CopyRow;
 use crate::error::StoreResult;
 use crate::node_settings::{NodeSettingsStore, NodeSettingsVersion};
 
@@ -13,9 +15,8 @@ macro_rules! node_settings_columns {
         "index_uid, node_id, version, updated_at"
     };
 }
-pub(super) use node_settings_columns;
 
-pub(super) fn decode_node_settings(row: &Row<'_>) -> StoreResult<NodeSettingsVersion> {
+fn decode_node_settings(row: &Row<'_>) -> StoreResult<NodeSettingsVersion> {
     let columns = Columns::new("node_settings_version", row);
     Ok(NodeSettingsVersion {
         index_uid: columns.string(0)?,
@@ -103,4 +104,33 @@ impl NodeSettingsStore for SqliteStore {
         })
         .await
     }
+}
+
+/// The `miroir-migrate copy` export of `node_settings_version`, by index then node.
+pub(super) fn copy_spec() -> TableSpec {
+    TableSpec {
+        table: "node_settings_version",
+        columns: node_settings_columns!(),
+        key: &[("index_uid", KeyKind::Text), ("node_id", KeyKind::Text)],
+        expires: false,
+        decode: |row, _| Ok(CopyRow::NodeSettings(decode_node_settings(row)?)),
+    }
+}
+
+/// Writes one copied settings version, replacing the row of the same index and node.
+pub(super) fn import(transaction: &Transaction<'_>, row: &NodeSettingsVersion) -> StoreResult<()> {
+    transaction
+        .prepare_cached(concat!(
+            "INSERT INTO node_settings_version (",
+            node_settings_columns!(),
+            ") VALUES (?1, ?2, ?3, ?4) ON CONFLICT (index_uid, node_id) DO UPDATE SET \
+             version = excluded.version, updated_at = excluded.updated_at"
+        ))?
+        .execute(rusqlite::params![
+            row.index_uid,
+            row.node_id,
+            u64_to_sql(row.version),
+            row.updated_at.as_millis(),
+        ])?;
+    Ok(())
 }

@@ -4,9 +4,12 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use rusqlite::{Row, Transaction};
 
 use super::SqliteStore;
-use super::rows::{Columns, expiry, query_optional};
+use super::copy::{KeyKind, TableSpec};
+use super::rows::{Columns, expiry, query_optional, u64_to_sql};
+use crate::copy::{CopyRow, LoginBackoffRecord, RateLimitCounter};
 use crate::error::{StoreError, StoreResult};
 use crate::rate_limits::{
     BackoffPolicy, LoginBackoff, RateLimitBucket, RateLimitHit, RateLimitStore,
@@ -120,6 +123,93 @@ impl RateLimitStore for SqliteStore {
         })
         .await
     }
+}
+
+/// The columns of `rate_limits` a copy export reads, in order.
+const RATE_LIMIT_COLUMNS: &str = "bucket, key, count, expires_at";
+/// The columns of `login_backoff` a copy export reads, in order.
+const BACKOFF_COLUMNS: &str = "source, failed_count, next_allowed_at, expires_at";
+
+/// The `miroir-migrate copy` export of `rate_limits`: the unexpired counters, by bucket then key.
+pub(super) fn copy_spec() -> TableSpec {
+    TableSpec {
+        table: "rate_limits",
+        columns: RATE_LIMIT_COLUMNS,
+        key: &[("bucket", KeyKind::Text), ("key", KeyKind::Text)],
+        expires: true,
+        decode: decode_counter_copy_row,
+    }
+}
+
+/// The `miroir-migrate copy` export of `login_backoff`: the unexpired backoffs, by source.
+pub(super) fn backoff_copy_spec() -> TableSpec {
+    TableSpec {
+        table: "login_backoff",
+        columns: BACKOFF_COLUMNS,
+        key: &[("source", KeyKind::Text)],
+        expires: true,
+        decode: decode_backoff_copy_row,
+    }
+}
+
+/// Decodes one exported rate-limit counter.
+fn decode_counter_copy_row(row: &Row<'_>, _: Timestamp) -> StoreResult<CopyRow> {
+    let columns = Columns::new("rate_limits", row);
+    Ok(CopyRow::RateLimit(RateLimitCounter {
+        bucket: columns.parse(0)?,
+        source: columns.string(1)?,
+        count: columns.u64(2)?,
+        expires_at: columns.timestamp(3)?,
+    }))
+}
+
+/// Decodes one exported login backoff with its expiry.
+fn decode_backoff_copy_row(row: &Row<'_>, _: Timestamp) -> StoreResult<CopyRow> {
+    let columns = Columns::new("login_backoff", row);
+    Ok(CopyRow::LoginBackoff(LoginBackoffRecord {
+        source: columns.string(0)?,
+        failed_count: columns.u32(1)?,
+        next_allowed_at: columns.opt_timestamp(2)?,
+        expires_at: columns.timestamp(3)?,
+    }))
+}
+
+/// Writes one copied rate-limit counter, replacing the counter of the same bucket and key.
+pub(super) fn import(transaction: &Transaction<'_>, counter: &RateLimitCounter) -> StoreResult<()> {
+    transaction
+        .prepare_cached(
+            "INSERT INTO rate_limits (bucket, key, count, expires_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (bucket, key) DO UPDATE SET count = excluded.count, \
+             expires_at = excluded.expires_at",
+        )?
+        .execute(rusqlite::params![
+            counter.bucket.as_str(),
+            counter.source,
+            u64_to_sql(counter.count),
+            counter.expires_at.as_millis(),
+        ])?;
+    Ok(())
+}
+
+/// Writes one copied login backoff, replacing the backoff of the same source.
+pub(super) fn import_backoff(
+    transaction: &Transaction<'_>,
+    record: &LoginBackoffRecord,
+) -> StoreResult<()> {
+    transaction
+        .prepare_cached(
+            "INSERT INTO login_backoff (source, failed_count, next_allowed_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (source) DO UPDATE SET \
+             failed_count = excluded.failed_count, \
+             next_allowed_at = excluded.next_allowed_at, expires_at = excluded.expires_at",
+        )?
+        .execute(rusqlite::params![
+            record.source,
+            record.failed_count,
+            record.next_allowed_at.map(Timestamp::as_millis),
+            record.expires_at.as_millis(),
+        ])?;
+    Ok(())
 }
 
 #[cfg(test)]

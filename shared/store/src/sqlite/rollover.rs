@@ -1,10 +1,12 @@
 //! Table 12, `rollover_policies`.
 
 use async_trait::async_trait;
-use rusqlite::Row;
+use rusqlite::{Row, Transaction};
 
 use super::SqliteStore;
+use super::copy::{KeyKind, TableSpec};
 use super::rows::{Columns, query_all, query_optional, to_json};
+use crate::copy::CopyRow;
 use crate::error::StoreResult;
 use crate::rollover::{RolloverPolicy, RolloverStore};
 
@@ -13,9 +15,8 @@ macro_rules! policy_columns {
         "name, write_alias, read_alias, pattern, triggers_json, retention_json, template_json, enabled"
     };
 }
-pub(super) use policy_columns;
 
-pub(super) fn decode_policy(row: &Row<'_>) -> StoreResult<RolloverPolicy> {
+fn decode_policy(row: &Row<'_>) -> StoreResult<RolloverPolicy> {
     let columns = Columns::new("rollover_policies", row);
     Ok(RolloverPolicy {
         name: columns.string(0)?,
@@ -92,4 +93,40 @@ impl RolloverStore for SqliteStore {
         })
         .await
     }
+}
+
+/// The `miroir-migrate copy` export of `rollover_policies`, by name.
+pub(super) fn copy_spec() -> TableSpec {
+    TableSpec {
+        table: "rollover_policies",
+        columns: policy_columns!(),
+        key: &[("name", KeyKind::Text)],
+        expires: false,
+        decode: |row, _| Ok(CopyRow::RolloverPolicy(decode_policy(row)?)),
+    }
+}
+
+/// Writes one copied rollover policy, replacing the policy of the same name.
+pub(super) fn import(transaction: &Transaction<'_>, policy: &RolloverPolicy) -> StoreResult<()> {
+    transaction
+        .prepare_cached(concat!(
+            "INSERT INTO rollover_policies (",
+            policy_columns!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (name) DO UPDATE SET \
+             write_alias = excluded.write_alias, read_alias = excluded.read_alias, \
+             pattern = excluded.pattern, triggers_json = excluded.triggers_json, \
+             retention_json = excluded.retention_json, \
+             template_json = excluded.template_json, enabled = excluded.enabled"
+        ))?
+        .execute(rusqlite::params![
+            policy.name,
+            policy.write_alias,
+            policy.read_alias,
+            policy.pattern,
+            to_json("rollover triggers", &policy.triggers)?,
+            to_json("rollover retention", &policy.retention)?,
+            to_json("rollover template", &policy.template)?,
+            policy.enabled,
+        ])?;
+    Ok(())
 }

@@ -4,15 +4,17 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, Row};
+use rusqlite::{Connection, Row, Transaction};
 
 use super::SqliteStore;
+use super::copy::{KeyKind, TableSpec};
 use super::rows::{Columns, expiry, query_all, query_optional, to_json, u64_to_sql};
+use crate::copy::{CopyRow, ObservationRecord};
 use crate::error::{StoreError, StoreResult};
 use crate::search_ui::{ScopedKeyObservation, ScopedKeyState, SearchUiConfig, SearchUiStore};
 use crate::time::Timestamp;
 
-pub(super) fn decode_config(row: &Row<'_>) -> StoreResult<SearchUiConfig> {
+fn decode_config(row: &Row<'_>) -> StoreResult<SearchUiConfig> {
     let columns = Columns::new("search_ui_config", row);
     Ok(SearchUiConfig {
         index_uid: columns.string(0)?,
@@ -183,4 +185,137 @@ impl SearchUiStore for SqliteStore {
         })
         .await
     }
+}
+
+/// The columns of `search_ui_config` a copy export reads, in order.
+const CONFIG_COLUMNS: &str = "index_uid, config_json, updated_at";
+/// The columns of `search_ui_scoped_keys` a copy export reads, in order.
+const SCOPED_KEY_COLUMNS: &str = "index_uid, primary_uid, previous_uid, rotated_at, generation";
+/// The columns of `search_ui_scoped_key_observations` a copy export reads, in order.
+const OBSERVATION_COLUMNS: &str = "pod_id, index_uid, generation, observed_at, expires_at";
+
+/// The `miroir-migrate copy` export of `search_ui_config`, by index.
+pub(super) fn config_copy_spec() -> TableSpec {
+    TableSpec {
+        table: "search_ui_config",
+        columns: CONFIG_COLUMNS,
+        key: &[("index_uid", KeyKind::Text)],
+        expires: false,
+        decode: |row, _| Ok(CopyRow::SearchUiConfig(decode_config(row)?)),
+    }
+}
+
+/// The `miroir-migrate copy` export of `search_ui_scoped_keys`, by index.
+pub(super) fn scoped_key_copy_spec() -> TableSpec {
+    TableSpec {
+        table: "search_ui_scoped_keys",
+        columns: SCOPED_KEY_COLUMNS,
+        key: &[("index_uid", KeyKind::Text)],
+        expires: false,
+        decode: decode_scoped_key_copy_row,
+    }
+}
+
+/// The `miroir-migrate copy` export of `search_ui_scoped_key_observations`: the unexpired ones,
+/// by pod then index.
+pub(super) fn observation_copy_spec() -> TableSpec {
+    TableSpec {
+        table: "search_ui_scoped_key_observations",
+        columns: OBSERVATION_COLUMNS,
+        key: &[("pod_id", KeyKind::Text), ("index_uid", KeyKind::Text)],
+        expires: true,
+        decode: decode_observation_copy_row,
+    }
+}
+
+/// Decodes one exported scoped-key state.
+fn decode_scoped_key_copy_row(row: &Row<'_>, _: Timestamp) -> StoreResult<CopyRow> {
+    let columns = Columns::new("search_ui_scoped_keys", row);
+    Ok(CopyRow::ScopedKey(ScopedKeyState {
+        index_uid: columns.string(0)?,
+        primary_uid: columns.string(1)?,
+        previous_uid: columns.opt_string(2)?,
+        rotated_at: columns.timestamp(3)?,
+        generation: columns.u64(4)?,
+    }))
+}
+
+/// Decodes one exported scoped-key observation with its expiry.
+fn decode_observation_copy_row(row: &Row<'_>, _: Timestamp) -> StoreResult<CopyRow> {
+    let columns = Columns::new("search_ui_scoped_key_observations", row);
+    Ok(CopyRow::ScopedKeyObservation(ObservationRecord {
+        observation: ScopedKeyObservation {
+            pod_id: columns.string(0)?,
+            index_uid: columns.string(1)?,
+            generation: columns.u64(2)?,
+            observed_at: columns.timestamp(3)?,
+        },
+        expires_at: columns.timestamp(4)?,
+    }))
+}
+
+/// Writes one copied search UI config, replacing the config of the same index.
+pub(super) fn import_config(
+    transaction: &Transaction<'_>,
+    config: &SearchUiConfig,
+) -> StoreResult<()> {
+    transaction
+        .prepare_cached(
+            "INSERT INTO search_ui_config (index_uid, config_json, updated_at) \
+             VALUES (?1, ?2, ?3) ON CONFLICT (index_uid) DO UPDATE SET \
+             config_json = excluded.config_json, updated_at = excluded.updated_at",
+        )?
+        .execute(rusqlite::params![
+            config.index_uid,
+            to_json("search ui config", &config.config)?,
+            config.updated_at.as_millis(),
+        ])?;
+    Ok(())
+}
+
+/// Writes one copied scoped-key state with its generation, replacing the state of the same index.
+pub(super) fn import_scoped_key(
+    transaction: &Transaction<'_>,
+    state: &ScopedKeyState,
+) -> StoreResult<()> {
+    transaction
+        .prepare_cached(
+            "INSERT INTO search_ui_scoped_keys (index_uid, primary_uid, previous_uid, \
+             rotated_at, generation) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (index_uid) DO UPDATE SET primary_uid = excluded.primary_uid, \
+             previous_uid = excluded.previous_uid, rotated_at = excluded.rotated_at, \
+             generation = excluded.generation",
+        )?
+        .execute(rusqlite::params![
+            state.index_uid,
+            state.primary_uid,
+            state.previous_uid,
+            state.rotated_at.as_millis(),
+            u64_to_sql(state.generation),
+        ])?;
+    Ok(())
+}
+
+/// Writes one copied scoped-key observation with its expiry, replacing the observation of the
+/// same pod and index.
+pub(super) fn import_observation(
+    transaction: &Transaction<'_>,
+    record: &ObservationRecord,
+) -> StoreResult<()> {
+    let observation = &record.observation;
+    transaction
+        .prepare_cached(
+            "INSERT INTO search_ui_scoped_key_observations (pod_id, index_uid, generation, \
+             observed_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (pod_id, index_uid) DO UPDATE SET generation = excluded.generation, \
+             observed_at = excluded.observed_at, expires_at = excluded.expires_at",
+        )?
+        .execute(rusqlite::params![
+            observation.pod_id,
+            observation.index_uid,
+            u64_to_sql(observation.generation),
+            observation.observed_at.as_millis(),
+            record.expires_at.as_millis(),
+        ])?;
+    Ok(())
 }

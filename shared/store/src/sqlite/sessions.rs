@@ -1,15 +1,17 @@
 //! Table 4, `sessions`: expiring read-your-writes pins.
 
 use async_trait::async_trait;
-use rusqlite::Row;
+use rusqlite::{Row, Transaction};
 
 use super::SqliteStore;
+use super::copy::{KeyKind, TableSpec};
 use super::rows::{Columns, query_optional, require_future, u64_to_sql};
+use crate::copy::CopyRow;
 use crate::error::StoreResult;
 use crate::sessions::{Session, SessionStore};
 use crate::time::Timestamp;
 
-pub(super) fn decode_session(row: &Row<'_>) -> StoreResult<Session> {
+fn decode_session(row: &Row<'_>) -> StoreResult<Session> {
     let columns = Columns::new("sessions", row);
     Ok(Session {
         session_id: columns.string(0)?,
@@ -77,4 +79,42 @@ impl SessionStore for SqliteStore {
         })
         .await
     }
+}
+
+/// The columns of `sessions` a copy export reads, in order.
+const SESSION_COLUMNS: &str = "session_id, last_write_task_uid, last_write_at, pinned_group, \
+                               min_settings_version, expires_at";
+
+/// The `miroir-migrate copy` export of `sessions`: the unexpired ones, by id.
+pub(super) fn copy_spec() -> TableSpec {
+    TableSpec {
+        table: "sessions",
+        columns: SESSION_COLUMNS,
+        key: &[("session_id", KeyKind::Text)],
+        expires: true,
+        decode: |row, _| Ok(CopyRow::Session(decode_session(row)?)),
+    }
+}
+
+/// Writes one copied session, replacing the session with the same id.
+pub(super) fn import(transaction: &Transaction<'_>, session: &Session) -> StoreResult<()> {
+    transaction
+        .prepare_cached(
+            "INSERT INTO sessions (session_id, last_write_task_uid, last_write_at, \
+             pinned_group, min_settings_version, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (session_id) DO UPDATE SET \
+             last_write_task_uid = excluded.last_write_task_uid, \
+             last_write_at = excluded.last_write_at, pinned_group = excluded.pinned_group, \
+             min_settings_version = excluded.min_settings_version, \
+             expires_at = excluded.expires_at",
+        )?
+        .execute(rusqlite::params![
+            session.session_id,
+            session.last_write_task_uid.map(u64_to_sql),
+            session.last_write_at.map(Timestamp::as_millis),
+            session.pinned_group,
+            u64_to_sql(session.min_settings_version),
+            session.expires_at.as_millis(),
+        ])?;
+    Ok(())
 }

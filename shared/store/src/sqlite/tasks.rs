@@ -1,15 +1,17 @@
 //! Table 1, `tasks`, and its O(1) row counter `task_count` (kept by triggers).
 
 use async_trait::async_trait;
-use rusqlite::Row;
 use rusqlite::types::Value;
+use rusqlite::{Row, Transaction};
 use serde::Serialize;
 
 use super::SqliteStore;
 use super::connection::in_read_transaction;
+use super::copy::{KeyKind, TableSpec};
 use super::leases::check_fence;
 use super::rows::{Columns, query_all, query_optional, saturating_i64, to_json, u64_to_sql};
 use crate::NodeTaskMap;
+use crate::copy::CopyRow;
 use crate::error::{StoreError, StoreResult};
 use crate::leases::Fence;
 use crate::tasks::{
@@ -24,9 +26,8 @@ macro_rules! task_columns {
          started_at, finished_at"
     };
 }
-pub(super) use task_columns;
 
-pub(super) fn decode_task(row: &Row<'_>) -> StoreResult<Task> {
+fn decode_task(row: &Row<'_>) -> StoreResult<Task> {
     let columns = Columns::new("tasks", row);
     Ok(Task {
         uid: columns.u64(0)?,
@@ -392,6 +393,58 @@ impl TaskStore for SqliteStore {
         })
         .await
     }
+}
+
+/// The `miroir-migrate copy` export of `tasks`: every task, by uid.
+pub(super) fn copy_spec() -> TableSpec {
+    TableSpec {
+        table: "tasks",
+        columns: task_columns!(),
+        key: &[("uid", KeyKind::Integer)],
+        expires: false,
+        decode: |row, _| Ok(CopyRow::Task(decode_task(row)?)),
+    }
+}
+
+/// Writes one copied task, replacing the task with the same uid by an upsert (so the count
+/// triggers see it once); its explicit uid raises the `AUTOINCREMENT` sequence.
+pub(super) fn import(transaction: &Transaction<'_>, task: &Task) -> StoreResult<()> {
+    let node_tasks = to_json("node tasks", &task.node_tasks)?;
+    let details = task
+        .details
+        .as_ref()
+        .map(|details| to_json("details", details))
+        .transpose()?;
+    let error = task
+        .error
+        .as_ref()
+        .map(|error| to_json("error", error))
+        .transpose()?;
+    transaction
+        .prepare_cached(concat!(
+            "INSERT INTO tasks (",
+            task_columns!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+             ON CONFLICT (uid) DO UPDATE SET index_uid = excluded.index_uid, \
+             type = excluded.type, status = excluded.status, node_tasks = excluded.node_tasks, \
+             details = excluded.details, error = excluded.error, \
+             canceled_by = excluded.canceled_by, enqueued_at = excluded.enqueued_at, \
+             started_at = excluded.started_at, finished_at = excluded.finished_at"
+        ))?
+        .execute(rusqlite::params![
+            u64_to_sql(task.uid),
+            task.index_uid,
+            task.kind.as_str(),
+            task.status.as_str(),
+            node_tasks,
+            details,
+            error,
+            task.canceled_by.map(u64_to_sql),
+            task.enqueued_at.as_millis(),
+            task.started_at.map(Timestamp::as_millis),
+            task.finished_at.map(Timestamp::as_millis),
+        ])?;
+    Ok(())
 }
 
 #[cfg(test)]

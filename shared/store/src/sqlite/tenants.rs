@@ -5,14 +5,16 @@
 //! by key hash uses the primary key.
 
 use async_trait::async_trait;
-use rusqlite::{Connection, Row};
+use rusqlite::{Connection, Row, Transaction};
 
 use super::SqliteStore;
+use super::copy::{KeyKind, TableSpec};
 use super::rows::{Columns, query_optional};
+use crate::copy::CopyRow;
 use crate::error::{StoreError, StoreResult};
 use crate::tenants::{TenantMapping, TenantStore};
 
-pub(super) fn decode(row: &Row<'_>) -> StoreResult<TenantMapping> {
+fn decode(row: &Row<'_>) -> StoreResult<TenantMapping> {
     let columns = Columns::new("tenant_map", row);
     Ok(TenantMapping {
         api_key_hash: columns.hash(0)?,
@@ -93,4 +95,34 @@ impl TenantStore for SqliteStore {
         })
         .await
     }
+}
+
+/// The columns of `tenant_map` a copy export reads, in order.
+const TENANT_COLUMNS: &str = "api_key_hash, tenant_id, group_id";
+
+/// The `miroir-migrate copy` export of `tenant_map`, by API key hash.
+pub(super) fn copy_spec() -> TableSpec {
+    TableSpec {
+        table: "tenant_map",
+        columns: TENANT_COLUMNS,
+        key: &[("api_key_hash", KeyKind::Blob)],
+        expires: false,
+        decode: |row, _| Ok(CopyRow::Tenant(decode(row)?)),
+    }
+}
+
+/// Writes one copied tenant mapping, replacing the mapping of the same API key hash.
+pub(super) fn import(transaction: &Transaction<'_>, mapping: &TenantMapping) -> StoreResult<()> {
+    transaction
+        .prepare_cached(
+            "INSERT INTO tenant_map (api_key_hash, tenant_id, group_id) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (api_key_hash) DO UPDATE SET tenant_id = excluded.tenant_id, \
+             group_id = excluded.group_id",
+        )?
+        .execute(rusqlite::params![
+            mapping.api_key_hash,
+            mapping.tenant_id,
+            mapping.group_id,
+        ])?;
+    Ok(())
 }
