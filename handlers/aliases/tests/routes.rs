@@ -18,7 +18,7 @@ use miroir_core::config::Secret;
 use miroir_handler_aliases::{MAX_NAME_BYTES, MAX_TARGETS};
 use miroir_http::{AppState, apply_layers};
 use miroir_store::{DynStore, RolloverPolicy};
-use miroir_test_support::route_kit::{Reply, Snapshot, Wire};
+use miroir_test_support::route_kit::{Reply, Snapshot};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -170,26 +170,7 @@ impl App {
 
 /// Sends `request` to `router`; every non-empty answer of these routes is JSON.
 async fn call(router: &Router, request: Request<Body>) -> Reply {
-    let what = format!("{} {}", request.method(), request.uri());
-    let response = router.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    if bytes.is_empty() {
-        return Reply {
-            status,
-            body: Value::Null,
-            wire: Wire::Null,
-        };
-    }
-    assert_eq!(content_type.unwrap(), "application/json", "{what}");
-    Reply {
-        status,
-        body: serde_json::from_slice(&bytes).unwrap(),
-        wire: serde_json::from_slice(&bytes).unwrap(),
-    }
+    Reply::read(router.clone().oneshot(request).await.unwrap()).await
 }
 
 /// Asserts that `reply` matches `snapshots/<name>.snap`, the same file for every backend, with

@@ -10,11 +10,11 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use miroir_core::Config;
-use miroir_core::config::NodeConfig;
 use miroir_core::node::{self, NodeClient};
 use miroir_core::routing::Topology;
 use miroir_http::AppState;
-use miroir_test_support::meilisearch::{TestNode, TestNodeOptions};
+use miroir_test_support::meilisearch::TestNode;
+use miroir_test_support::route_kit::{sqlite_store, test_fleet};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -22,20 +22,23 @@ const SHARD_FIELD: &str = "_miroir_shard";
 
 struct Fleet {
     nodes: Vec<TestNode>,
+    config: Config,
     router: Router,
 }
 
 impl Fleet {
     async fn start() -> Self {
-        let mut nodes = Vec::new();
-        for _ in 0..2 {
-            nodes.push(TestNode::start(TestNodeOptions::default()).await.unwrap());
-        }
-        let store = miroir_store::open("sqlite::memory:").await.unwrap();
-        store.migrate().await.unwrap();
-        let state = AppState::start(store, config(&nodes), Duration::from_secs(60)).await;
+        let (nodes, mut config) = test_fleet(2, 4).await;
+        config.replication_factor = 2;
+        let state = AppState::start(
+            sqlite_store().await,
+            config.clone(),
+            Duration::from_secs(60),
+        )
+        .await;
         Self {
             router: miroir_handler_settings::router(state),
+            config,
             nodes,
         }
     }
@@ -86,7 +89,7 @@ impl Fleet {
     /// Sends `method path body` to node `index` directly, bypassing Miroir.
     async fn direct(&self, index: usize, method: &str, path: &str, body: Value) -> Value {
         let client = NodeClient::new(None, Duration::from_secs(5)).unwrap();
-        let topology = Topology::from_config(&config(&self.nodes));
+        let topology = Topology::from_config(&self.config);
         let method = node::Method::from_bytes(method.as_bytes()).unwrap();
         let response = client
             .call(
@@ -104,7 +107,7 @@ impl Fleet {
     /// filter shard-scoped reads send.
     async fn shard_filter_accepted(&self, index: usize, index_uid: &str) -> bool {
         let client = NodeClient::new(None, Duration::from_secs(5)).unwrap();
-        let topology = Topology::from_config(&config(&self.nodes));
+        let topology = Topology::from_config(&self.config);
         let body = json!({"q": "", "filter": format!("{SHARD_FIELD} IN [0, 1]")});
         client
             .call(
@@ -115,23 +118,6 @@ impl Fleet {
             )
             .await
             .is_ok()
-    }
-}
-
-fn config(nodes: &[TestNode]) -> Config {
-    Config {
-        shards: 4,
-        replication_factor: 2,
-        nodes: nodes
-            .iter()
-            .enumerate()
-            .map(|(index, node)| NodeConfig {
-                id: format!("meili-{index}"),
-                address: node.url(),
-                replica_group: 0,
-            })
-            .collect(),
-        ..Config::default()
     }
 }
 

@@ -374,18 +374,23 @@ async fn fail(
 mod tests {
     use super::*;
 
-    /// An empty batch reaches no node: its task succeeds at once instead of waiting, enqueued,
-    /// for node tasks that do not exist (the poller would fail it as orphaned).
-    #[tokio::test(flavor = "multi_thread")]
-    async fn a_write_with_nothing_to_send_succeeds_at_once() {
+    /// State over a fresh, migrated in-memory store and the default configuration (no node).
+    async fn state() -> AppState {
         let store = miroir_store::open("sqlite::memory:").await.unwrap();
         store.migrate().await.unwrap();
-        let state = AppState::start(
+        AppState::start(
             store,
             miroir_core::Config::default(),
             Duration::from_secs(60),
         )
-        .await;
+        .await
+    }
+
+    /// An empty batch reaches no node: its task succeeds at once instead of waiting, enqueued,
+    /// for node tasks that do not exist (the poller would fail it as orphaned).
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_write_with_nothing_to_send_succeeds_at_once() {
+        let state = state().await;
         let write = Write {
             index_uid: Some("movies".to_owned()),
             kind: TaskKind::DocumentAdditionOrUpdate,
@@ -418,14 +423,7 @@ mod tests {
     /// instead of failing the task as orphaned.
     #[tokio::test(flavor = "multi_thread")]
     async fn a_dropped_request_still_records_its_node_tasks() {
-        let store = miroir_store::open("sqlite::memory:").await.unwrap();
-        store.migrate().await.unwrap();
-        let state = AppState::start(
-            store,
-            miroir_core::Config::default(),
-            Duration::from_secs(60),
-        )
-        .await;
+        let state = state().await;
         let write = Write {
             index_uid: Some("movies".to_owned()),
             kind: TaskKind::DocumentAdditionOrUpdate,
