@@ -68,13 +68,6 @@ pub struct CreationClaim {
     previous: Option<IndexRecord>,
 }
 
-impl CreationClaim {
-    /// The record as claimed.
-    pub fn record(&self) -> &IndexRecord {
-        &self.record
-    }
-}
-
 impl<'a> Catalog<'a> {
     /// The catalog of `store` for `cluster`.
     pub fn new(store: &'a dyn Store, cluster: &'a Cluster) -> Self {

@@ -208,6 +208,14 @@ pub(crate) fn to_json(what: &str, value: &impl Serialize) -> StoreResult<String>
         .map_err(|error| StoreError::invalid(format!("{what} is not valid json: {error}")))
 }
 
+/// [`to_json`] of an optional value: `None` stays `None` (a SQL `NULL`).
+pub(crate) fn to_json_opt(
+    what: &str,
+    value: Option<&impl Serialize>,
+) -> StoreResult<Option<String>> {
+    value.map(|value| to_json(what, value)).transpose()
+}
+
 /// The instant `ttl` after `now` (at least 1 ms later, so a TTL never means "already expired").
 pub(crate) fn expiry(now: Timestamp, ttl: Duration) -> Timestamp {
     Timestamp::from_millis(now.as_millis().saturating_add(ttl_millis(ttl)))

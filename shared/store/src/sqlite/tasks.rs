@@ -9,7 +9,9 @@ use super::SqliteStore;
 use super::connection::in_read_transaction;
 use super::copy::{KeyKind, TableSpec};
 use super::leases::check_fence;
-use super::rows::{Columns, query_all, query_optional, saturating_i64, to_json, u64_to_sql};
+use super::rows::{
+    Columns, query_all, query_optional, saturating_i64, to_json, to_json_opt, u64_to_sql,
+};
 use crate::NodeTaskMap;
 use crate::copy::CopyRow;
 use crate::error::{StoreError, StoreResult};
@@ -218,16 +220,8 @@ impl SqliteStore {
         update: TaskUpdate,
     ) -> StoreResult<Task> {
         let node_tasks = to_json("node tasks", &update.node_tasks)?;
-        let details = update
-            .details
-            .as_ref()
-            .map(|details| to_json("details", details))
-            .transpose()?;
-        let error = update
-            .error
-            .as_ref()
-            .map(|error| to_json("error", error))
-            .transpose()?;
+        let details = to_json_opt("details", update.details.as_ref())?;
+        let error = to_json_opt("error", update.error.as_ref())?;
         let canceled_by = update.canceled_by.map(u64_to_sql);
         self.write_transaction(move |transaction| {
             let stored = get_task(transaction, u64_to_sql(uid))?
@@ -284,11 +278,7 @@ impl TaskStore for SqliteStore {
     /// whose row was pruned), also across restarts.
     async fn create_task(&self, task: NewTask) -> StoreResult<Task> {
         let node_tasks = to_json("node tasks", &task.node_tasks)?;
-        let details = task
-            .details
-            .as_ref()
-            .map(|details| to_json("details", details))
-            .transpose()?;
+        let details = to_json_opt("details", task.details.as_ref())?;
         self.write(move |connection| {
             let uid: i64 = connection
                 .prepare_cached(
@@ -410,16 +400,8 @@ pub(super) fn copy_spec() -> TableSpec {
 /// triggers see it once); its explicit uid raises the `AUTOINCREMENT` sequence.
 pub(super) fn import(transaction: &Transaction<'_>, task: &Task) -> StoreResult<()> {
     let node_tasks = to_json("node tasks", &task.node_tasks)?;
-    let details = task
-        .details
-        .as_ref()
-        .map(|details| to_json("details", details))
-        .transpose()?;
-    let error = task
-        .error
-        .as_ref()
-        .map(|error| to_json("error", error))
-        .transpose()?;
+    let details = to_json_opt("details", task.details.as_ref())?;
+    let error = to_json_opt("error", task.error.as_ref())?;
     transaction
         .prepare_cached(concat!(
             "INSERT INTO tasks (",
