@@ -452,7 +452,7 @@ async fn answers(cluster: &Cluster, uid: &str, calls: Vec<NodeCall>) -> Result<V
             Ok(value) => values.push(value),
             // The node lost `_miroir_shard` for this index: repaired, and like a node down.
             Err(error) if error.refuses_shard_filter() => {
-                cluster.repair_shard_field(index, uid).await;
+                cluster.repair_reserved(index, uid).await;
                 return Err(Retry::OtherGroup(ApiError::new(
                     Code::MiroirShardUnavailable,
                     format!(

@@ -3,13 +3,14 @@
 //!
 //! A node is asked for the top `window` hits of its shards (`offset: 0, limit: window`, or
 //! `page: 1, hitsPerPage: window` in page mode, so it reports `totalHits` as the client expects),
-//! always with `showRankingScore: true` (the merge orders by it), with `_miroir_shard` among the
-//! retrieved attributes (the merge breaks ties by shard), and, when it is asked for only some of
-//! the shards it holds, with a shard filter (see [`crate::filter`]). Everything else the client
-//! sent (`q`, `filter`, `facets`, `sort`, highlighting, …) goes to the nodes unchanged, and they
+//! always with `showRankingScore` and `showRankingScoreDetails` (the merge orders by them, see
+//! `miroir_core::merge`), with `_miroir_shard` and the `distinct` attribute among the retrieved
+//! attributes (the merge breaks ties by shard and keeps values distinct), and, when it is asked
+//! for only some of the shards it holds, with a shard filter. Everything else the client sent
+//! (`q`, `filter`, `facets`, `sort`, highlighting, …) goes to the nodes unchanged, and they
 //! judge it: a bad value comes back as their own Meilisearch error.
 
-use miroir_core::merge::SHARD_FIELD;
+use miroir_core::merge::{MergeRules, SHARD_FIELD};
 use miroir_core::routing::Shard;
 use miroir_core::routing::with_shard_filter;
 use miroir_core::{ApiError, Code};
@@ -68,25 +69,23 @@ pub(crate) struct SearchRequest {
     filter: Option<Value>,
     /// How the client pages.
     pub(crate) paging: Paging,
-    /// Whether hits keep `_rankingScore` (the client asked `showRankingScore: true`).
-    pub(crate) keep_score: bool,
+    /// How the nodes' hits are merged and shown.
+    pub(crate) rules: MergeRules,
     /// The client's `q` (or `""`), echoed as `query`.
     pub(crate) query: String,
 }
 
 impl SearchRequest {
     /// Validates the parameters Miroir itself interprets (`offset`, `limit`, `page`,
-    /// `hitsPerPage`, `showRankingScore`): `bad_request` naming the parameter otherwise.
+    /// `hitsPerPage`, `showRankingScore`, `showRankingScoreDetails`): `bad_request` naming the
+    /// parameter otherwise.
     pub(crate) fn parse(mut body: Map<String, Value>) -> Result<Self, ApiError> {
         let offset = count(&body, "offset")?;
         let limit = count(&body, "limit")?;
         let page = count(&body, "page")?;
         let hits_per_page = count(&body, "hitsPerPage")?;
-        let keep_score = match body.get("showRankingScore") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(show)) => *show,
-            Some(other) => return Err(type_error("showRankingScore", "a boolean", other)),
-        };
+        let show_score = flag(&body, "showRankingScore")?;
+        let show_details = flag(&body, "showRankingScoreDetails")?;
         let paging = if page.is_some() || hits_per_page.is_some() {
             Paging::Page {
                 page: page.unwrap_or(1),
@@ -107,20 +106,43 @@ impl SearchRequest {
             body.remove(key);
         }
         body.insert("showRankingScore".into(), Value::Bool(true));
+        body.insert("showRankingScoreDetails".into(), Value::Bool(true));
+        let distinct = body
+            .get("distinct")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let mut hidden = Vec::new();
         if let Some(Value::Array(attributes)) = body.get_mut("attributesToRetrieve")
             && attributes.iter().all(Value::is_string)
-            && !attributes
-                .iter()
-                .any(|attribute| attribute == "*" || attribute == SHARD_FIELD)
+            && !attributes.iter().any(|attribute| attribute == "*")
         {
-            attributes.push(Value::from(SHARD_FIELD));
+            if !attributes.iter().any(|attribute| attribute == SHARD_FIELD) {
+                attributes.push(Value::from(SHARD_FIELD));
+            }
+            if let Some(distinct) = &distinct
+                && !attributes
+                    .iter()
+                    .any(|attribute| attribute == distinct.as_str())
+            {
+                attributes.push(Value::from(distinct.as_str()));
+                hidden.push(distinct.clone());
+            }
         }
+        let by_score = ["hybrid", "vector"]
+            .iter()
+            .any(|key| body.get(*key).is_some_and(|value| !value.is_null()));
         let filter = body.get("filter").filter(|value| !value.is_null()).cloned();
         Ok(Self {
             base: body,
             filter,
             paging,
-            keep_score,
+            rules: MergeRules {
+                by_score,
+                distinct,
+                show_score,
+                show_details,
+                hidden,
+            },
             query,
         })
     }
@@ -158,6 +180,15 @@ fn count(body: &Map<String, Value>, key: &str) -> Result<Option<usize>, ApiError
             .map(|number| usize::try_from(number).unwrap_or(usize::MAX))
             .map(Some)
             .ok_or_else(|| type_error(key, "a positive integer", value)),
+    }
+}
+
+/// A boolean parameter of the body (`null` and absent are `false`).
+fn flag(body: &Map<String, Value>, key: &str) -> Result<bool, ApiError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(value)) => Ok(*value),
+        Some(other) => Err(type_error(key, "a boolean", other)),
     }
 }
 
@@ -215,9 +246,11 @@ mod tests {
         assert_eq!(request.paging.end(), 40);
         assert_eq!(
             sent(&request, 40, None),
-            json!({"q": "x", "offset": 0, "limit": 40, "showRankingScore": true})
+            json!({"q": "x", "offset": 0, "limit": 40, "showRankingScore": true,
+                   "showRankingScoreDetails": true})
         );
-        assert!(!request.keep_score);
+        assert!(!request.rules.show_score && !request.rules.show_details);
+        assert!(!request.rules.by_score && request.rules.distinct.is_none());
         assert_eq!(request.query, "x");
         let defaults = parse(json!({})).unwrap();
         assert_eq!(defaults.paging.window(), (0, 20));
@@ -235,10 +268,11 @@ mod tests {
             }
         );
         assert_eq!(request.paging.window(), (40, 20));
-        assert!(request.keep_score);
+        assert!(request.rules.show_score);
         assert_eq!(
             sent(&request, 60, None),
-            json!({"page": 1, "hitsPerPage": 60, "showRankingScore": true})
+            json!({"page": 1, "hitsPerPage": 60, "showRankingScore": true,
+                   "showRankingScoreDetails": true})
         );
         let empty = parse(json!({"hitsPerPage": 0})).unwrap();
         assert_eq!(empty.paging.window(), (0, 0));
@@ -264,6 +298,11 @@ mod tests {
         }
         let error = parse(json!({"showRankingScore": "yes"})).unwrap_err();
         assert!(error.message.contains("`.showRankingScore`"), "{error:?}");
+        let error = parse(json!({"showRankingScoreDetails": 1})).unwrap_err();
+        assert!(
+            error.message.contains("`.showRankingScoreDetails`"),
+            "{error:?}"
+        );
     }
 
     #[test]
@@ -275,6 +314,22 @@ mod tests {
         );
         let all = parse(json!({"attributesToRetrieve": ["*"]})).unwrap();
         assert_eq!(sent(&all, 1, None)["attributesToRetrieve"], json!(["*"]));
+    }
+
+    #[test]
+    fn a_distinct_attribute_is_retrieved_for_the_merge_and_hidden_after() {
+        let request =
+            parse(json!({"distinct": "genre", "attributesToRetrieve": ["title"]})).unwrap();
+        assert_eq!(
+            sent(&request, 1, None)["attributesToRetrieve"],
+            json!(["title", "_miroir_shard", "genre"])
+        );
+        assert_eq!(request.rules.distinct.as_deref(), Some("genre"));
+        assert_eq!(request.rules.hidden, ["genre"]);
+        let shown = parse(json!({"distinct": "genre", "attributesToRetrieve": ["genre"]})).unwrap();
+        assert!(shown.rules.hidden.is_empty());
+        let hybrid = parse(json!({"q": "x", "hybrid": {"embedder": "default"}})).unwrap();
+        assert!(hybrid.rules.by_score);
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub(crate) struct SearchResponse {
     #[schema(example = "movies")]
     pub(crate) index_uid: Option<String>,
     /// The matching documents of the requested window, best first. `_rankingScore` only with
-    /// `showRankingScore: true`.
+    /// `showRankingScore: true`, `_rankingScoreDetails` only with `showRankingScoreDetails: true`.
     #[schema(value_type = Vec<Object>)]
     pub(crate) hits: Vec<Value>,
     /// The query string (`q`, or empty).
@@ -66,7 +66,7 @@ impl SearchResponse {
     /// The client's window of the covering set's `answers`, merged.
     pub(crate) fn merge(request: &SearchRequest, answers: &[NodeAnswer]) -> Self {
         let (start, length) = request.paging.window();
-        let hits = Merged::new(answers).page(start, length, request.keep_score);
+        let hits = Merged::new(answers, &request.rules).page(start, length);
         let total = merge::total_hits(answers);
         let mut response = Self {
             index_uid: None,

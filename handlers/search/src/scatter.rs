@@ -1,6 +1,6 @@
 //! The scatter (plan §2 "Read path"): one replica group per query, one node per shard inside it,
-//! every node asked in parallel; then the truncated nodes asked again until the merged window is
-//! exact.
+//! every node asked in parallel; then, rarely, truncated nodes asked again until the merged window
+//! is exact.
 //!
 //! # Unavailable nodes
 //!
@@ -10,13 +10,14 @@
 //! for are reported as missing; the caller applies `unavailable_shard_policy`.
 //!
 //! A node that refuses Miroir's own shard filter (its `_miroir_shard` is not filterable: see
-//! `Cluster::repair_shard_field`) is repaired and treated like a node that did not answer.
+//! `Cluster::repair_reserved`) is repaired and treated like a node that did not answer.
 //!
 //! A Meilisearch error from a node (`invalid_search_filter`, `index_not_found`, …) is the answer,
 //! relayed unchanged: the first one in node order.
 
 use std::collections::BTreeSet;
 
+use futures::future::join_all;
 use miroir_core::cluster::{Cluster, NodeCall};
 use miroir_core::merge::{Merged, NodeAnswer};
 use miroir_core::node::node_path;
@@ -107,13 +108,15 @@ pub(crate) async fn gather(
                         answers.push(answer);
                     }
                     Err(error) if error.is_unavailable() => {
+                        let node = &topology.node(part.node).id;
+                        tracing::warn!(%node, index, %error, "a node gave no usable search answer: its shards go to another replica");
                         down.insert(part.node);
                         any_down = true;
                     }
                     Err(error) if error.refuses_shard_filter() => {
                         // Not the client's error: the node lost `_miroir_shard` for this index.
                         // It cannot answer a shard-scoped read until repaired, like a node down.
-                        cluster.repair_shard_field(part.node, index).await;
+                        cluster.repair_reserved(part.node, index).await;
                         down.insert(part.node);
                         any_down = true;
                     }
@@ -128,6 +131,12 @@ pub(crate) async fn gather(
             break;
         }
     }
+    let unordered = parts
+        .iter()
+        .zip(&answers)
+        .filter(|(_, answer)| !answer.breaks_ties_by_shard())
+        .map(|(part, _)| cluster.repair_reserved(part.node, index));
+    join_all(unordered).await;
     widen(cluster, &path, request, &parts, &mut answers).await?;
     Ok(Gathered {
         answers,
@@ -227,7 +236,7 @@ async fn widen(
     let end = request.paging.end();
     let mut settled = vec![false; answers.len()];
     for _ in 0..MAX_WIDEN_ROUNDS {
-        let incomplete = Merged::new(answers).incomplete_nodes(end);
+        let incomplete = Merged::new(answers, &request.rules).incomplete_nodes(end);
         let mut again: Vec<(usize, usize)> = Vec::new();
         for index in incomplete {
             if settled[index] {

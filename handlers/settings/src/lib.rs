@@ -6,26 +6,27 @@
 //!   …/settings`: one `settingsUpdate` task broadcast to every node. A sub-route change is sent
 //!   as the equivalent `PATCH` of the whole settings object (`{"synonyms": …}`, `null` to reset).
 //!
-//! `_miroir_shard` stays filterable whatever the client sets (shard-scoped reads need it) and is
-//! never shown in `filterableAttributes`: a write naming `filterableAttributes` gets it added
-//! (first); a write that does not is sent, to each node where the index does not exist yet (the
-//! update creates it there, as in Meilisearch) or has lost the field, with the node's
-//! `filterableAttributes` plus `_miroir_shard`. Each node that applies a change records the task uid
-//! as its settings version for the index (see `miroir_core::refresh`).
+//! Miroir's reserved settings (`miroir_core::reserved`: `_miroir_shard` filterable, its ranking
+//! rule last) hold whatever the client sets and are never shown: a write naming
+//! `filterableAttributes` or `rankingRules` gets Miroir's item added; a write that does not is
+//! sent, to each node where the index does not exist yet (the update creates it there, as in
+//! Meilisearch) or has lost an item, with the node's value plus Miroir's item. Each node that
+//! applies a change records the task uid as its settings version for the index (see
+//! `miroir_core::refresh`).
 
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::{Json, Router};
 use miroir_core::catalog::Catalog;
-use miroir_core::merge::SHARD_FIELD;
 use miroir_core::node::{Method, NodeError, node_path};
+use miroir_core::reserved;
 use miroir_core::{ApiError, Code, IndexUid};
 use miroir_http::object::Object;
 use miroir_http::write::{Write, accept_write, fingerprint};
 use miroir_http::{AppState, HttpResult, IndexPath, JsonBody, alias};
 use miroir_store::{IndexRecord, TaskKind};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -83,31 +84,6 @@ fn setting_key(name: &str) -> Result<&'static str, ApiError> {
         .ok_or_else(|| ApiError::new(Code::NotFound, format!("Setting `{name}` does not exist.")))
 }
 
-/// `filterableAttributes` as the client sees it: without `_miroir_shard`.
-fn hide_reserved(settings: &mut Value) {
-    if let Some(Value::Array(attributes)) = settings.get_mut("filterableAttributes") {
-        attributes.retain(|attribute| attribute.as_str() != Some(SHARD_FIELD));
-    }
-}
-
-/// `filterableAttributes` as the nodes must have it: with `_miroir_shard`, first (with
-/// granular filterable attributes the first rule matching a field applies, so a client pattern
-/// such as `{"attributePatterns": ["_*"], "features": …}` cannot turn its filter off). `null`
-/// (reset) means the default, which is none, so only `_miroir_shard`. Any other value is left to
-/// the nodes to refuse.
-fn keep_reserved(settings: &mut Map<String, Value>) {
-    if let Some(value) = settings.get_mut("filterableAttributes") {
-        match value {
-            Value::Array(attributes) => {
-                attributes.retain(|attribute| attribute.as_str() != Some(SHARD_FIELD));
-                attributes.insert(0, Value::from(SHARD_FIELD));
-            }
-            Value::Null => *value = json!([SHARD_FIELD]),
-            _ => {}
-        }
-    }
-}
-
 /// Get every setting.
 #[utoipa::path(
     get,
@@ -125,7 +101,7 @@ async fn get_settings(
 ) -> HttpResult<Json<Value>> {
     let uid = alias::read_target(&state, uid.as_str()).await?;
     let mut settings: Value = state.cluster.read_any(&settings_path(&uid)).await?;
-    hide_reserved(&mut settings);
+    reserved::for_clients(&mut settings);
     Ok(Json(settings))
 }
 
@@ -152,8 +128,8 @@ async fn update_settings(
 /// Reset every setting.
 ///
 /// One settings update on every node that sets each setting to `null` (its default), with
-/// `_miroir_shard` kept filterable in the same update, so no search ever finds the index
-/// without it (a `DELETE` of the node's settings followed by a repair would leave a window).
+/// Miroir's reserved settings kept in the same update, so no search ever finds the index
+/// without them (a `DELETE` of the node's settings followed by a repair would leave a window).
 #[utoipa::path(
     delete,
     path = "/indexes/{uid}/settings",
@@ -191,7 +167,7 @@ async fn get_setting(
     let key = setting_key(&name)?;
     let uid = alias::read_target(&state, uid.as_str()).await?;
     let mut settings: Value = state.cluster.read_any(&settings_path(&uid)).await?;
-    hide_reserved(&mut settings);
+    reserved::for_clients(&mut settings);
     Ok(Json(settings.get(key).cloned().unwrap_or(Value::Null)))
 }
 
@@ -283,7 +259,7 @@ async fn broadcast_settings(
         .settled(uid)
         .await?;
     let details = Value::Object(settings.clone());
-    keep_reserved(&mut settings);
+    reserved::for_nodes(&mut settings);
     let path = settings_path(uid);
     let body = serde_json::to_vec(&settings).unwrap_or_default();
     let write = Write {
@@ -293,18 +269,21 @@ async fn broadcast_settings(
         fingerprint: fingerprint("PATCH", &path, &body),
     };
     let mut calls = state.cluster.broadcast(&Method::PATCH, &path, Some(&body));
-    // What every node gets when the update creates the index: the default filterable
-    // attributes (none) and `_miroir_shard`.
     let mut creating = None;
-    if !settings.contains_key("filterableAttributes") {
-        for (node, filterable) in missing_shard_field(state, &path, &settings).await {
+    if reserved::KEYS
+        .iter()
+        .any(|key| !settings.contains_key(*key))
+    {
+        for (node, patch) in missing_reserved(state, &path, &settings).await {
             if let Some(call) = calls.iter_mut().find(|call| call.node == node) {
-                call.body = Some(serde_json::to_vec(&filterable).unwrap_or_default());
+                let mut repaired = settings.clone();
+                repaired.extend(patch);
+                call.body = Some(serde_json::to_vec(&repaired).unwrap_or_default());
             }
         }
+        // What every node gets when the update creates the index: the reserved defaults too.
         let mut created = settings.clone();
-        created.insert("filterableAttributes".to_owned(), Value::Null);
-        keep_reserved(&mut created);
+        created.extend(reserved::missing(None, &settings));
         creating = Some(serde_json::to_vec(&created).unwrap_or_default());
     }
     let (store, cluster) = (state.store.clone(), state.cluster.clone());
@@ -327,86 +306,36 @@ async fn broadcast_settings(
     .await
 }
 
-/// For an update that does not name `filterableAttributes`: the nodes where `_miroir_shard`
-/// would not be filterable after it, each with the settings to send it instead. The nodes are
-/// asked for their filterable attributes in parallel:
+/// For an update that does not name every reserved setting: the nodes where one of Miroir's
+/// items would be missing after it, each with what to add to the update
+/// ([`reserved::missing`]). The nodes are asked for their settings in parallel:
 ///
-/// - `index_not_found`: the update creates the index there (as in Meilisearch), with no
-///   filterable attribute, so it also sets `[_miroir_shard]`;
-/// - attributes without `_miroir_shard` (an index created on the node directly, or by a Miroir
-///   older than this rule): the update also sets them with `_miroir_shard` added, which repairs
+/// - `index_not_found`: the update creates the index there (as in Meilisearch), with the
+///   defaults, so it also sets Miroir's items;
+/// - settings without an item (an index created on the node directly, or by a Miroir older
+///   than the item): the update also sets the node's value with the item added, which repairs
 ///   the index;
-/// - anything else (the field is there, the node refuses or does not answer): unchanged.
-async fn missing_shard_field(
+/// - anything else (nothing missing, the node refuses or does not answer): unchanged.
+async fn missing_reserved(
     state: &AppState,
     settings_path: &str,
-    settings: &Map<String, Value>,
+    update: &Map<String, Value>,
 ) -> Vec<(usize, Map<String, Value>)> {
-    let path = format!("{settings_path}/filterable-attributes");
     let answers = state
         .cluster
-        .call_all(state.cluster.broadcast(&Method::GET, &path, None))
+        .call_all(state.cluster.broadcast(&Method::GET, settings_path, None))
         .await;
     answers
         .into_iter()
         .filter_map(|(node, answer)| {
-            let current = match answer {
-                Err(NodeError::Api(error)) if error.code == "index_not_found" => Value::Null,
-                Ok(response) => match response.json::<Value>() {
-                    Ok(Value::Array(attributes))
-                        if !attributes.iter().any(|a| a.as_str() == Some(SHARD_FIELD)) =>
-                    {
-                        Value::Array(attributes)
-                    }
-                    _ => return None,
-                },
+            let patch = match answer {
+                Err(NodeError::Api(error)) if error.code == "index_not_found" => {
+                    reserved::missing(None, update)
+                }
+                Ok(response) => reserved::missing(Some(&response.json::<Value>().ok()?), update),
                 Err(_) => return None,
             };
-            let mut repaired = settings.clone();
-            repaired.insert("filterableAttributes".to_owned(), current);
-            keep_reserved(&mut repaired);
-            Some((node, repaired))
+            (!patch.is_empty()).then_some((node, patch))
         })
         .collect()
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    fn object(value: Value) -> Map<String, Value> {
-        match value {
-            Value::Object(map) => map,
-            _ => unreachable!("an object"),
-        }
-    }
-
-    #[test]
-    fn the_shard_field_is_kept_first_and_once() {
-        let mut settings = object(json!({"filterableAttributes": ["genre", SHARD_FIELD, "year"]}));
-        keep_reserved(&mut settings);
-        assert_eq!(
-            settings["filterableAttributes"],
-            json!([SHARD_FIELD, "genre", "year"])
-        );
-        let mut granular = object(json!({"filterableAttributes": [
-            {"attributePatterns": ["_*"], "features": {"filter": {"equality": false}}}
-        ]}));
-        keep_reserved(&mut granular);
-        assert_eq!(granular["filterableAttributes"][0], json!(SHARD_FIELD));
-        let mut reset = object(json!({"filterableAttributes": null}));
-        keep_reserved(&mut reset);
-        assert_eq!(reset["filterableAttributes"], json!([SHARD_FIELD]));
-        let mut other = object(json!({"synonyms": {"a": ["b"]}}));
-        keep_reserved(&mut other);
-        assert_eq!(other, object(json!({"synonyms": {"a": ["b"]}})));
-    }
-
-    #[test]
-    fn clients_never_see_the_shard_field() {
-        let mut settings = json!({"filterableAttributes": [SHARD_FIELD, "genre"]});
-        hide_reserved(&mut settings);
-        assert_eq!(settings, json!({"filterableAttributes": ["genre"]}));
-    }
 }

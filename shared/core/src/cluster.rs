@@ -17,8 +17,8 @@ use serde_json::Value;
 
 use crate::config::{Config, UnavailableShardPolicy};
 use crate::errors::{ApiError, Code};
-use crate::merge::SHARD_FIELD;
 use crate::node::{Method, NodeClient, NodeError, encode_path_segment, node_path};
+use crate::reserved;
 use crate::routing::{NodeIndex, Shard, Topology};
 
 /// One request of a fan-out.
@@ -247,15 +247,15 @@ impl Cluster {
     }
 
     /// Creates index `uid` with `primary_key` on every node, so that it never exists on a node
-    /// without `_miroir_shard` filterable: the creation is a settings update making the field
-    /// filterable (Meilisearch creates a missing index on a settings update), followed on each
-    /// node that enqueued it by the primary key (`PATCH /indexes/{uid}`; each node applies its
-    /// tasks in order). The outcome is the creation's when it failed, else the primary key's,
-    /// whose node tasks end after both. A node that already holds the index (one Miroir has no
-    /// record of) gets the field and the key instead of refusing. The index's state record is
-    /// the caller's ([`crate::catalog::Catalog::create`]).
+    /// without Miroir's reserved settings ([`crate::reserved`]): the creation is a settings
+    /// update setting them (Meilisearch creates a missing index on a settings update), followed
+    /// on each node that enqueued it by the primary key (`PATCH /indexes/{uid}`; each node
+    /// applies its tasks in order). The outcome is the creation's when it failed, else the
+    /// primary key's, whose node tasks end after both. A node that already holds the index (one
+    /// Miroir has no record of) gets the settings and the key instead of refusing. The index's
+    /// state record is the caller's ([`crate::catalog::Catalog::create`]).
     pub async fn create_index(&self, uid: &str, primary_key: &str) -> WriteOutcome {
-        let settings = serde_json::json!({"filterableAttributes": [SHARD_FIELD]}).to_string();
+        let settings = Value::Object(reserved::creation_settings()).to_string();
         let created = self
             .write(
                 self.broadcast(
@@ -309,19 +309,21 @@ impl Cluster {
         }
     }
 
-    /// Makes `_miroir_shard` filterable again on `node` for index `uid`, after the node refused
-    /// Miroir's shard filter there. An index loses the field when its settings are changed on
-    /// the node directly, or when a node re-creates it by a write that reached it after the
-    /// deletion and that Miroir did not order (a reindex job writing while its target is
-    /// deleted, a writer whose deletion wait ran out: see [`crate::catalog`]).
+    /// Restores Miroir's reserved settings ([`crate::reserved`]: `_miroir_shard` filterable,
+    /// its ranking rule last) on `node` for index `uid`, after the node refused Miroir's shard
+    /// filter there or answered a search without the shard rule. An index loses them when its
+    /// settings are changed on the node directly, when it was created by a Miroir older than
+    /// the rule, or when a node re-creates it by a write that reached it after the deletion and
+    /// that Miroir did not order (a reindex job writing while its target is deleted, a writer
+    /// whose deletion wait ran out: see [`crate::catalog`]).
     ///
-    /// Reads the node's filterable attributes and enqueues them again with `_miroir_shard`
-    /// first. Does nothing when the field is there, or while the node has a pending task that
-    /// may change the index's settings or existence: that task may restore the field, and a
-    /// repair enqueued after a client's own `filterableAttributes` change would undo it (the
-    /// next refused read tries again). Best effort: failures are logged. Returns whether a
-    /// repair was enqueued.
-    pub async fn repair_shard_field(&self, node: NodeIndex, uid: &str) -> bool {
+    /// Reads the node's settings and enqueues the missing items with the node's own values.
+    /// Does nothing when nothing is missing, or while the node has a pending task that may
+    /// change the index's settings or existence: that task may restore them, and a repair
+    /// enqueued after a client's own change would undo it (the next read that finds the index
+    /// without them tries again). Best effort: failures are logged. Returns whether a repair
+    /// was enqueued.
+    pub async fn repair_reserved(&self, node: NodeIndex, uid: &str) -> bool {
         let node_config = self.topology.node(node);
         let pending = format!(
             "/tasks?indexUids={}&statuses=enqueued,processing\
@@ -335,47 +337,34 @@ impl Cluster {
                     .is_some_and(|tasks| tasks.is_empty()) => {}
             Ok(_) => return false,
             Err(error) => {
-                tracing::warn!(node = %node_config.id, index = uid, %error, "cannot check a node's pending tasks before repairing `_miroir_shard`");
+                tracing::warn!(node = %node_config.id, index = uid, %error, "cannot check a node's pending tasks before repairing Miroir's settings");
                 return false;
             }
         }
         let path = node_path(["indexes", uid, "settings"]);
-        let attributes = match self
-            .client
-            .get::<Value>(
-                node_config,
-                &node_path(["indexes", uid, "settings", "filterable-attributes"]),
-            )
-            .await
-        {
-            Ok(Value::Array(attributes)) => attributes,
-            Ok(Value::Null) => Vec::new(),
-            Ok(_) => return false,
+        let current = match self.client.get::<Value>(node_config, &path).await {
+            Ok(settings) => settings,
             Err(error) => {
-                tracing::warn!(node = %node_config.id, index = uid, %error, "cannot read a node's filterable attributes to repair `_miroir_shard`");
+                tracing::warn!(node = %node_config.id, index = uid, %error, "cannot read a node's settings to repair Miroir's");
                 return false;
             }
         };
-        if attributes
-            .iter()
-            .any(|attribute| attribute.as_str() == Some(SHARD_FIELD))
-        {
+        let patch = reserved::missing(Some(&current), &serde_json::Map::new());
+        if patch.is_empty() {
             return false;
         }
-        let mut repaired = vec![Value::from(SHARD_FIELD)];
-        repaired.extend(attributes);
-        let body = serde_json::json!({"filterableAttributes": repaired}).to_string();
+        let body = Value::Object(patch).to_string();
         match self
             .client
             .enqueue(node_config, Method::PATCH, &path, Some(body.into_bytes()))
             .await
         {
             Ok(task) => {
-                tracing::warn!(node = %node_config.id, index = uid, task, "`_miroir_shard` was not filterable on a node: repair enqueued");
+                tracing::warn!(node = %node_config.id, index = uid, task, "an index lacked Miroir's settings on a node: repair enqueued");
                 true
             }
             Err(error) => {
-                tracing::warn!(node = %node_config.id, index = uid, %error, "cannot repair `_miroir_shard` on a node");
+                tracing::warn!(node = %node_config.id, index = uid, %error, "cannot repair Miroir's settings on a node");
                 false
             }
         }

@@ -10,7 +10,8 @@
 //! - [`documents`]: document ids and the per-node batches of a document write;
 //! - [`node`]: the pooled client Miroir talks to Meilisearch nodes with, and [`node::node_path`]
 //!   (the one way a node path is built from segments);
-//! - [`merge`]: one search response from a covering set's answers;
+//! - [`merge`]: one search response from a covering set's answers; [`reserved`]: the settings
+//!   Miroir keeps on every index of the nodes (`_miroir_shard` filterable, its ranking rule);
 //! - [`aggregate`]: a Miroir task's status from its node tasks; [`refresh`]: polling and
 //!   persisting it;
 //! - [`marker`]: the per-task `customMetadata` marker on node writes; [`reconcile`]: finding
@@ -31,6 +32,7 @@ pub mod merge;
 pub mod node;
 pub mod reconcile;
 pub mod refresh;
+pub mod reserved;
 pub mod routing;
 
 pub use config::{Config, ConfigError, EnvSource, ProcessEnv};

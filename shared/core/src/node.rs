@@ -100,7 +100,7 @@ impl NodeError {
     /// True when the node refused Miroir's own use of `_miroir_shard` (its shard filter on an
     /// index whose `_miroir_shard` is not filterable there): not the client's error, and the
     /// node cannot answer a shard-scoped read of the index until it is repaired
-    /// ([`crate::cluster::Cluster::repair_shard_field`]).
+    /// ([`crate::cluster::Cluster::repair_reserved`]).
     pub fn refuses_shard_filter(&self) -> bool {
         matches!(self, NodeError::Api(error) if relayed_message(&error.code, &error.message).is_none())
     }

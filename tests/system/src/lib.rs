@@ -1,5 +1,6 @@
 //! Helpers of the workspace-level tests in `tests/`: a fleet of Meilisearch-compatible test
-//! nodes ([`Fleet`]) and a `miroir` process in front of it ([`Miroir`]), driven over HTTP.
+//! nodes ([`Fleet`]) or of real Meilisearch servers ([`RealNodes`]), and a `miroir` process in
+//! front of either ([`Miroir`]), driven over HTTP.
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
 use std::process::{Command, Stdio};
@@ -51,8 +52,23 @@ impl Fleet {
         }
     }
 
+    /// Stops node `index`: connections to it are refused.
+    pub fn stop(&mut self, index: usize) {
+        let node = &mut self.nodes[index];
+        self.runtime.block_on(node.stop());
+    }
+}
+
+/// Nodes a `miroir` can front.
+pub trait Nodes {
     /// `miroir.nodes` for these nodes, in their groups.
-    pub fn nodes_yaml(&self) -> String {
+    fn nodes_yaml(&self) -> String;
+    /// How many replica groups the nodes form.
+    fn replica_groups(&self) -> u32;
+}
+
+impl Nodes for Fleet {
+    fn nodes_yaml(&self) -> String {
         let entries: Vec<String> = self
             .nodes
             .iter()
@@ -68,10 +84,84 @@ impl Fleet {
         format!("[{}]", entries.join(", "))
     }
 
-    /// Stops node `index`: connections to it are refused.
-    pub fn stop(&mut self, index: usize) {
-        let node = &mut self.nodes[index];
-        self.runtime.block_on(node.stop());
+    fn replica_groups(&self) -> u32 {
+        self.groups.iter().max().unwrap() + 1
+    }
+}
+
+/// Real Meilisearch servers (the binary `MIROIR_MEILISEARCH_BIN` names, e.g. the 1.50 of
+/// `../shared/tools/meilisearch/`), each with its own port and data directory, in group 0;
+/// stopped when dropped.
+pub struct RealNodes {
+    nodes: Vec<(Process, u16)>,
+    _data: tempfile::TempDir,
+}
+
+impl RealNodes {
+    /// `count` real nodes, answering `/health`; `None` when `MIROIR_MEILISEARCH_BIN` is unset,
+    /// after printing that the calling test skipped.
+    pub fn start(count: usize) -> Option<Self> {
+        let Some(binary) = std::env::var_os("MIROIR_MEILISEARCH_BIN") else {
+            eprintln!(
+                "skipped: MIROIR_MEILISEARCH_BIN is not set (the path of a real meilisearch)"
+            );
+            return None;
+        };
+        let data = tempfile::tempdir().unwrap();
+        let nodes = (0..count)
+            .map(|index| {
+                let port = loopback_port().unwrap();
+                let process = Process::spawn(
+                    Command::new(&binary)
+                        .arg("--http-addr")
+                        .arg(format!("127.0.0.1:{port}"))
+                        .arg("--db-path")
+                        .arg(data.path().join(format!("node-{index}")))
+                        .args(["--no-analytics", "--env", "development"])
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null()),
+                )
+                .unwrap();
+                wait_until("meilisearch to answer", Duration::from_secs(30), || {
+                    http(port, "GET", "/health", &[], "").is_some_and(|reply| reply.status == 200)
+                });
+                (process, port)
+            })
+            .collect();
+        Some(Self { nodes, _data: data })
+    }
+
+    /// Node `index`'s port on 127.0.0.1.
+    pub fn port(&self, index: usize) -> u16 {
+        self.nodes[index].1
+    }
+
+    /// How many nodes there are.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+}
+
+impl Nodes for RealNodes {
+    fn nodes_yaml(&self) -> String {
+        let entries: Vec<String> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(index, (_, port))| {
+                format!("{{id: real-{index}, address: \"http://127.0.0.1:{port}\"}}")
+            })
+            .collect();
+        format!("[{}]", entries.join(", "))
+    }
+
+    fn replica_groups(&self) -> u32 {
+        1
     }
 }
 
@@ -84,13 +174,13 @@ pub struct Miroir {
 
 impl Miroir {
     /// `miroir` over `store_url` in front of `fleet` with `replication_factor`, ready.
-    pub fn start(fleet: &Fleet, store_url: &str, replication_factor: u32) -> Self {
+    pub fn start(fleet: &impl Nodes, store_url: &str, replication_factor: u32) -> Self {
         Self::start_with(fleet, store_url, replication_factor, &[])
     }
 
     /// [`Miroir::start`] with more environment variables (set last, so they win).
     pub fn start_with(
-        fleet: &Fleet,
+        fleet: &impl Nodes,
         store_url: &str,
         replication_factor: u32,
         env: &[(&str, &str)],
@@ -108,10 +198,7 @@ impl Miroir {
                 .env("MIROIR_TASK_STORE_URL", store_url)
                 .env("MIROIR_HTTP_ADDR", format!("127.0.0.1:{port}"))
                 .env("MIROIR_NODES", fleet.nodes_yaml())
-                .env(
-                    "MIROIR_REPLICA_GROUPS",
-                    (fleet.groups.iter().max().unwrap() + 1).to_string(),
-                )
+                .env("MIROIR_REPLICA_GROUPS", fleet.replica_groups().to_string())
                 .env("MIROIR_SHARDS", "8")
                 .env("MIROIR_REPLICATION_FACTOR", replication_factor.to_string())
                 .env("MIROIR_SCATTER__NODE_TIMEOUT_MS", "2000")

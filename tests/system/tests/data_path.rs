@@ -14,7 +14,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use miroir_system_tests::{Fleet, Miroir};
+use miroir_system_tests::{Fleet, Miroir, RealNodes};
 use miroir_test_support::process::http;
 use miroir_test_support::{shared_redis, unique_prefix};
 use serde_json::{Value, json};
@@ -614,28 +614,10 @@ fn dot_segment_index_uids_never_reach_the_nodes() {
 /// (1.50); the test says it skipped without it.
 #[test]
 fn bad_index_uid_answers_equal_real_meilisearchs() {
-    let Some(binary) = std::env::var_os("MIROIR_MEILISEARCH_BIN") else {
-        eprintln!("skipped: MIROIR_MEILISEARCH_BIN is not set (the path of a real meilisearch)");
+    let Some(real) = RealNodes::start(1) else {
         return;
     };
-    let data = tempfile::tempdir().unwrap();
-    let port = miroir_test_support::process::loopback_port().unwrap();
-    let _meilisearch = miroir_test_support::process::Process::spawn(
-        std::process::Command::new(binary)
-            .arg("--http-addr")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--db-path")
-            .arg(data.path().join("data.ms"))
-            .args(["--no-analytics", "--env", "development"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null()),
-    )
-    .unwrap();
-    miroir_test_support::process::wait_until(
-        "meilisearch to answer",
-        Duration::from_secs(30),
-        || http(port, "GET", "/health", &[], "").is_some_and(|reply| reply.status == 200),
-    );
+    let port = real.port(0);
     let fleet = Fleet::start(2);
     let dir = tempfile::tempdir().unwrap();
     let miroir = Miroir::start(&fleet, &sqlite_url(&dir), 1);

@@ -9,8 +9,8 @@
 
 use std::time::Duration;
 
-use miroir_system_tests::{Fleet, Miroir};
-use miroir_test_support::process::{Process, http, loopback_port, wait_until};
+use miroir_system_tests::{Fleet, Miroir, RealNodes};
+use miroir_test_support::process::http;
 use miroir_test_support::{shared_redis, unique_prefix};
 use serde_json::{Value, json};
 
@@ -89,49 +89,16 @@ fn a_write_racing_an_index_deletion_never_leaves_the_index_without_the_shard_fie
 /// queues and timings decide the interleavings.
 #[test]
 fn a_write_racing_an_index_deletion_on_real_meilisearch_nodes() {
-    let Some(binary) = std::env::var_os("MIROIR_MEILISEARCH_BIN") else {
-        eprintln!("skipped: MIROIR_MEILISEARCH_BIN is not set (the path of a real meilisearch)");
+    let Some(nodes) = RealNodes::start(3) else {
         return;
     };
-    let data = tempfile::tempdir().unwrap();
-    let nodes: Vec<(Process, u16)> = (0..3)
-        .map(|index| {
-            let port = loopback_port().unwrap();
-            let process = Process::spawn(
-                std::process::Command::new(&binary)
-                    .arg("--http-addr")
-                    .arg(format!("127.0.0.1:{port}"))
-                    .arg("--db-path")
-                    .arg(data.path().join(format!("node-{index}")))
-                    .args(["--no-analytics", "--env", "development"])
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null()),
-            )
-            .unwrap();
-            wait_until("meilisearch to answer", Duration::from_secs(30), || {
-                http(port, "GET", "/health", &[], "").is_some_and(|reply| reply.status == 200)
-            });
-            (process, port)
-        })
-        .collect();
-    let entries: Vec<String> = nodes
-        .iter()
-        .enumerate()
-        .map(|(index, (_, port))| {
-            format!("{{id: real-{index}, address: \"http://127.0.0.1:{port}\"}}")
-        })
-        .collect();
-    let nodes_yaml = format!("[{}]", entries.join(", "));
-    // `Miroir::start_with` needs a fleet; its one test node is replaced by the real nodes.
-    let fleet = Fleet::start(1);
     let url = shared_redis().store_url(&unique_prefix("records-real-race"), Duration::from_secs(2));
-    let env = [("MIROIR_NODES", nodes_yaml.as_str())];
-    let a = Miroir::start_with(&fleet, &url, 1, &env);
-    let b = Miroir::start_with(&fleet, &url, 1, &env);
+    let a = Miroir::start(&nodes, &url, 1);
+    let b = Miroir::start(&nodes, &url, 1);
     race_deletions_and_writes(&a, &b, |index| {
-        let (_, port) = nodes.get(index)?;
+        let port = (index < nodes.len()).then(|| nodes.port(index))?;
         let reply = http(
-            *port,
+            port,
             "GET",
             "/indexes/race/settings/filterable-attributes",
             &[],

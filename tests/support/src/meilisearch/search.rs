@@ -9,8 +9,12 @@
 //! `0.9 × matched words / query words + 0.1 / (1 + position of the first matched word)`, in
 //! (0, 1]; with an empty query every document matches with score 1.
 //!
-//! Order: score descending, then the `sort` rules, then insertion order (internal id ascending),
-//! so ties are always broken the same way. Hits are capped by `pagination.maxTotalHits`
+//! Order: score descending, then the `sort` rules, then the custom ranking rules
+//! (`attribute:asc|desc` in `rankingRules`, in their order), then insertion order (internal id
+//! ascending), so ties are always broken the same way. With `showRankingScoreDetails` each hit
+//! carries that order as Meilisearch writes it: `words` with the score, then one entry per sort
+//! and custom rule with its `value` (numbers as floats, strings lower-cased, `null` when
+//! missing). Hits are capped by `pagination.maxTotalHits`
 //! (`estimatedTotalHits` and `totalHits` too). Facets count every matching document; values are
 //! grouped case-insensitively and printed as Meilisearch prints them (numbers through `f64`,
 //! booleans `true`/`false`). Not supported: typos, highlighting and cropping, `distinctAttribute`,
@@ -40,6 +44,7 @@ pub(crate) struct SearchQuery {
     facets: Option<Vec<String>>,
     attributes_to_retrieve: Option<Vec<String>>,
     show_ranking_score: bool,
+    show_ranking_score_details: bool,
     sort: Option<Vec<String>>,
 }
 
@@ -92,18 +97,16 @@ impl SearchQuery {
             Some(Value::String(q)) => Some(q.clone()),
             Some(value) => return Err(type_error("q", "invalid_search_q", "a string", value)),
         };
-        let show_ranking_score = match body.get("showRankingScore") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(show)) => *show,
-            Some(value) => {
-                return Err(type_error(
-                    "showRankingScore",
-                    "invalid_search_show_ranking_score",
-                    "a boolean",
-                    value,
-                ));
-            }
+        let flag = |key: &str, code: &str| match body.get(key) {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(show)) => Ok(*show),
+            Some(value) => Err(type_error(key, code, "a boolean", value)),
         };
+        let show_ranking_score = flag("showRankingScore", "invalid_search_show_ranking_score")?;
+        let show_ranking_score_details = flag(
+            "showRankingScoreDetails",
+            "invalid_search_show_ranking_score_details",
+        )?;
         Ok(Self {
             q,
             offset: integer(body, "offset", "invalid_search_offset")?,
@@ -118,6 +121,7 @@ impl SearchQuery {
                 "invalid_search_attributes_to_retrieve",
             )?,
             show_ranking_score,
+            show_ranking_score_details,
             sort: strings(body, "sort", "invalid_search_sort")?,
         })
     }
@@ -148,14 +152,14 @@ impl SearchQuery {
                         .map(|item| Value::String(item.to_owned()))
                         .collect(),
                 ),
-                "showRankingScore" => match value.as_str() {
+                "showRankingScore" | "showRankingScoreDetails" => match value.as_str() {
                     "true" => Value::Bool(true),
                     "false" => Value::Bool(false),
                     _ => {
                         return Err(ApiError::new(
-                            "invalid_search_show_ranking_score",
+                            format!("invalid_search_{}", snake_case(name)),
                             format!(
-                                "Invalid value in parameter `showRankingScore`: could not parse \
+                                "Invalid value in parameter `{name}`: could not parse \
                                  `{value}` as a boolean, expected either `true` or `false`"
                             ),
                         ));
@@ -187,6 +191,33 @@ struct SortRule {
     descending: bool,
 }
 
+impl SortRule {
+    /// `attribute:asc` or `attribute:desc`, `None` for anything else.
+    fn parse(rule: &str) -> Option<Self> {
+        let (attribute, direction) = rule
+            .rsplit_once(':')
+            .filter(|(_, direction)| *direction == "asc" || *direction == "desc")?;
+        Some(Self {
+            attribute: attribute.to_owned(),
+            descending: direction == "desc",
+        })
+    }
+
+    /// The rule as Meilisearch names it in ranking details.
+    fn name(&self) -> String {
+        let direction = if self.descending { "desc" } else { "asc" };
+        format!("{}:{direction}", self.attribute)
+    }
+}
+
+/// The index's custom ranking rules (`attribute:asc|desc` in `rankingRules`).
+fn custom_rules(index: &Index) -> Vec<SortRule> {
+    settings::string_list(&index.settings, "rankingRules")
+        .iter()
+        .filter_map(|rule| SortRule::parse(rule))
+        .collect()
+}
+
 fn parse_sort(index: &Index, sort: &[String]) -> Result<Vec<SortRule>, ApiError> {
     if sort.is_empty() {
         return Ok(Vec::new());
@@ -202,18 +233,16 @@ fn parse_sort(index: &Index, sort: &[String]) -> Result<Vec<SortRule>, ApiError>
     let sortable = settings::string_list(&index.settings, "sortableAttributes");
     sort.iter()
         .map(|rule| {
-            let (attribute, direction) = rule
-                .rsplit_once(':')
-                .filter(|(_, direction)| *direction == "asc" || *direction == "desc")
-                .ok_or_else(|| {
-                    ApiError::new(
-                        "invalid_search_sort",
-                        format!(
-                            "Invalid syntax for the sort parameter: expected expression ending \
-                             by `:asc` or `:desc`, found `{rule}`."
-                        ),
-                    )
-                })?;
+            let parsed = SortRule::parse(rule).ok_or_else(|| {
+                ApiError::new(
+                    "invalid_search_sort",
+                    format!(
+                        "Invalid syntax for the sort parameter: expected expression ending by \
+                         `:asc` or `:desc`, found `{rule}`."
+                    ),
+                )
+            })?;
+            let attribute = parsed.attribute.as_str();
             if !settings::covers(&sortable, attribute) {
                 let available = if sortable.is_empty() {
                     "This index does not have configured sortable attributes.".to_owned()
@@ -228,10 +257,7 @@ fn parse_sort(index: &Index, sort: &[String]) -> Result<Vec<SortRule>, ApiError>
                     format!("Attribute `{attribute}` is not sortable. {available}"),
                 ));
             }
-            Ok(SortRule {
-                attribute: attribute.to_owned(),
-                descending: direction == "desc",
-            })
+            Ok(parsed)
         })
         .collect()
 }
@@ -416,7 +442,8 @@ pub(crate) fn search(index: &Index, query: &SearchQuery) -> Result<Value, ApiErr
         .as_deref()
         .map(|facets| facet_attributes(&filterable, facets))
         .transpose()?;
-    let sort_rules = parse_sort(index, query.sort.as_deref().unwrap_or_default())?;
+    let mut sort_rules = parse_sort(index, query.sort.as_deref().unwrap_or_default())?;
+    sort_rules.extend(custom_rules(index));
     let words = query_words(index, query.q.as_deref().unwrap_or_default());
     let searchable = settings::string_list(&index.settings, "searchableAttributes");
 
@@ -490,6 +517,12 @@ pub(crate) fn search(index: &Index, query: &SearchQuery) -> Result<Value, ApiErr
             if query.show_ranking_score {
                 hit.insert("_rankingScore".into(), json!(candidate.score));
             }
+            if query.show_ranking_score_details {
+                hit.insert(
+                    "_rankingScoreDetails".into(),
+                    details(candidate, &sort_rules),
+                );
+            }
             Value::Object(hit)
         })
         .collect();
@@ -506,6 +539,24 @@ pub(crate) fn search(index: &Index, query: &SearchQuery) -> Result<Value, ApiErr
     let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     response.insert("processingTimeMs".into(), json!(elapsed));
     Ok(Value::Object(response))
+}
+
+/// A candidate's `_rankingScoreDetails`: its score, then each sort and custom rule's value.
+fn details(candidate: &Candidate<'_>, rules: &[SortRule]) -> Value {
+    let mut details = Map::new();
+    details.insert(
+        "words".into(),
+        json!({"order": 0, "score": candidate.score}),
+    );
+    for (order, rule) in rules.iter().enumerate() {
+        let value = match sort_value(candidate.document, &rule.attribute) {
+            Some(SortValue::Number(number)) => json!(number),
+            Some(SortValue::Text(text)) => json!(text),
+            None => Value::Null,
+        };
+        details.insert(rule.name(), json!({"order": order + 1, "value": value}));
+    }
+    Value::Object(details)
 }
 
 /// `facetDistribution` and `facetStats` over every candidate.
