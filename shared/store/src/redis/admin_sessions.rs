@@ -34,7 +34,7 @@ const RESUBSCRIBE_MAX_DELAY: Duration = Duration::from_secs(5);
 
 lua_script!(REVOKE = "admin_session_revoke.lua");
 
-pub(super) fn decode(row: &Row) -> StoreResult<AdminSession> {
+fn decode(row: &Row) -> StoreResult<AdminSession> {
     Ok(AdminSession {
         session_id: row.text("session_id")?,
         csrf_token: row.text("csrf_token")?,

@@ -17,7 +17,7 @@ lua_script!(CREATE = "alias_create.lua");
 lua_script!(FLIP = "alias_flip.lua");
 
 /// An alias from its hash and history list replies (`None` if the hash is missing).
-pub(super) fn decode(hash: Value, history: Value) -> StoreResult<Option<Alias>> {
+fn decode(hash: Value, history: Value) -> StoreResult<Option<Alias>> {
     let Some(row) = Row::decode(TABLE, hash)? else {
         return Ok(None);
     };
@@ -36,7 +36,7 @@ pub(super) fn decode(hash: Value, history: Value) -> StoreResult<Option<Alias>> 
 
 impl RedisStore {
     /// The aliases of `names` read in one transaction, skipping missing ones.
-    pub(super) async fn aliases_named(&self, names: &[String]) -> StoreResult<Vec<Alias>> {
+    async fn aliases_named(&self, names: &[String]) -> StoreResult<Vec<Alias>> {
         if names.is_empty() {
             return Ok(Vec::new());
         }

@@ -24,7 +24,7 @@ lua_script!(RECORD_RUN = "canary_record_run.lua");
 /// A run as stored in the runs sorted set. `failed_assertions` is wrapped in a one-element array
 /// so that `Some(null)` and `None` stay distinct in JSON.
 #[derive(Serialize, Deserialize)]
-pub(super) struct StoredRun {
+struct StoredRun {
     canary_id: String,
     ran_at: Timestamp,
     status: CanaryRunStatus,
@@ -57,7 +57,7 @@ impl From<StoredRun> for CanaryRun {
     }
 }
 
-pub(super) fn decode(row: &Row) -> StoreResult<Canary> {
+fn decode(row: &Row) -> StoreResult<Canary> {
     Ok(Canary {
         id: row.text("id")?,
         name: row.text("name")?,

@@ -31,7 +31,7 @@ lua_script!(ADVANCE = "cdc_advance.lua");
 lua_script!(PUSH = "cdc_push.lua");
 lua_script!(POP = "cdc_pop.lua");
 
-pub(super) fn decode(sink_name: &str, index_uid: String, raw: &str) -> StoreResult<CdcCursor> {
+fn decode(sink_name: &str, index_uid: String, raw: &str) -> StoreResult<CdcCursor> {
     let (last_event_seq, updated_at) = codec::number_and_time(TABLE, raw)?;
     Ok(CdcCursor {
         sink_name: sink_name.to_owned(),

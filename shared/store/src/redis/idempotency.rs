@@ -18,7 +18,7 @@ const TABLE: &str = "idempotency_cache";
 
 lua_script!(CREATE_EXPIRING = "hash_create_expiring.lua");
 
-pub(super) fn decode(row: &Row) -> StoreResult<IdempotencyRecord> {
+fn decode(row: &Row) -> StoreResult<IdempotencyRecord> {
     Ok(IdempotencyRecord {
         key: row.text("key")?,
         body_sha256: row.hex32("body_sha256")?,

@@ -20,7 +20,7 @@ lua_script!(PUT = "index_put.lua");
 lua_script!(DELETE = "index_delete.lua");
 lua_script!(LIST = "index_list.lua");
 
-pub(super) fn decode(row: &Row) -> StoreResult<IndexRecord> {
+fn decode(row: &Row) -> StoreResult<IndexRecord> {
     Ok(IndexRecord {
         uid: row.text("uid")?,
         primary_key: row.opt_text("primary_key")?,
@@ -35,7 +35,7 @@ pub(super) fn decode(row: &Row) -> StoreResult<IndexRecord> {
 }
 
 /// Every field of `record` as stored (an absent primary key is an absent field).
-pub(super) fn fields(record: &IndexRecord) -> Fields {
+fn fields(record: &IndexRecord) -> Fields {
     Fields::new()
         .text("uid", record.uid.as_str())
         .optional("primary_key", record.primary_key.as_deref(), Fields::text)

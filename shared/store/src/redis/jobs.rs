@@ -44,7 +44,7 @@ pub(super) const STATES: [JobState; 4] = [
 
 /// Decodes a job hash. `claim_token` is read only while the job is in progress: a version-1
 /// binary still finishing its claim after the migration deletes `claimed_by` but not the token.
-pub(super) fn decode(row: &Row) -> StoreResult<Job> {
+fn decode(row: &Row) -> StoreResult<Job> {
     let state = row.parse("state")?;
     Ok(Job {
         id: row.text("id")?,

@@ -17,11 +17,7 @@ const TABLE: &str = "node_settings_version";
 
 lua_script!(RECORD = "node_settings_record.lua");
 
-pub(super) fn decode(
-    index_uid: &str,
-    node_id: String,
-    raw: &str,
-) -> StoreResult<NodeSettingsVersion> {
+fn decode(index_uid: &str, node_id: String, raw: &str) -> StoreResult<NodeSettingsVersion> {
     let (version, updated_at) = codec::number_and_time(TABLE, raw)?;
     Ok(NodeSettingsVersion {
         index_uid: index_uid.to_owned(),

@@ -23,7 +23,7 @@ const TABLE: &str = "rate_limits";
 lua_script!(HIT = "rate_limit_hit.lua");
 lua_script!(LOGIN_FAILURE = "login_failure.lua");
 
-pub(super) fn decode_backoff(row: &Row) -> StoreResult<LoginBackoff> {
+fn decode_backoff(row: &Row) -> StoreResult<LoginBackoff> {
     Ok(LoginBackoff {
         failed_count: row.parse("failed_count")?,
         next_allowed_at: row.opt_timestamp("next_allowed_at")?,

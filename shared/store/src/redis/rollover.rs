@@ -11,7 +11,7 @@ use crate::rollover::{RolloverPolicy, RolloverStore};
 
 const TABLE: &str = "rollover_policies";
 
-pub(super) fn decode(row: &Row) -> StoreResult<RolloverPolicy> {
+fn decode(row: &Row) -> StoreResult<RolloverPolicy> {
     Ok(RolloverPolicy {
         name: row.text("name")?,
         write_alias: row.text("write_alias")?,

@@ -22,7 +22,7 @@ const OBSERVATION_TABLE: &str = "search_ui_scoped_key_observed";
 
 lua_script!(ROTATE = "scoped_key_rotate.lua");
 
-pub(super) fn decode_config(row: &Row) -> StoreResult<SearchUiConfig> {
+fn decode_config(row: &Row) -> StoreResult<SearchUiConfig> {
     Ok(SearchUiConfig {
         index_uid: row.text("index_uid")?,
         config: row.json("config")?,
@@ -30,7 +30,7 @@ pub(super) fn decode_config(row: &Row) -> StoreResult<SearchUiConfig> {
     })
 }
 
-pub(super) fn decode_scoped_key(row: &Row) -> StoreResult<ScopedKeyState> {
+fn decode_scoped_key(row: &Row) -> StoreResult<ScopedKeyState> {
     Ok(ScopedKeyState {
         index_uid: row.text("index_uid")?,
         primary_uid: row.text("primary_uid")?,
@@ -40,7 +40,7 @@ pub(super) fn decode_scoped_key(row: &Row) -> StoreResult<ScopedKeyState> {
     })
 }
 
-pub(super) fn decode_observation(row: &Row) -> StoreResult<ScopedKeyObservation> {
+fn decode_observation(row: &Row) -> StoreResult<ScopedKeyObservation> {
     Ok(ScopedKeyObservation {
         pod_id: row.text("pod_id")?,
         index_uid: row.text("index_uid")?,

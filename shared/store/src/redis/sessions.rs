@@ -13,7 +13,7 @@ use crate::sessions::{Session, SessionStore};
 
 const TABLE: &str = "sessions";
 
-pub(super) fn decode(row: &Row) -> StoreResult<Session> {
+fn decode(row: &Row) -> StoreResult<Session> {
     Ok(Session {
         session_id: row.text("session_id")?,
         last_write_task_uid: row.opt_parse("last_write_task_uid")?,

@@ -30,7 +30,7 @@ lua_script!(PRUNE = "task_prune.lua");
 lua_script!(DELETE = "task_delete.lua");
 lua_script!(COPY = "copy_task.lua");
 
-pub(super) fn decode_task(row: &Row) -> StoreResult<Task> {
+fn decode_task(row: &Row) -> StoreResult<Task> {
     Ok(Task {
         uid: row.parse("uid")?,
         index_uid: row.opt_text("index_uid")?,

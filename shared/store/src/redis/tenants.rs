@@ -24,7 +24,7 @@ lua_script!(DELETE = "tenant_delete.lua");
 lua_script!(DELETE_BY_ID = "tenant_delete_by_id.lua");
 lua_script!(COPY = "copy_tenant.lua");
 
-pub(super) fn decode(row: &Row) -> StoreResult<TenantMapping> {
+fn decode(row: &Row) -> StoreResult<TenantMapping> {
     Ok(TenantMapping {
         api_key_hash: row.hex32("api_key_hash")?,
         tenant_id: row.text("tenant_id")?,
