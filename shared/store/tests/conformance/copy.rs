@@ -11,7 +11,7 @@ use miroir_store::{
 };
 use serde_json::json;
 
-use crate::durability::{seed_every_table, verify_every_table};
+use crate::seed::{seed_every_table, verify_every_table};
 use crate::support::{TestStore, new_task, sleep_ms};
 
 /// Count and checksum of every table.

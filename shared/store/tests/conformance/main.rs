@@ -28,6 +28,7 @@ mod redis_cluster_only;
 #[cfg(feature = "redis")]
 mod redis_only;
 mod schema;
+mod seed;
 #[cfg(feature = "sqlite")]
 mod sqlite_only;
 mod tasks;

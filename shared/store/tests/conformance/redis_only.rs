@@ -7,7 +7,7 @@ use futures::StreamExt;
 use miroir_store::{RevocationEvent, StoreError, TaskKind};
 use miroir_test_support::{Appendfsync, RedisOptions, RedisServer};
 
-use crate::durability::{seed_every_table, verify_every_table};
+use crate::seed::{seed_every_table, verify_every_table};
 use crate::support::new_task;
 
 const TIMEOUT_MS: u64 = 500;

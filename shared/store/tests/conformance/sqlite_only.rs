@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use miroir_store::{StoreError, TaskKind};
 
-use crate::durability::{seed_every_table, verify_every_table};
+use crate::seed::{seed_every_table, verify_every_table};
 use crate::support::new_task;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
