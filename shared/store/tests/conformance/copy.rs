@@ -91,6 +91,9 @@ async fn copy(source: &DynStore, target: &DynStore, page: usize) {
     target.raise_job_claim_sequence(claims).await.unwrap();
 }
 
+/// The seeded store copied into a store of each backend and back (in pages of 7, the first copy
+/// done twice) has the same digests at every step, and both copies answer the API like the
+/// source.
 pub async fn every_table_round_trips_through_every_backend(store: &TestStore) {
     let seeded = seed_every_table(store).await;
     let source = digests(store, 1000).await;
@@ -184,6 +187,8 @@ async fn exported_rows_say_what_the_seed_wrote(store: &DynStore) {
     }
 }
 
+/// An empty store exports one empty last page per table; a seeded one the same rows whatever the
+/// page size.
 pub async fn pages_of_any_size_cover_every_row(store: &TestStore) {
     let empty = store.fresh().await;
     for table in CopyTable::ALL {
@@ -200,6 +205,8 @@ pub async fn pages_of_any_size_cover_every_row(store: &TestStore) {
     }
 }
 
+/// A cursor no export handed out, or a page of no rows, is `InvalidInput` (naming the cursor and
+/// the table).
 pub async fn bad_cursors_and_limits_are_invalid_input(store: &TestStore) {
     for (table, cursor) in [
         (CopyTable::Tasks, "7"),
@@ -225,6 +232,8 @@ pub async fn bad_cursors_and_limits_are_invalid_input(store: &TestStore) {
     ));
 }
 
+/// After a copy, uids, fencing tokens, claim tokens and the job queue continue where the source
+/// left them, even past rows it no longer has.
 pub async fn uids_tokens_and_job_order_continue_after_a_copy(store: &TestStore) {
     let mut uids = Vec::new();
     for _ in 0..5 {
@@ -407,6 +416,8 @@ pub async fn uids_tokens_and_job_order_continue_after_a_copy(store: &TestStore) 
     );
 }
 
+/// The task uid and claim token sequences are only ever raised, by hand or by importing a task or
+/// a job's claim, and new uids and claims follow them.
 pub async fn sequences_only_rise_and_imports_raise_them(store: &TestStore) {
     assert_eq!(store.task_sequence().await.unwrap(), 0);
     store.raise_task_sequence(10).await.unwrap();
@@ -480,6 +491,8 @@ pub async fn sequences_only_rise_and_imports_raise_them(store: &TestStore) {
     assert_eq!(next.claim_token, Some(501));
 }
 
+/// An imported row replaces the row with its key, and what indexes it: a task's filters, a job's
+/// queue entry and seq, a CDC buffer's totals.
 pub async fn an_import_replaces_the_row_with_its_key(store: &TestStore) {
     // A task replaced under its uid leaves the filters of its old status, type and index.
     let task = store
@@ -676,6 +689,8 @@ async fn expiring_rows(store: &DynStore) -> BTreeMap<CopyTable, Vec<String>> {
     rows
 }
 
+/// Rows of every expiring table are left out of exports once expired, and skipped by imports
+/// when expired (a lease keeps its token without its hold).
 pub async fn expired_rows_are_neither_exported_nor_imported(store: &TestStore) {
     const TTL: Duration = Duration::from_secs(1);
     let session = |id: &str, expires_at| Session {
@@ -721,6 +736,8 @@ pub async fn expired_rows_are_neither_exported_nor_imported(store: &TestStore) {
     assert!(target.list_leases().await.unwrap().is_empty());
 }
 
+/// `clear_all_rows` empties every table (fencing tokens included) of this store only, and keeps
+/// the schema version and both sequences.
 pub async fn clear_all_rows_empties_every_table_and_keeps_the_sequences(store: &TestStore) {
     seed_every_table(store).await;
     // On Redis, another prefix on the same server.

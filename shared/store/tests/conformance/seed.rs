@@ -44,7 +44,8 @@ pub struct Seeded {
 /// Writes the rows of the tables whose rows expire, living `ttl`, and a lease `leader` held by
 /// `pod-a` for `ttl`: two sessions, two idempotency records, two scoped-key observations, two
 /// admin sessions (one revoked), three rate-limit counters and two login backoffs (one backing
-/// off). Returns when they expire.
+/// off). Returns when the sessions and idempotency records expire (the rows written with a
+/// relative TTL expire a moment later).
 pub async fn seed_expiring_tables(store: &DynStore, ttl: Duration) -> Timestamp {
     let now = Timestamp::now();
     let expires_at = now.plus(ttl);
