@@ -11,9 +11,12 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::codec::{Fields, Row};
-use super::rows::require_future;
+use super::copy::{Scan, ScanRows};
+use super::keys::Keys;
+use super::rows::{Expiry, require_future};
 use super::{RedisStore, bounded};
 use crate::admin_sessions::{AdminSession, AdminSessionStore, RevocationEvent, RevocationStream};
+use crate::copy::CopyRow;
 use crate::error::{StoreError, StoreResult};
 
 const TABLE: &str = "admin_sessions";
@@ -31,7 +34,7 @@ const RESUBSCRIBE_MAX_DELAY: Duration = Duration::from_secs(5);
 
 lua_script!(REVOKE = "admin_session_revoke.lua");
 
-pub(super) fn decode(row: &Row) -> StoreResult<AdminSession> {
+fn decode(row: &Row) -> StoreResult<AdminSession> {
     Ok(AdminSession {
         session_id: row.text("session_id")?,
         csrf_token: row.text("csrf_token")?,
@@ -177,6 +180,33 @@ impl AdminSessionStore for RedisStore {
         ));
         Ok(ReceiverStream::new(receiver).boxed())
     }
+}
+
+impl RedisStore {
+    /// Writes one copied admin session (revoked or not) expiring at its `expires_at`, replacing
+    /// the session of the same id.
+    pub(super) async fn import_admin_session(&self, session: &AdminSession) -> StoreResult<()> {
+        let fields = Fields::new()
+            .text("session_id", session.session_id.as_str())
+            .text("csrf_token", session.csrf_token.as_str())
+            .hex("admin_key_hash", &session.admin_key_hash)
+            .timestamp("created_at", session.created_at)
+            .timestamp("expires_at", session.expires_at)
+            .flag("revoked", session.revoked)
+            .optional("user_agent", session.user_agent.as_deref(), Fields::text)
+            .optional("source_ip", session.source_ip.as_deref(), Fields::text);
+        let key = self.keys().admin_session(&session.session_id);
+        self.put_row(&key, &fields, Expiry::At(session.expires_at), None)
+            .await
+    }
+}
+
+/// The `miroir-migrate copy` export of admin sessions: `SCAN` of their hashes on every master.
+pub(super) fn copy_scan(keys: &Keys) -> Scan {
+    Scan::spread(
+        keys.admin_session_prefix(),
+        ScanRows::Hashes(|row| decode(row).map(CopyRow::AdminSession)),
+    )
 }
 
 #[cfg(test)]

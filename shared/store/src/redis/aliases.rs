@@ -7,6 +7,7 @@ use redis::Value;
 use super::RedisStore;
 use super::codec::{self, Fields, Row};
 use crate::aliases::{Alias, AliasHistoryEntry, AliasStore, AliasTarget, validate_alias};
+use crate::copy::{CopyPage, CopyRow};
 use crate::error::{StoreError, StoreResult};
 use crate::time::Timestamp;
 
@@ -16,7 +17,7 @@ lua_script!(CREATE = "alias_create.lua");
 lua_script!(FLIP = "alias_flip.lua");
 
 /// An alias from its hash and history list replies (`None` if the hash is missing).
-pub(super) fn decode(hash: Value, history: Value) -> StoreResult<Option<Alias>> {
+fn decode(hash: Value, history: Value) -> StoreResult<Option<Alias>> {
     let Some(row) = Row::decode(TABLE, hash)? else {
         return Ok(None);
     };
@@ -35,7 +36,7 @@ pub(super) fn decode(hash: Value, history: Value) -> StoreResult<Option<Alias>> 
 
 impl RedisStore {
     /// The aliases of `names` read in one transaction, skipping missing ones.
-    pub(super) async fn aliases_named(&self, names: &[String]) -> StoreResult<Vec<Alias>> {
+    async fn aliases_named(&self, names: &[String]) -> StoreResult<Vec<Alias>> {
         if names.is_empty() {
             return Ok(Vec::new());
         }
@@ -145,5 +146,61 @@ impl AliasStore for RedisStore {
             .ignore();
         let (deleted,): (u64,) = self.query_pipeline(&pipeline).await?;
         Ok(deleted > 0)
+    }
+}
+
+impl RedisStore {
+    /// One page of the `miroir-migrate copy` export of aliases (history included): the name set,
+    /// read whole, by name; the cursor is the last name.
+    pub(super) async fn export_aliases(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<CopyPage> {
+        let (names, next) = self
+            .set_page(&self.keys().alias_index(), cursor, limit)
+            .await?;
+        let aliases = self.aliases_named(&names).await?;
+        Ok(CopyPage {
+            rows: aliases.into_iter().map(CopyRow::Alias).collect(),
+            next,
+        })
+    }
+
+    /// Writes one copied alias with its version and history in one `MULTI`, replacing the alias
+    /// of the same name.
+    pub(super) async fn import_alias(&self, alias: &Alias) -> StoreResult<()> {
+        let keys = self.keys();
+        let fields = Fields::new()
+            .text("name", alias.name.as_str())
+            .text("kind", alias.target.kind_name())
+            .json("target", &alias.target)?
+            .display("version", alias.version)
+            .timestamp("created_at", alias.created_at);
+        let hash = keys.alias(&alias.name);
+        let history = keys.alias_history(&alias.name);
+        let entries = alias
+            .history
+            .iter()
+            .map(codec::to_json)
+            .collect::<StoreResult<Vec<String>>>()?;
+        let mut pipeline = redis::pipe();
+        pipeline
+            .atomic()
+            .cmd("DEL")
+            .arg(&hash)
+            .arg(&history)
+            .ignore()
+            .add_command(fields.hset(&hash))
+            .ignore();
+        if !entries.is_empty() {
+            pipeline.cmd("RPUSH").arg(&history).arg(entries).ignore();
+        }
+        pipeline
+            .cmd("SADD")
+            .arg(keys.alias_index())
+            .arg(&alias.name)
+            .ignore();
+        self.query_pipeline(&pipeline).await
     }
 }

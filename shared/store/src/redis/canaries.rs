@@ -2,13 +2,17 @@
 //! `ran_at`, members are the runs as JSON.
 
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 use redis::Value;
 use serde::{Deserialize, Serialize};
 
 use super::RedisStore;
 use super::codec::{self, Fields, Row};
+use super::copy::{Scan, ScanRows, checked_score};
+use super::keys::Keys;
 use super::rows::Expiry;
 use crate::canaries::{Canary, CanaryRun, CanaryRunStatus, CanaryStore};
+use crate::copy::{CopyPage, CopyRow, CopyTable};
 use crate::error::StoreResult;
 use crate::time::Timestamp;
 
@@ -20,7 +24,7 @@ lua_script!(RECORD_RUN = "canary_record_run.lua");
 /// A run as stored in the runs sorted set. `failed_assertions` is wrapped in a one-element array
 /// so that `Some(null)` and `None` stay distinct in JSON.
 #[derive(Serialize, Deserialize)]
-pub(super) struct StoredRun {
+struct StoredRun {
     canary_id: String,
     ran_at: Timestamp,
     status: CanaryRunStatus,
@@ -53,7 +57,7 @@ impl From<StoredRun> for CanaryRun {
     }
 }
 
-pub(super) fn decode(row: &Row) -> StoreResult<Canary> {
+fn decode(row: &Row) -> StoreResult<Canary> {
     Ok(Canary {
         id: row.text("id")?,
         name: row.text("name")?,
@@ -140,4 +144,99 @@ impl CanaryStore for RedisStore {
             .map(|run| codec::json::<StoredRun>(RUNS_TABLE, run).map(CanaryRun::from))
             .collect()
     }
+}
+
+impl RedisStore {
+    /// One page of the `miroir-migrate copy` export of canaries: the id set, read whole, by id;
+    /// the cursor is the last id.
+    pub(super) async fn export_canaries(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<CopyPage> {
+        let keys = self.keys();
+        let (ids, next) = self.set_page(&keys.canary_index(), cursor, limit).await?;
+        let hashes: Vec<String> = ids.iter().map(|id| keys.canary(id)).collect();
+        let rows = self
+            .copy_rows(CopyTable::Canaries, &hashes, |row| {
+                decode(row).map(CopyRow::Canary)
+            })
+            .await?;
+        Ok(CopyPage { rows, next })
+    }
+
+    /// Writes one copied canary run in one `MULTI`, replacing the run of the same canary at the
+    /// same time.
+    pub(super) async fn import_canary_run(&self, run: &CanaryRun) -> StoreResult<()> {
+        let key = self.keys().canary_runs(&run.canary_id);
+        let ran_at = run.ran_at.as_millis();
+        let stored = codec::to_json(&StoredRun::from(run.clone()))?;
+        let mut pipeline = redis::pipe();
+        pipeline
+            .atomic()
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(&key)
+            .arg(ran_at)
+            .arg(ran_at)
+            .ignore()
+            .cmd("ZADD")
+            .arg(&key)
+            .arg(ran_at)
+            .arg(stored)
+            .ignore();
+        self.query_pipeline(&pipeline).await
+    }
+}
+
+/// The `miroir-migrate copy` export of canary runs: `SCAN` of the per-canary sorted sets in their
+/// slot (a run's canary need not exist), each set's runs by `ran_at`.
+pub(super) fn run_copy_scan(keys: &Keys) -> Scan {
+    Scan::tagged(
+        keys.canary_runs_prefix(),
+        ScanRows::SeveralPerKey(run_copy_rows),
+    )
+}
+
+/// Up to `budget` runs of the sorted set `key` after `ran_at` `after`, and the last `ran_at`
+/// returned when more are left.
+fn run_copy_rows<'a>(
+    store: &'a RedisStore,
+    key: &'a str,
+    after: Option<&'a str>,
+    budget: usize,
+) -> BoxFuture<'a, StoreResult<(Vec<CopyRow>, Option<String>)>> {
+    Box::pin(async move {
+        let table = CopyTable::CanaryRuns;
+        let name = table.name();
+        let mut rows = Vec::new();
+        let min = match after {
+            None => "-inf".to_owned(),
+            Some(after) => format!("({}", checked_score(table, after, after)?),
+        };
+        let reply: Value = store
+            .query(
+                redis::cmd("ZRANGEBYSCORE")
+                    .arg(key)
+                    .arg(min)
+                    .arg("+inf")
+                    .arg("WITHSCORES")
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(budget + 1),
+            )
+            .await?;
+        let mut items = codec::array(name, reply)?.into_iter();
+        let mut last = None;
+        let mut more = false;
+        while let (Some(run), Some(score)) = (items.next(), items.next()) {
+            if rows.len() == budget {
+                more = true;
+                break;
+            }
+            let run: StoredRun = codec::json(name, run)?;
+            rows.push(CopyRow::CanaryRun(CanaryRun::from(run)));
+            last = Some(codec::text(name, score)?);
+        }
+        Ok((rows, last.filter(|_| more)))
+    })
 }

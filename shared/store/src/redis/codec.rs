@@ -22,6 +22,13 @@ pub(super) fn to_json(value: &impl Serialize) -> StoreResult<String> {
     })
 }
 
+/// An optional timestamp as a script argument: its milliseconds, empty for `None`.
+pub(super) fn optional_millis(value: Option<Timestamp>) -> String {
+    value
+        .map(|time| time.as_millis().to_string())
+        .unwrap_or_default()
+}
+
 /// The field/value pairs of a hash to write, plus the optional fields that are `None` (to
 /// `HDEL` when a row is updated in place).
 #[derive(Debug, Default)]

@@ -6,7 +6,10 @@ use redis::Value;
 
 use super::RedisStore;
 use super::codec::{Fields, Row};
-use super::rows::require_future;
+use super::copy::{Scan, ScanRows};
+use super::keys::Keys;
+use super::rows::{Expiry, require_future};
+use crate::copy::CopyRow;
 use crate::error::StoreResult;
 use crate::idempotency::{IdempotencyInsert, IdempotencyRecord, IdempotencyStore};
 use crate::time::Timestamp;
@@ -15,7 +18,7 @@ const TABLE: &str = "idempotency_cache";
 
 lua_script!(CREATE_EXPIRING = "hash_create_expiring.lua");
 
-pub(super) fn decode(row: &Row) -> StoreResult<IdempotencyRecord> {
+fn decode(row: &Row) -> StoreResult<IdempotencyRecord> {
     Ok(IdempotencyRecord {
         key: row.text("key")?,
         body_sha256: row.hex32("body_sha256")?,
@@ -69,4 +72,28 @@ impl IdempotencyStore for RedisStore {
         let row = self.row(TABLE, &self.keys().idempotency(key)).await?;
         row.as_ref().map(decode).transpose()
     }
+}
+
+impl RedisStore {
+    /// Writes one copied idempotency record expiring at its `expires_at`, replacing the record of
+    /// the same key.
+    pub(super) async fn import_idempotency(&self, record: &IdempotencyRecord) -> StoreResult<()> {
+        let fields = Fields::new()
+            .text("key", record.key.as_str())
+            .hex("body_sha256", &record.body_sha256)
+            .display("task_uid", record.task_uid)
+            .timestamp("expires_at", record.expires_at);
+        let key = self.keys().idempotency(&record.key);
+        self.put_row(&key, &fields, Expiry::At(record.expires_at), None)
+            .await
+    }
+}
+
+/// The `miroir-migrate copy` export of idempotency records: `SCAN` of their hashes on every
+/// master.
+pub(super) fn copy_scan(keys: &Keys) -> Scan {
+    Scan::spread(
+        keys.idempotency_prefix(),
+        ScanRows::Hashes(|row| decode(row).map(CopyRow::Idempotency)),
+    )
 }

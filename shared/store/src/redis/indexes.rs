@@ -10,6 +10,7 @@ use redis::Value;
 
 use super::RedisStore;
 use super::codec::{self, Fields, Row};
+use crate::copy::{CopyPage, CopyRow};
 use crate::error::StoreResult;
 use crate::indexes::{IndexRecord, IndexStore, next_version, validate_index_record};
 
@@ -19,7 +20,7 @@ lua_script!(PUT = "index_put.lua");
 lua_script!(DELETE = "index_delete.lua");
 lua_script!(LIST = "index_list.lua");
 
-pub(super) fn decode(row: &Row) -> StoreResult<IndexRecord> {
+fn decode(row: &Row) -> StoreResult<IndexRecord> {
     Ok(IndexRecord {
         uid: row.text("uid")?,
         primary_key: row.opt_text("primary_key")?,
@@ -34,7 +35,7 @@ pub(super) fn decode(row: &Row) -> StoreResult<IndexRecord> {
 }
 
 /// Every field of `record` as stored (an absent primary key is an absent field).
-pub(super) fn fields(record: &IndexRecord) -> Fields {
+fn fields(record: &IndexRecord) -> Fields {
     Fields::new()
         .text("uid", record.uid.as_str())
         .optional("primary_key", record.primary_key.as_deref(), Fields::text)
@@ -110,5 +111,50 @@ impl IndexStore for RedisStore {
             }
         }
         Ok(records)
+    }
+}
+
+impl RedisStore {
+    /// One page of the `miroir-migrate copy` export of index records: a page of `list_indexes`
+    /// after the last uid of the previous page (the cursor), read one record further to tell
+    /// whether another page follows.
+    pub(super) async fn export_indexes(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<CopyPage> {
+        let mut records = self.list_indexes(cursor, limit.saturating_add(1)).await?;
+        let more = records.len() > limit;
+        records.truncate(limit);
+        let next = if more {
+            records.last().map(|record| record.uid.clone())
+        } else {
+            None
+        };
+        Ok(CopyPage {
+            rows: records.into_iter().map(CopyRow::Index).collect(),
+            next,
+        })
+    }
+
+    /// Writes one copied index record as it is (version and timestamps included): replaces its
+    /// hash and adds its uid to the uid set in one `MULTI` (both in the `{indexes}` slot).
+    pub(super) async fn import_index(&self, record: &IndexRecord) -> StoreResult<()> {
+        let keys = self.keys();
+        let hash = keys.index_record(&record.uid);
+        let mut pipeline = redis::pipe();
+        pipeline
+            .atomic()
+            .cmd("DEL")
+            .arg(&hash)
+            .ignore()
+            .add_command(fields(record).hset(&hash))
+            .ignore()
+            .cmd("ZADD")
+            .arg(keys.index_record_uids())
+            .arg(0)
+            .arg(&record.uid)
+            .ignore();
+        self.query_pipeline(&pipeline).await
     }
 }

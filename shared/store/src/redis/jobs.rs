@@ -12,7 +12,9 @@ use async_trait::async_trait;
 use redis::{ScriptInvocation, Value};
 
 use super::RedisStore;
-use super::codec::{self, Fields, Row};
+use super::codec::{self, Fields, Row, optional_millis};
+use super::copy::checked_score;
+use crate::copy::{CopyPage, CopyRow, CopyTable, JobRecord};
 use crate::error::{StoreError, StoreResult};
 use crate::jobs::{Job, JobClaim, JobKind, JobPage, JobQuery, JobState, JobStore, NewJob};
 use crate::time::ttl_millis;
@@ -30,6 +32,7 @@ lua_script!(FAIL = "jobs_common.lua", "job_fail.lua");
 lua_script!(RECLAIM = "jobs_common.lua", "job_reclaim.lua");
 lua_script!(RETRY = "jobs_common.lua", "job_retry.lua");
 lua_script!(LIST = "job_list.lua");
+lua_script!(COPY = "jobs_common.lua", "copy_job.lua");
 
 /// The states in the order `jobs_common.lua` expects them.
 pub(super) const STATES: [JobState; 4] = [
@@ -41,7 +44,7 @@ pub(super) const STATES: [JobState; 4] = [
 
 /// Decodes a job hash. `claim_token` is read only while the job is in progress: a version-1
 /// binary still finishing its claim after the migration deletes `claimed_by` but not the token.
-pub(super) fn decode(row: &Row) -> StoreResult<Job> {
+fn decode(row: &Row) -> StoreResult<Job> {
     let state = row.parse("state")?;
     Ok(Job {
         id: row.text("id")?,
@@ -256,6 +259,81 @@ impl JobStore for RedisStore {
             }
         }
         Ok(queued)
+    }
+}
+
+impl RedisStore {
+    /// One page of the `miroir-migrate copy` export of jobs: `{jobs}:all` by enqueue sequence;
+    /// the cursor is the last sequence number.
+    pub(super) async fn export_jobs(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<CopyPage> {
+        let table = CopyTable::Jobs;
+        let keys = self.keys();
+        let after = match cursor {
+            None => String::new(),
+            Some(cursor) => checked_score(table, cursor, cursor)?,
+        };
+        let page = self
+            .zset_page(table, &keys.jobs_all(), &keys.job_prefix(), &after, limit)
+            .await?;
+        let rows = page
+            .rows
+            .iter()
+            .map(|row| {
+                Ok(CopyRow::Job(JobRecord {
+                    seq: row.parse("seq")?,
+                    job: decode(row)?,
+                }))
+            })
+            .collect::<StoreResult<_>>()?;
+        let next = if page.members == limit {
+            page.last
+        } else {
+            None
+        };
+        Ok(CopyPage { rows, next })
+    }
+
+    /// Writes one copied job with its enqueue sequence (`copy_job.lua`), replacing the job of the
+    /// same id and its index entries, and raising the job sequence to its `seq` and the claim
+    /// token sequence to its claim token in the same script.
+    pub(super) async fn import_job(&self, record: &JobRecord) -> StoreResult<()> {
+        let job = &record.job;
+        let fields = Fields::new()
+            .text("id", job.id.as_str())
+            .display("kind", job.kind)
+            .json("params", &job.params)?
+            .json("progress", &job.progress)?
+            .display("max_attempts", job.max_attempts)
+            .display("seq", record.seq)
+            .display("attempts", job.attempts)
+            .timestamp("run_after", job.run_after)
+            .timestamp("created_at", job.created_at)
+            .timestamp("updated_at", job.updated_at)
+            .display("state", job.state)
+            .optional("claimed_by", job.claimed_by.as_deref(), Fields::text)
+            .optional("claim_expires_at", job.claim_expires_at, Fields::timestamp)
+            .optional("claim_token", job.claim_token, Fields::display)
+            .optional("last_error", job.last_error.as_deref(), Fields::text);
+        let mut invocation = self.job_invocation(&COPY, Some(&job.id));
+        invocation
+            .arg(&job.id)
+            .arg(record.seq)
+            .arg(job.state.as_str())
+            .arg(job.kind.as_str())
+            .arg(job.run_after.as_millis())
+            .arg(optional_millis(job.claim_expires_at))
+            .arg(
+                job.claim_token
+                    .map(|token| token.to_string())
+                    .unwrap_or_default(),
+            )
+            .arg(fields.script_args());
+        let _: i64 = self.eval(&invocation).await?;
+        Ok(())
     }
 }
 

@@ -5,10 +5,14 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 use redis::Value;
 
 use super::RedisStore;
 use super::codec::{self, Row};
+use super::copy::{Scan, ScanRows};
+use super::keys::Keys;
+use crate::copy::{CopyRow, CopyTable, HeldLease, LeaseRecord};
 use crate::error::{StoreError, StoreResult};
 use crate::leases::{Lease, LeaseStore};
 use crate::time::{Timestamp, ttl_millis};
@@ -19,6 +23,7 @@ lua_script!(ACQUIRE = "lease_acquire.lua");
 lua_script!(RENEW = "lease_renew.lua");
 lua_script!(RELEASE = "lease_release.lua");
 lua_script!(LIST = "lease_list.lua");
+lua_script!(COPY = "copy_lease.lua");
 
 fn decode(scope: &str, row: &Row) -> StoreResult<Lease> {
     Ok(Lease {
@@ -119,4 +124,85 @@ impl LeaseStore for RedisStore {
             _ => Ok(()),
         }
     }
+}
+
+impl RedisStore {
+    /// Writes one copied lease (`copy_lease.lua`): raises the scope's fencing token to at least
+    /// the copied one (tokens never go back) and replaces the held lease, or frees it.
+    pub(super) async fn import_lease(&self, record: &LeaseRecord) -> StoreResult<()> {
+        let keys = self.keys();
+        let mut invocation = COPY.key(keys.lease(&record.scope));
+        invocation
+            .key(keys.lease_token(&record.scope))
+            .key(keys.lease_index())
+            .arg(&record.scope)
+            .arg(record.token);
+        match &record.held {
+            Some(held) => invocation
+                .arg(&held.holder)
+                .arg(held.expires_at.as_millis()),
+            None => invocation.arg("").arg(0),
+        };
+        let _: i64 = self.eval(&invocation).await?;
+        Ok(())
+    }
+}
+
+/// The `miroir-migrate copy` export of leases: `SCAN` of the token counters in the `{lease}`
+/// slot, one row per token key with its held hash.
+pub(super) fn copy_scan(keys: &Keys) -> Scan {
+    Scan::tagged(keys.lease_token_prefix(), ScanRows::PerKey(copy_rows))
+}
+
+/// Leases from their token keys (all in the `{lease}` slot), each with its held hash, in one
+/// pipeline; a token gone meanwhile gives no row.
+fn copy_rows<'a>(
+    store: &'a RedisStore,
+    token_keys: &'a [String],
+) -> BoxFuture<'a, StoreResult<Vec<CopyRow>>> {
+    Box::pin(async move {
+        let keys = store.keys();
+        let name = CopyTable::Leases.name();
+        let prefix = keys.lease_token_prefix();
+        let scopes: Vec<&str> = token_keys
+            .iter()
+            .filter_map(|key| key.strip_prefix(prefix.as_str()))
+            .collect();
+        if scopes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipeline = redis::pipe();
+        for scope in &scopes {
+            pipeline
+                .cmd("GET")
+                .arg(keys.lease_token(scope))
+                .cmd("HGETALL")
+                .arg(keys.lease(scope));
+        }
+        let replies: Vec<Value> = store.query_pipeline(&pipeline).await?;
+        let mut replies = replies.into_iter();
+        let mut rows = Vec::with_capacity(scopes.len());
+        for scope in scopes {
+            let (Some(token), Some(held)) = (replies.next(), replies.next()) else {
+                return Err(StoreError::corrupt(name, "short lease reply"));
+            };
+            if token == Value::Nil {
+                continue;
+            }
+            let held = Row::decode(name, held)?
+                .map(|row| -> StoreResult<HeldLease> {
+                    Ok(HeldLease {
+                        holder: row.text("holder")?,
+                        expires_at: row.timestamp("expires_at")?,
+                    })
+                })
+                .transpose()?;
+            rows.push(CopyRow::Lease(LeaseRecord {
+                scope: scope.to_owned(),
+                token: codec::integer(name, token)?,
+                held,
+            }));
+        }
+        Ok(rows)
+    })
 }

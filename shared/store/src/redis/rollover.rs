@@ -5,12 +5,13 @@ use async_trait::async_trait;
 use super::RedisStore;
 use super::codec::{Fields, Row};
 use super::rows::Expiry;
+use crate::copy::{CopyPage, CopyRow, CopyTable};
 use crate::error::StoreResult;
 use crate::rollover::{RolloverPolicy, RolloverStore};
 
 const TABLE: &str = "rollover_policies";
 
-pub(super) fn decode(row: &Row) -> StoreResult<RolloverPolicy> {
+fn decode(row: &Row) -> StoreResult<RolloverPolicy> {
     Ok(RolloverPolicy {
         name: row.text("name")?,
         write_alias: row.text("write_alias")?,
@@ -66,5 +67,28 @@ impl RolloverStore for RedisStore {
         let keys = self.keys();
         self.delete_indexed_row(&[keys.rollover_policy(name)], &keys.rollover_index(), name)
             .await
+    }
+}
+
+impl RedisStore {
+    /// One page of the `miroir-migrate copy` export of rollover policies: the name set, read
+    /// whole, by name; the cursor is the last name.
+    pub(super) async fn export_rollover_policies(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<CopyPage> {
+        let keys = self.keys();
+        let (names, next) = self.set_page(&keys.rollover_index(), cursor, limit).await?;
+        let hashes: Vec<String> = names
+            .iter()
+            .map(|name| keys.rollover_policy(name))
+            .collect();
+        let rows = self
+            .copy_rows(CopyTable::RolloverPolicies, &hashes, |row| {
+                decode(row).map(CopyRow::RolloverPolicy)
+            })
+            .await?;
+        Ok(CopyPage { rows, next })
     }
 }

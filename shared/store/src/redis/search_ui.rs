@@ -8,7 +8,10 @@ use redis::Value;
 
 use super::RedisStore;
 use super::codec::{Fields, Row};
+use super::copy::{Expiring, Scan, ScanRows, Stored};
+use super::keys::Keys;
 use super::rows::Expiry;
+use crate::copy::{CopyPage, CopyRow, CopyTable, ObservationRecord};
 use crate::error::StoreResult;
 use crate::search_ui::{ScopedKeyObservation, ScopedKeyState, SearchUiConfig, SearchUiStore};
 use crate::time::{Timestamp, ttl_millis};
@@ -19,7 +22,7 @@ const OBSERVATION_TABLE: &str = "search_ui_scoped_key_observed";
 
 lua_script!(ROTATE = "scoped_key_rotate.lua");
 
-pub(super) fn decode_config(row: &Row) -> StoreResult<SearchUiConfig> {
+fn decode_config(row: &Row) -> StoreResult<SearchUiConfig> {
     Ok(SearchUiConfig {
         index_uid: row.text("index_uid")?,
         config: row.json("config")?,
@@ -27,7 +30,7 @@ pub(super) fn decode_config(row: &Row) -> StoreResult<SearchUiConfig> {
     })
 }
 
-pub(super) fn decode_scoped_key(row: &Row) -> StoreResult<ScopedKeyState> {
+fn decode_scoped_key(row: &Row) -> StoreResult<ScopedKeyState> {
     Ok(ScopedKeyState {
         index_uid: row.text("index_uid")?,
         primary_uid: row.text("primary_uid")?,
@@ -37,7 +40,7 @@ pub(super) fn decode_scoped_key(row: &Row) -> StoreResult<ScopedKeyState> {
     })
 }
 
-pub(super) fn decode_observation(row: &Row) -> StoreResult<ScopedKeyObservation> {
+fn decode_observation(row: &Row) -> StoreResult<ScopedKeyObservation> {
     Ok(ScopedKeyObservation {
         pod_id: row.text("pod_id")?,
         index_uid: row.text("index_uid")?,
@@ -142,4 +145,93 @@ impl SearchUiStore for RedisStore {
         let row = self.row(OBSERVATION_TABLE, &key).await?;
         row.as_ref().map(decode_observation).transpose()
     }
+}
+
+impl RedisStore {
+    /// One page of the `miroir-migrate copy` export of search-UI configs: the index uid set,
+    /// read whole, by index uid; the cursor is the last index uid.
+    pub(super) async fn export_search_ui_configs(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<CopyPage> {
+        let keys = self.keys();
+        let (index_uids, next) = self
+            .set_page(&keys.search_ui_index(), cursor, limit)
+            .await?;
+        let hashes: Vec<String> = index_uids
+            .iter()
+            .map(|index_uid| keys.search_ui_config(index_uid))
+            .collect();
+        let rows = self
+            .copy_rows(CopyTable::SearchUiConfigs, &hashes, |row| {
+                decode_config(row).map(CopyRow::SearchUiConfig)
+            })
+            .await?;
+        Ok(CopyPage { rows, next })
+    }
+
+    /// Writes one copied scoped-key rotation state, replacing the state of the same index.
+    pub(super) async fn import_scoped_key(&self, state: &ScopedKeyState) -> StoreResult<()> {
+        let fields = Fields::new()
+            .text("index_uid", state.index_uid.as_str())
+            .text("primary_uid", state.primary_uid.as_str())
+            .optional("previous_uid", state.previous_uid.as_deref(), Fields::text)
+            .timestamp("rotated_at", state.rotated_at)
+            .display("generation", state.generation);
+        self.put_row(
+            &self.keys().scoped_key(&state.index_uid),
+            &fields,
+            Expiry::Never,
+            None,
+        )
+        .await
+    }
+
+    /// Writes one copied scoped-key observation expiring at its `expires_at`, replacing the
+    /// observation of the same pod and index.
+    pub(super) async fn import_observation(&self, record: &ObservationRecord) -> StoreResult<()> {
+        let observation = &record.observation;
+        let fields = Fields::new()
+            .text("pod_id", observation.pod_id.as_str())
+            .text("index_uid", observation.index_uid.as_str())
+            .display("generation", observation.generation)
+            .timestamp("observed_at", observation.observed_at);
+        let key = self
+            .keys()
+            .scoped_key_observation(&observation.pod_id, &observation.index_uid);
+        self.put_row(&key, &fields, Expiry::At(record.expires_at), None)
+            .await
+    }
+}
+
+/// The `miroir-migrate copy` export of scoped-key rotation states: `SCAN` of their hashes in
+/// their slot.
+pub(super) fn scoped_key_copy_scan(keys: &Keys) -> Scan {
+    Scan::tagged(
+        keys.scoped_key_prefix(),
+        ScanRows::Hashes(|row| decode_scoped_key(row).map(CopyRow::ScopedKey)),
+    )
+}
+
+/// The `miroir-migrate copy` export of scoped-key observations: `SCAN` of their hashes in their
+/// slot, each with the expiry of its key (observations do not store it).
+pub(super) fn observation_copy_scan(keys: &Keys) -> Scan {
+    Scan::tagged(
+        keys.scoped_key_observation_prefix(),
+        ScanRows::Expiring(Stored::Hash, decode_observation_copy_row),
+    )
+}
+
+/// An exported observation from its hash and expiry; `None` when the key is gone or never
+/// expires.
+fn decode_observation_copy_row(_: &Keys, read: Expiring) -> StoreResult<Option<CopyRow>> {
+    let name = CopyTable::ScopedKeyObservations.name();
+    let (Some(row), Some(expires_at)) = (Row::decode(name, read.value)?, read.expires_at) else {
+        return Ok(None);
+    };
+    Ok(Some(CopyRow::ScopedKeyObservation(ObservationRecord {
+        observation: decode_observation(&row)?,
+        expires_at,
+    })))
 }

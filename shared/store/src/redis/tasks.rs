@@ -7,8 +7,10 @@ use async_trait::async_trait;
 use redis::Value;
 
 use super::RedisStore;
-use super::codec::{self, Fields, Row};
+use super::codec::{self, Fields, Row, optional_millis};
+use super::copy::{bad_cursor, checked_score};
 use super::keys::{Layout, TaskSpace};
+use crate::copy::{CopyPage, CopyRow, CopyTable};
 use crate::error::{StoreError, StoreResult};
 use crate::leases::Fence;
 use crate::tasks::{
@@ -26,8 +28,9 @@ lua_script!(UPDATE = "task_update.lua");
 lua_script!(LIST = "task_list.lua");
 lua_script!(PRUNE = "task_prune.lua");
 lua_script!(DELETE = "task_delete.lua");
+lua_script!(COPY = "copy_task.lua");
 
-pub(super) fn decode_task(row: &Row) -> StoreResult<Task> {
+fn decode_task(row: &Row) -> StoreResult<Task> {
     Ok(Task {
         uid: row.parse("uid")?,
         index_uid: row.opt_text("index_uid")?,
@@ -73,12 +76,6 @@ fn distinct<T: Ord + Clone>(values: &[T]) -> Vec<T> {
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect()
-}
-
-fn optional_millis(value: Option<Timestamp>) -> String {
-    value
-        .map(|time| time.as_millis().to_string())
-        .unwrap_or_default()
 }
 
 /// One partition's share of a task page: its total and its first matches in page order.
@@ -493,6 +490,107 @@ impl TaskStore for RedisStore {
             (("fenced", current), Some(fence)) => Err(fenced(fence, current)),
             ((_, deleted), _) => Ok(deleted),
         }
+    }
+}
+
+impl RedisStore {
+    /// One page of the `miroir-migrate copy` export of tasks: each partition's `_index` in turn
+    /// (one on a standalone server, 16 on a cluster), by uid; the cursor is
+    /// `<partition>:<last uid>`.
+    pub(super) async fn export_tasks(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<CopyPage> {
+        let table = CopyTable::Tasks;
+        let keys = self.keys();
+        let (mut partition, mut after) = match cursor {
+            None => (0, String::new()),
+            Some(cursor) => {
+                let (partition, after) = cursor
+                    .split_once(':')
+                    .ok_or_else(|| bad_cursor(table, cursor))?;
+                let partition = partition
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|partition| *partition < keys.task_partitions())
+                    .ok_or_else(|| bad_cursor(table, cursor))?;
+                (partition, checked_score(table, cursor, after)?)
+            }
+        };
+        let mut rows = Vec::new();
+        while partition < keys.task_partitions() {
+            let space = keys.task_space(partition);
+            let budget = limit - rows.len();
+            let page = self
+                .zset_page(
+                    table,
+                    &space.index_all(),
+                    &space.task_prefix(),
+                    &after,
+                    budget,
+                )
+                .await?;
+            for row in &page.rows {
+                rows.push(CopyRow::Task(decode_task(row)?));
+            }
+            if page.members == budget
+                && let Some(last) = page.last
+            {
+                return Ok(CopyPage {
+                    rows,
+                    next: Some(format!("{partition}:{last}")),
+                });
+            }
+            partition += 1;
+            after.clear();
+        }
+        Ok(CopyPage { rows, next: None })
+    }
+
+    /// Writes one copied task as it is (`copy_task.lua`), replacing the task of the same uid and
+    /// its entries in its partition's indexes.
+    pub(super) async fn import_task(&self, task: &Task) -> StoreResult<()> {
+        let space = self.keys().task_space_of(task.uid);
+        let fields = Fields::new()
+            .display("uid", task.uid)
+            .display("kind", task.kind)
+            .display("status", task.status)
+            .json("node_tasks", &task.node_tasks)?
+            .timestamp("enqueued_at", task.enqueued_at)
+            .optional("index_uid", task.index_uid.as_deref(), Fields::text)
+            .optional_json("details", task.details.as_ref())?
+            .optional_json("error", task.error.as_ref())?
+            .optional("canceled_by", task.canceled_by, Fields::display)
+            .optional("started_at", task.started_at, Fields::timestamp)
+            .optional("finished_at", task.finished_at, Fields::timestamp);
+        let mut invocation = COPY.prepare_invoke();
+        invocation
+            .key(space.index_all())
+            .key(space.enqueued_at())
+            .key(space.started_at())
+            .key(space.finished_at());
+        for status in TaskStatus::ALL {
+            invocation.key(space.by_status(*status));
+        }
+        invocation
+            .key(space.by_status(task.status))
+            .key(space.by_kind(task.kind))
+            .key(
+                task.index_uid
+                    .as_deref()
+                    .map_or_else(|| space.index_all(), |index_uid| space.by_index(index_uid)),
+            )
+            .arg(task.uid)
+            .arg(space.task_prefix())
+            .arg(space.by_kind_prefix())
+            .arg(space.by_index_prefix())
+            .arg(task.enqueued_at.as_millis())
+            .arg(optional_millis(task.started_at))
+            .arg(optional_millis(task.finished_at))
+            .arg(fields.script_args());
+        let _: i64 = self.eval(&invocation).await?;
+        Ok(())
     }
 }
 

@@ -10,6 +10,9 @@ use redis::Value;
 
 use super::RedisStore;
 use super::codec::{Fields, Row};
+use super::copy::{Scan, ScanRows};
+use super::keys::Keys;
+use crate::copy::CopyRow;
 use crate::error::StoreResult;
 use crate::tenants::{TenantMapping, TenantStore};
 
@@ -19,8 +22,9 @@ lua_script!(PUT = "tenant_put.lua");
 lua_script!(GET_BY_ID = "tenant_get_by_id.lua");
 lua_script!(DELETE = "tenant_delete.lua");
 lua_script!(DELETE_BY_ID = "tenant_delete_by_id.lua");
+lua_script!(COPY = "copy_tenant.lua");
 
-pub(super) fn decode(row: &Row) -> StoreResult<TenantMapping> {
+fn decode(row: &Row) -> StoreResult<TenantMapping> {
     Ok(TenantMapping {
         api_key_hash: row.hex32("api_key_hash")?,
         tenant_id: row.text("tenant_id")?,
@@ -81,4 +85,35 @@ impl TenantStore for RedisStore {
         let deleted: i64 = self.eval(&invocation).await?;
         Ok(deleted == 1)
     }
+}
+
+impl RedisStore {
+    /// Writes one copied tenant mapping (`copy_tenant.lua`): replaces the mapping of its key hash
+    /// and makes it its tenant's one key, unmapping what either held before.
+    pub(super) async fn import_tenant(&self, mapping: &TenantMapping) -> StoreResult<()> {
+        let keys = self.keys();
+        let fields = Fields::new()
+            .hex("api_key_hash", &mapping.api_key_hash)
+            .text("tenant_id", mapping.tenant_id.as_str())
+            .optional("group_id", mapping.group_id, Fields::display);
+        let mut invocation = COPY.key(keys.tenant(&mapping.api_key_hash));
+        invocation
+            .key(keys.tenant_by_id(&mapping.tenant_id))
+            .arg(keys.tenant_prefix())
+            .arg(keys.tenant_by_id_prefix())
+            .arg(hex::encode(mapping.api_key_hash))
+            .arg(&mapping.tenant_id)
+            .arg(fields.script_args());
+        let _: i64 = self.eval(&invocation).await?;
+        Ok(())
+    }
+}
+
+/// The `miroir-migrate copy` export of tenant mappings: `SCAN` of the mapping hashes, tagged
+/// `{tenants}` on a cluster (one server anyway on a standalone one).
+pub(super) fn copy_scan(keys: &Keys) -> Scan {
+    Scan::tagged(
+        keys.tenant_prefix(),
+        ScanRows::Hashes(|row| decode(row).map(CopyRow::Tenant)),
+    )
 }

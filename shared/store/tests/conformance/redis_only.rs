@@ -1,14 +1,18 @@
 //! What only a server backend can show: a restart of the Redis process with persistence on,
-//! an outage answered with `Unavailable` within the timeout, and recovery of the same handle.
+//! an outage answered with `Unavailable` within the timeout, and recovery of the same handle; and
+//! what only the Redis layout has: the keys a copy's walks and `clear_all_rows` leave, on a server
+//! and on a cluster.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use miroir_store::{RevocationEvent, StoreError, TaskKind};
+use miroir_store::{CopyRow, CopyTable, RevocationEvent, StoreError, TaskKind};
 use miroir_test_support::{Appendfsync, RedisOptions, RedisServer};
 
-use crate::durability::{seed_every_table, verify_every_table};
-use crate::support::new_task;
+use crate::copy::export_all;
+use crate::seed::{seed_every_table, verify_every_table};
+use crate::support::{self, RawAccess, TestStore, new_task};
 
 const TIMEOUT_MS: u64 = 500;
 
@@ -133,4 +137,68 @@ async fn revocation_stream_resyncs_after_a_reconnect() {
         next,
         Some(RevocationEvent::Revoked("after-restart".to_owned()))
     );
+}
+
+/// The key prefix of a Redis store under test and what reads its keys.
+fn redis_keys(store: &TestStore) -> (support::RedisNodes, String) {
+    match RawAccess::of(store) {
+        Some(RawAccess::Redis { nodes, prefix }) => (nodes, prefix),
+        _ => panic!("not a Redis store"),
+    }
+}
+
+/// The walks through an index (tasks, jobs, name sets, CDC sinks, index records) return each row
+/// once, pages of one row crossing the task partitions of a cluster; only `SCAN` walks may repeat
+/// a row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn indexed_copy_walks_return_each_row_once() {
+    for store in [support::redis().await, support::redis_cluster().await] {
+        seed_every_table(&store).await;
+        for table in [
+            CopyTable::Tasks,
+            CopyTable::Jobs,
+            CopyTable::Aliases,
+            CopyTable::Canaries,
+            CopyTable::CdcCursors,
+            CopyTable::RolloverPolicies,
+            CopyTable::SearchUiConfigs,
+            CopyTable::Indexes,
+        ] {
+            let rows = export_all(&store, table, 1).await;
+            let keys: BTreeMap<String, &CopyRow> =
+                rows.iter().map(|row| (row.key(), row)).collect();
+            assert!(!rows.is_empty(), "{table}");
+            assert_eq!(keys.len(), rows.len(), "{}: {table}", store.kind());
+        }
+    }
+}
+
+/// `clear_all_rows` deletes every key of its prefix but the schema version and the two
+/// sequences, on a server and on a cluster, and no key of another prefix on the same server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn clear_all_rows_leaves_only_the_version_and_the_sequences() {
+    for store in [support::redis().await, support::redis_cluster().await] {
+        let neighbour = store.fresh().await;
+        seed_every_table(&store).await;
+        seed_every_table(&neighbour).await;
+        let (nodes, prefix) = redis_keys(&store);
+        let (neighbour_nodes, neighbour_prefix) = redis_keys(&neighbour);
+        let neighbour_keys = neighbour_nodes.keys(&neighbour_prefix).await;
+        assert!(nodes.keys(&prefix).await.len() > 50);
+        store.clear_all_rows().await.unwrap();
+        assert_eq!(
+            nodes.keys(&prefix).await,
+            BTreeSet::from([
+                format!("{prefix}:{{meta}}:schema_version"),
+                format!("{prefix}:{{tasks}}:seq"),
+                format!("{prefix}:{{jobs}}:claim_seq"),
+            ]),
+            "{}",
+            store.kind()
+        );
+        assert_eq!(
+            neighbour_nodes.keys(&neighbour_prefix).await,
+            neighbour_keys
+        );
+    }
 }

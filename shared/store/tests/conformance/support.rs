@@ -60,6 +60,26 @@ impl TestStore {
         }
     }
 
+    /// What the store runs on, for messages: `sqlite memory`, `sqlite file`, `redis` or
+    /// `redis cluster`.
+    pub fn kind(&self) -> &'static str {
+        match &self.raw {
+            #[cfg(feature = "redis")]
+            Some(RawAccess::Redis {
+                nodes: RedisNodes::Standalone(_),
+                ..
+            }) => "redis",
+            #[cfg(feature = "redis")]
+            Some(RawAccess::Redis {
+                nodes: RedisNodes::Cluster(_),
+                ..
+            }) => "redis cluster",
+            #[cfg(feature = "sqlite")]
+            Some(RawAccess::Sqlite(_)) => "sqlite file",
+            _ => "sqlite memory",
+        }
+    }
+
     /// A second handle on the same data, or `None` when the backend cannot share it.
     pub async fn reopen(&self) -> Option<DynStore> {
         let url = self.url.as_ref()?;
@@ -72,6 +92,20 @@ impl std::ops::Deref for TestStore {
     fn deref(&self) -> &DynStore {
         &self.store
     }
+}
+
+/// A new, empty, migrated store of each kind the features enable: SQLite in memory, Redis and
+/// Redis Cluster (each with its own prefix).
+pub async fn one_of_each_backend() -> Vec<TestStore> {
+    let mut stores = Vec::new();
+    #[cfg(feature = "sqlite")]
+    stores.push(sqlite_memory().await);
+    #[cfg(feature = "redis")]
+    {
+        stores.push(redis().await);
+        stores.push(redis_cluster().await);
+    }
+    stores
 }
 
 #[cfg(feature = "sqlite")]
@@ -384,6 +418,41 @@ impl RedisNodes {
                 command.query_async(&mut connection).await.unwrap()
             }
         };
+    }
+
+    /// Every key of the store with prefix `prefix`, read with `SCAN` on every node (the test
+    /// clusters have no replicas that could lag).
+    pub async fn keys(&self, prefix: &str) -> std::collections::BTreeSet<String> {
+        let urls = match self {
+            RedisNodes::Standalone(url) => std::slice::from_ref(url),
+            RedisNodes::Cluster(urls) => urls.as_slice(),
+        };
+        let mut keys = std::collections::BTreeSet::new();
+        for url in urls {
+            let mut connection = redis::Client::open(url.as_str())
+                .unwrap()
+                .get_multiplexed_async_connection()
+                .await
+                .unwrap();
+            let mut cursor = 0_u64;
+            loop {
+                let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(format!("{prefix}:*"))
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query_async(&mut connection)
+                    .await
+                    .unwrap();
+                keys.extend(found);
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        keys
     }
 
     /// The key of task `uid`, as the documented layout says: `P:tasks:<uid>` on one server;
