@@ -1,6 +1,7 @@
 //! One search from the client's index uid to the merged response: resolve the index, scatter,
 //! apply `unavailable_shard_policy`, merge.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use miroir_core::ApiError;
@@ -34,9 +35,15 @@ pub(crate) async fn run(
     request: &SearchRequest,
     pinned_group: Option<u32>,
 ) -> Result<Outcome, ApiError> {
+    let targets = alias::read_targets(state, uid).await?;
+    // Indexes with their own rules share only the ranking score.
+    let mut request = Cow::Borrowed(request);
+    if targets.len() > 1 {
+        request.to_mut().rules.by_score = true;
+    }
     let mut gathered = scatter::Gathered::default();
-    for index in alias::read_targets(state, uid).await? {
-        let one = scatter::gather(&state.cluster, &index, request, pinned_group).await?;
+    for index in targets {
+        let one = scatter::gather(&state.cluster, &index, &request, pinned_group).await?;
         gathered.answers.extend(one.answers);
         gathered.missing.extend(one.missing);
     }
@@ -47,7 +54,7 @@ pub(crate) async fn run(
         return Err(scatter::unavailable(uid, &gathered.missing));
     }
     Ok(Outcome {
-        response: SearchResponse::merge(request, &gathered.answers),
+        response: SearchResponse::merge(&request, &gathered.answers),
         degraded: gathered.missing,
     })
 }

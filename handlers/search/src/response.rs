@@ -117,10 +117,7 @@ mod tests {
     use super::*;
 
     fn answer(response: Value, requested: usize) -> NodeAnswer {
-        NodeAnswer {
-            response: response.as_object().unwrap().clone(),
-            requested,
-        }
+        NodeAnswer::parse(response.to_string().as_bytes(), requested).unwrap()
     }
 
     fn request(body: Value) -> SearchRequest {

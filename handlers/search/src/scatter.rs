@@ -24,7 +24,6 @@ use miroir_core::node::node_path;
 use miroir_core::node::{Method, NodeError};
 use miroir_core::routing::{NodeIndex, Shard, Topology, held_shards};
 use miroir_core::{ApiError, Code};
-use serde_json::{Map, Value};
 
 use crate::request::SearchRequest;
 
@@ -197,16 +196,8 @@ async fn ask(
         .into_iter()
         .zip(windows)
         .map(|((_, result), &window)| {
-            let response = result?.json::<Map<String, Value>>()?;
-            if !response.get("hits").is_some_and(Value::is_array) {
-                return Err(NodeError::Invalid(
-                    "a search answer without `hits`".to_owned(),
-                ));
-            }
-            Ok(NodeAnswer {
-                response,
-                requested: window,
-            })
+            NodeAnswer::parse(&result?.body, window)
+                .map_err(|error| NodeError::Invalid(format!("not a search answer: {error}")))
         })
         .collect()
 }

@@ -36,6 +36,8 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashSet};
 
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::reserved::SHARD_RULE;
@@ -49,27 +51,45 @@ pub const SCORE_FIELD: &str = "_rankingScore";
 /// The per-rule ranking details Meilisearch adds with `showRankingScoreDetails`.
 pub const DETAILS_FIELD: &str = "_rankingScoreDetails";
 
-/// One node's search answer.
+/// One node's search answer. Its hits stay raw JSON: the merge reads only their ranking fields
+/// ([`HitKeys`]), and only the hits of the client's page are decoded whole.
 #[derive(Clone, Debug)]
 pub struct NodeAnswer {
-    /// The node's response object (`hits`, `estimatedTotalHits` or `totalHits`,
+    /// The node's response object without `hits` (`estimatedTotalHits` or `totalHits`,
     /// `facetDistribution`, `facetStats`, `processingTimeMs`).
     pub response: Map<String, Value>,
+    /// The hits, as the node wrote them.
+    pub hits: Vec<Box<RawValue>>,
     /// How many hits the node was asked for.
     pub requested: usize,
 }
 
 impl NodeAnswer {
-    fn hits(&self) -> &[Value] {
-        self.response
-            .get("hits")
-            .and_then(Value::as_array)
-            .map_or(&[], Vec::as_slice)
+    /// A node's search answer from its body; an error unless it is an object with a `hits`
+    /// array.
+    pub fn parse(body: &[u8], requested: usize) -> Result<Self, serde_json::Error> {
+        let mut fields: Map<String, Value> = Map::new();
+        let mut hits = None;
+        for (key, value) in serde_json::from_slice::<BTreeMap<String, Box<RawValue>>>(body)? {
+            if key == "hits" {
+                hits = Some(serde_json::from_str::<Vec<Box<RawValue>>>(value.get())?);
+            } else {
+                fields.insert(key, serde_json::from_str(value.get())?);
+            }
+        }
+        let hits = hits.ok_or_else(|| {
+            <serde_json::Error as serde::de::Error>::custom("a search answer without `hits`")
+        })?;
+        Ok(Self {
+            response: fields,
+            hits,
+            requested,
+        })
     }
 
     /// True when the node may hold more matching hits than it returned.
     pub fn truncated(&self) -> bool {
-        self.hits().len() >= self.requested && self.total() > self.hits().len() as u64
+        self.hits.len() >= self.requested && self.total() > self.hits.len() as u64
     }
 
     /// The node's count of matching documents (`totalHits` or `estimatedTotalHits`).
@@ -84,12 +104,41 @@ impl NodeAnswer {
     /// there lacks the rule and should be repaired. True otherwise (no hits, or no details to
     /// tell).
     pub fn breaks_ties_by_shard(&self) -> bool {
-        self.hits()
+        self.hits
             .first()
-            .and_then(|hit| hit.get(DETAILS_FIELD))
-            .and_then(Value::as_object)
+            .and_then(|hit| serde_json::from_str::<HitKeys>(hit.get()).ok())
+            .and_then(|keys| keys.details)
             .is_none_or(|details| details.contains_key(SHARD_RULE))
     }
+}
+
+/// The fields of a hit the merge orders by; the rest of the hit is skipped unread.
+#[derive(Debug, Default, Deserialize)]
+struct HitKeys {
+    #[serde(rename = "_rankingScore")]
+    score: Option<f64>,
+    #[serde(rename = "_rankingScoreDetails")]
+    details: Option<BTreeMap<String, DetailEntry>>,
+    #[serde(rename = "_miroir_shard")]
+    shard: Option<u64>,
+}
+
+/// One rule's entry of `_rankingScoreDetails`, as far as ordering needs it.
+#[derive(Debug, Deserialize)]
+struct DetailEntry {
+    order: Option<u64>,
+    score: Option<f64>,
+    similarity: Option<f64>,
+    /// `Some(Null)` for a present `null` (a missing sort value), `None` when absent.
+    #[serde(default, deserialize_with = "present")]
+    value: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    distance: Option<Value>,
+}
+
+/// A field that is there, even `null`.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
 }
 
 /// How the hits of a search are merged and shown.
@@ -191,37 +240,28 @@ struct Ranked {
 }
 
 impl Ranked {
-    fn of(hit: &Value, position: usize, node: usize, rules: &MergeRules) -> Self {
-        let score = || Rank::Score(hit.get(SCORE_FIELD).and_then(Value::as_f64).unwrap_or(0.0));
+    fn of(hit: &RawValue, position: usize, node: usize, rules: &MergeRules) -> Self {
+        let keys: HitKeys = serde_json::from_str(hit.get()).unwrap_or_default();
         let mut ranks = Vec::new();
         let mut shard_ordered = false;
-        match hit.get(DETAILS_FIELD).and_then(Value::as_object) {
+        match keys.details {
             Some(details) if !rules.by_score => {
-                let mut entries: Vec<(u64, &String, &Value)> = details
-                    .iter()
-                    .map(|(name, entry)| {
-                        let order = entry.get("order").and_then(Value::as_u64);
-                        (order.unwrap_or(u64::MAX), name, entry)
-                    })
-                    .collect();
-                entries.sort_by_key(|(order, _, _)| *order);
-                for (_, name, entry) in entries {
+                let mut entries: Vec<(String, DetailEntry)> = details.into_iter().collect();
+                entries.sort_by_key(|(_, entry)| entry.order.unwrap_or(u64::MAX));
+                for (name, entry) in entries {
                     if name == SHARD_RULE {
                         shard_ordered = true;
-                    } else if let Some(rank) = rank_of(name, entry) {
+                    } else if let Some(rank) = rank_of(&name, entry) {
                         ranks.push(rank);
                     }
                 }
             }
-            _ => ranks.push(score()),
+            _ => ranks.push(Rank::Score(keys.score.unwrap_or(0.0))),
         }
         Self {
             ranks,
             shard_ordered,
-            shard: hit
-                .get(SHARD_FIELD)
-                .and_then(Value::as_u64)
-                .unwrap_or(u64::MAX),
+            shard: keys.shard.unwrap_or(u64::MAX),
             position,
             node,
         }
@@ -248,24 +288,15 @@ impl Ranked {
 
 /// The rank one entry of `_rankingScoreDetails` gives (`None` for an entry that orders nothing
 /// Miroir can read).
-fn rank_of(name: &str, entry: &Value) -> Option<Rank> {
+fn rank_of(name: &str, entry: DetailEntry) -> Option<Rank> {
     let descending = name.ends_with(":desc");
-    if let Some(distance) = entry.get("distance") {
+    if let Some(sorted) = entry.distance.or(entry.value) {
         return Some(Rank::Sorted {
-            value: SortValue::of(Some(distance)),
+            value: SortValue::of(Some(&sorted)),
             descending,
         });
     }
-    if let Some(value) = entry.get("value") {
-        return Some(Rank::Sorted {
-            value: SortValue::of(Some(value)),
-            descending,
-        });
-    }
-    ["similarity", "score"]
-        .iter()
-        .find_map(|key| entry.get(*key).and_then(Value::as_f64))
-        .map(Rank::Score)
+    entry.similarity.or(entry.score).map(Rank::Score)
 }
 
 /// The value of `attribute` in `hit` (a top-level field, else a dotted path), as a key.
@@ -294,7 +325,7 @@ impl<'a> Merged<'a> {
         let mut last = Vec::with_capacity(answers.len());
         let mut ranked = Vec::new();
         for (node, answer) in answers.iter().enumerate() {
-            let hits = answer.hits();
+            let hits = &answer.hits;
             ranked.extend(
                 hits.iter()
                     .enumerate()
@@ -310,8 +341,11 @@ impl<'a> Merged<'a> {
         if let Some(attribute) = &rules.distinct {
             let mut seen = HashSet::new();
             ranked.retain(|place| {
-                let hit = &answers[place.node].hits()[place.position];
-                distinct_value(hit, attribute).is_none_or(|value| seen.insert(value))
+                let hit = &answers[place.node].hits[place.position];
+                serde_json::from_str::<Value>(hit.get())
+                    .ok()
+                    .and_then(|hit| distinct_value(&hit, attribute))
+                    .is_none_or(|value| seen.insert(value))
             });
         }
         Self {
@@ -369,7 +403,8 @@ impl<'a> Merged<'a> {
             .skip(offset)
             .take(limit)
             .map(|place| {
-                let mut hit = self.answers[place.node].hits()[place.position].clone();
+                let raw = &self.answers[place.node].hits[place.position];
+                let mut hit: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
                 clean_document(&mut hit);
                 if let Some(object) = hit.as_object_mut() {
                     for field in &self.rules.hidden {
@@ -494,13 +529,8 @@ mod tests {
     use super::*;
 
     fn answer(hits: Value, total: u64, requested: usize) -> NodeAnswer {
-        NodeAnswer {
-            response: json!({"hits": hits, "estimatedTotalHits": total, "processingTimeMs": total})
-                .as_object()
-                .unwrap()
-                .clone(),
-            requested,
-        }
+        let body = json!({"hits": hits, "estimatedTotalHits": total, "processingTimeMs": total});
+        NodeAnswer::parse(body.to_string().as_bytes(), requested).unwrap()
     }
 
     fn ids(hits: &[Value]) -> Vec<u64> {

@@ -1,15 +1,17 @@
-//! `data-bench`: the data path of a real `miroir` process in front of three test nodes, against
-//! ONE test node answering the same requests directly, measured in the same run on the same
-//! machine.
+//! `data-bench`: the data path of a real `miroir` process in front of three nodes, against ONE
+//! node answering the same requests directly, measured in the same run on the same machine.
 //!
-//! Setup: four Meilisearch-compatible test nodes (`miroir_test_support::meilisearch::TestNode`)
-//! in this process, on their own tokio runtime, with `task_delay: Duration::ZERO` (the smallest
-//! allowed: a task is applied as soon as the node's processor picks it up, so the simulated
-//! processing time is not what is measured). Three of them are `miroir`'s fleet (`MIROIR_SHARDS=8`,
+//! Setup: four nodes. With `--meilisearch-bin PATH`, real Meilisearch servers (each its own
+//! process and data directory, `--experimental-enable-metrics` so their request counters give the
+//! searches they received); without it, Meilisearch-compatible test nodes
+//! (`miroir_test_support::meilisearch::TestNode`) in this process, on their own tokio runtime,
+//! with `task_delay: Duration::ZERO` (the smallest allowed: a task is applied as soon as the
+//! node's processor picks it up, so the simulated processing time is not what is measured).
+//! Three of them are `miroir`'s fleet (`MIROIR_SHARDS=8`,
 //! `MIROIR_REPLICATION_FACTOR=1`, one replica group, SQLite task store migrated by
 //! `miroir-migrate up` in a temporary directory); the fourth is the baseline, talked to directly.
 //! Both sides get index `bench` (`primaryKey: id`, `filterableAttributes: [genre, price]`,
-//! `searchableAttributes: [title]`) before anything is timed.
+//! `sortableAttributes: [price]`, `searchableAttributes: [title]`) before anything is timed.
 //!
 //! 1. Ingest: `--documents` documents `{id, title: "doc <id> <word>", genre, price}` in batches
 //!    of `--batch`, posted in order with `--concurrency` batches in flight
@@ -19,20 +21,25 @@
 //!    request bodies are the same bytes for both sides, encoded before the clock starts.
 //! 2. Search: `--concurrency` clients each send a fixed, deterministic mix of
 //!    `POST /indexes/bench/search` (one keyword, two keywords, an empty query with a facet on
-//!    `genre` and the filter `price < 50`, offset paging) back to back for `--duration-secs`,
+//!    `genre` and the filter `price < 50`, offset paging, sorted by `price` with and without a
+//!    keyword) back to back for `--duration-secs`,
 //!    after a warm-up: requests/s and p50/p99 latency. Before that, every query of the mix is
 //!    run once on both sides, which must return the same number of hits and the same facet
 //!    counts.
 //!
+//!    The same run is then repeated while one writer adds new documents (`--batch` per request,
+//!    each request waited for until its task succeeded before the next): search latency under a
+//!    sustained ingest, and how many documents were written meanwhile.
+//!
 //!    The table also gives the searches the nodes received per search sent (counted by the
 //!    nodes): 1 for the direct node; for `miroir`, 3 (one per fleet node) plus every time it
-//!    asks a truncated node again with a larger window because that node's last hit ties the
-//!    merged window's last hit.
+//!    asks a node again with a larger window (a node whose index lacks Miroir's shard ranking
+//!    rule, or a `distinct` search short of hits: see `miroir-handler-search`'s scatter).
 //!
 //! Any failed request or task stops the program (exit 1): a benchmark of failures measures
 //! nothing. Prints a Markdown table (miroir, direct, ratio miroir/direct) and nproc.
 //!
-//! Caveats: the test node is a fixture, not Meilisearch. Each search scans every document of the
+//! Caveats (test nodes): the test node is a fixture, not Meilisearch. Each search scans every document of the
 //! index under one lock, so its cost grows with the documents a node holds (`miroir` spreads them
 //! over three nodes, the baseline keeps them all on one); each document addition copies the whole
 //! index, so at 100,000 documents ingest time is mostly the nodes' and grows faster than the
@@ -46,14 +53,15 @@
 //! ```
 //!
 //! Options: `--documents` (100000), `--batch` (1000), `--concurrency` (4), `--duration-secs` (10),
-//! `--miroir PATH` (`target/release/miroir`), `--migrate PATH` (`target/release/miroir-migrate`).
+//! `--meilisearch-bin PATH` (none: test nodes), `--miroir PATH` (`target/release/miroir`),
+//! `--migrate PATH` (`target/release/miroir-migrate`).
 
 // A benchmark program: printing its results on stdout is its purpose.
 #![allow(clippy::print_stdout)]
 
 use miroir_perf::{Binaries, ChildGuard, Error, Result, migrate_store};
 use std::net::{Ipv4Addr, TcpListener};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
@@ -61,6 +69,7 @@ use axum::body::Bytes;
 use clap::Parser;
 use futures::{StreamExt, TryStreamExt};
 use miroir_test_support::meilisearch::{TestNode, TestNodeOptions};
+use miroir_test_support::process::http;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -111,6 +120,10 @@ struct Args {
     /// Seconds of each measured search run.
     #[arg(long, default_value_t = 10)]
     duration_secs: u64,
+    /// Real Meilisearch nodes: the path of a `meilisearch` binary (e.g. the output of
+    /// `../shared/tools/meilisearch/meilisearch --print-path`). Without it, test nodes.
+    #[arg(long)]
+    meilisearch_bin: Option<PathBuf>,
     /// `--miroir` and `--migrate`.
     #[command(flatten)]
     binaries: Binaries,
@@ -127,20 +140,32 @@ fn main() -> ExitCode {
     }
 }
 
-/// The test nodes and the runtime serving them (its own threads, so that a node busy searching
-/// never delays the benchmark's client). Fields drop in order: the nodes before their runtime.
-struct Nodes {
-    /// `miroir`'s fleet: `meili-0`, `meili-1`, `meili-2`.
-    fleet: Vec<TestNode>,
-    /// The baseline node.
-    direct: TestNode,
-    /// Serves every node.
-    _runtime: tokio::runtime::Runtime,
+/// The nodes of a run: in-process test nodes, or real Meilisearch servers (`--meilisearch-bin`).
+enum Nodes {
+    /// Test nodes and the runtime serving them (its own threads, so that a node busy searching
+    /// never delays the benchmark's client). Fields drop in order: the nodes before their
+    /// runtime.
+    Test {
+        /// `miroir`'s fleet: `meili-0`, `meili-1`, `meili-2`.
+        fleet: Vec<TestNode>,
+        /// The baseline node.
+        direct: TestNode,
+        /// Serves every node.
+        _runtime: tokio::runtime::Runtime,
+    },
+    /// Real Meilisearch processes with `--experimental-enable-metrics` (their request counter
+    /// gives the searches they received), each with its own data directory.
+    Real {
+        /// `miroir`'s fleet, then the baseline node, last.
+        nodes: Vec<(ChildGuard, u16)>,
+        /// The nodes' data directories.
+        _data: tempfile::TempDir,
+    },
 }
 
 impl Nodes {
-    /// Starts [`FLEET`] + 1 nodes without task delay.
-    fn start() -> Result<Self> {
+    /// Starts [`FLEET`] + 1 test nodes without task delay.
+    fn start_test() -> Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .thread_name("test-node")
@@ -157,29 +182,92 @@ impl Nodes {
             let direct = TestNode::start(options).await?;
             Ok::<_, std::io::Error>((fleet, direct))
         })?;
-        Ok(Self {
+        Ok(Self::Test {
             fleet,
             direct,
             _runtime: runtime,
         })
     }
 
+    /// Starts [`FLEET`] + 1 real Meilisearch nodes of `binary`, answering `/health`.
+    fn start_real(binary: &Path) -> Result<Self> {
+        let data = tempfile::tempdir()?;
+        let mut nodes = Vec::with_capacity(FLEET + 1);
+        for index in 0..=FLEET {
+            let port = free_port()?;
+            let node = ChildGuard::spawn(
+                format!("meilisearch {index}"),
+                Command::new(binary)
+                    .arg("--http-addr")
+                    .arg(format!("127.0.0.1:{port}"))
+                    .arg("--db-path")
+                    .arg(data.path().join(format!("node-{index}")))
+                    .args(["--no-analytics", "--experimental-enable-metrics"])
+                    .args(["--log-level", "WARN"]),
+            )?;
+            nodes.push((node, port));
+        }
+        for (node, port) in &mut nodes {
+            let deadline = Instant::now() + START_TIMEOUT;
+            while http(*port, "GET", "/health", &[], "").is_none_or(|reply| reply.status != 200) {
+                node.check_alive()?;
+                if Instant::now() >= deadline {
+                    return Err(
+                        format!("{} not healthy within {START_TIMEOUT:?}", node.name()).into(),
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Ok(Self::Real { nodes, _data: data })
+    }
+
+    /// The fleet's base URLs.
+    fn fleet_urls(&self) -> Vec<String> {
+        match self {
+            Self::Test { fleet, .. } => fleet.iter().map(TestNode::url).collect(),
+            Self::Real { nodes, .. } => nodes[..FLEET]
+                .iter()
+                .map(|(_, port)| format!("http://127.0.0.1:{port}"))
+                .collect(),
+        }
+    }
+
+    /// The baseline node's base URL.
+    fn direct_url(&self) -> String {
+        match self {
+            Self::Test { direct, .. } => direct.url(),
+            Self::Real { nodes, .. } => format!("http://127.0.0.1:{}", nodes[FLEET].1),
+        }
+    }
+
     /// Searches the fleet received so far.
     fn fleet_searches(&self) -> usize {
-        self.fleet.iter().map(search_count).sum()
+        match self {
+            Self::Test { fleet, .. } => fleet.iter().map(search_count).sum(),
+            Self::Real { nodes, .. } => nodes[..FLEET]
+                .iter()
+                .map(|(_, port)| real_search_count(*port))
+                .sum(),
+        }
+    }
+
+    /// Searches the baseline node received so far.
+    fn direct_searches(&self) -> usize {
+        match self {
+            Self::Test { direct, .. } => search_count(direct),
+            Self::Real { nodes, .. } => real_search_count(nodes[FLEET].1),
+        }
     }
 
     /// `MIROIR_NODES` for the fleet, all in replica group 0.
     fn nodes_yaml(&self) -> String {
         let entries: Vec<String> = self
-            .fleet
+            .fleet_urls()
             .iter()
             .enumerate()
-            .map(|(index, node)| {
-                format!(
-                    "{{id: meili-{index}, address: \"{}\", replica_group: 0}}",
-                    node.url()
-                )
+            .map(|(index, url)| {
+                format!("{{id: meili-{index}, address: \"{url}\", replica_group: 0}}")
             })
             .collect();
         format!("[{}]", entries.join(", "))
@@ -189,6 +277,25 @@ impl Nodes {
 /// Searches `node` received so far on the benchmark's index.
 fn search_count(node: &TestNode) -> usize {
     node.request_count("POST", &format!("/indexes/{INDEX}/search"))
+}
+
+/// Searches the real node on `port` answered so far (any index, any status), from its
+/// Prometheus counter `meilisearch_http_requests_total`. A blocking call, made only before and
+/// after a measured run.
+fn real_search_count(port: u16) -> usize {
+    let Some(reply) = http(port, "GET", "/metrics", &[], "") else {
+        return 0;
+    };
+    reply
+        .body
+        .lines()
+        .filter(|line| {
+            line.starts_with("meilisearch_http_requests_total{")
+                && line.contains(r#"method="POST""#)
+                && line.contains(r#"path="/indexes/{index_uid}/search""#)
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as usize
 }
 
 /// A free loopback port (free a moment ago).
@@ -340,7 +447,11 @@ async fn create_index(api: &Api) -> Result<()> {
     api.write(
         Method::PATCH,
         &format!("/indexes/{INDEX}/settings"),
-        &json!({"filterableAttributes": ["genre", "price"], "searchableAttributes": ["title"]}),
+        &json!({
+            "filterableAttributes": ["genre", "price"],
+            "sortableAttributes": ["price"],
+            "searchableAttributes": ["title"],
+        }),
     )
     .await
 }
@@ -357,7 +468,12 @@ fn document(id: usize) -> Value {
 
 /// The request bodies of `documents` documents in batches of `batch`.
 fn document_batches(documents: usize, batch: usize) -> Result<Vec<Bytes>> {
-    let ids: Vec<usize> = (0..documents).collect();
+    document_batches_from(0, documents, batch)
+}
+
+/// The request bodies of documents `first..first + documents` in batches of `batch`.
+fn document_batches_from(first: usize, documents: usize, batch: usize) -> Result<Vec<Bytes>> {
+    let ids: Vec<usize> = (first..first + documents).collect();
     ids.chunks(batch.max(1))
         .map(|chunk| {
             let batch: Vec<Value> = chunk.iter().map(|id| document(*id)).collect();
@@ -407,7 +523,7 @@ struct Ingest {
     write_p99: Duration,
 }
 
-/// The search mix, as request bodies: each kind twice, with other words.
+/// The search mix, as request bodies: each kind twice, with other words (sorted searches too).
 fn search_mix() -> Vec<Bytes> {
     [
         json!({"q": "harbor"}),
@@ -418,6 +534,8 @@ fn search_mix() -> Vec<Bytes> {
         json!({"q": "onyx fjord"}),
         json!({"q": "", "facets": ["genre"], "filter": "price < 50 AND genre = drama"}),
         json!({"q": "iris", "offset": 40, "limit": 20}),
+        json!({"q": "", "filter": "genre = western", "sort": ["price:desc"]}),
+        json!({"q": "lumen", "sort": ["price:asc"], "limit": 10}),
     ]
     .iter()
     .map(|query| Bytes::from(query.to_string()))
@@ -552,6 +670,40 @@ async fn search_load(
     })
 }
 
+/// One writer posting `batches` in turn (again from the first when all were sent), each waited
+/// for until it succeeded before the next, until `deadline`: the nodes index without pause.
+/// Returns how many documents batches were written.
+async fn sustained_ingest(api: &Api, batches: &[Bytes], deadline: Instant) -> Result<usize> {
+    let path = format!("/indexes/{INDEX}/documents");
+    let mut written = 0;
+    for batch in batches.iter().cycle() {
+        if Instant::now() >= deadline {
+            break;
+        }
+        let uid = api.enqueue(Method::POST, &path, batch.clone()).await?;
+        api.wait_task(uid).await?;
+        written += 1;
+    }
+    Ok(written)
+}
+
+/// The search run of [`measure_search`] while [`sustained_ingest`] writes `batches`; the load
+/// and the batches written.
+async fn search_while_ingesting(
+    api: &Api,
+    mix: &[Bytes],
+    clients: usize,
+    duration: Duration,
+    batches: &[Bytes],
+) -> Result<(Load, usize)> {
+    let deadline = Instant::now() + duration;
+    let (load, written) = tokio::join!(
+        search_load(api, mix, clients, duration, &|| 0),
+        sustained_ingest(api, batches, deadline)
+    );
+    Ok((load?, written?))
+}
+
 /// Warm-up, then the measured search run.
 async fn measure_search(
     api: &Api,
@@ -586,6 +738,14 @@ struct Report {
     miroir_search: Load,
     /// Search on the direct node.
     direct_search: Load,
+    /// Search through `miroir` while documents are written.
+    miroir_busy: Load,
+    /// Search on the direct node while documents are written.
+    direct_busy: Load,
+    /// Batches written through `miroir` during its busy search run.
+    miroir_written: usize,
+    /// Batches written to the direct node during its busy search run.
+    direct_written: usize,
 }
 
 /// The whole benchmark.
@@ -594,7 +754,10 @@ fn bench(args: &Args) -> Result<()> {
     let concurrency = args.concurrency.max(1);
     let duration = Duration::from_secs(args.duration_secs.max(1));
 
-    let nodes = Nodes::start()?;
+    let nodes = match &args.meilisearch_bin {
+        Some(binary) => Nodes::start_real(binary)?,
+        None => Nodes::start_test()?,
+    };
     let dir = tempfile::tempdir()?;
     let store_url = migrate_store(dir.path(), &args.binaries.migrate)?;
     let port = free_port()?;
@@ -607,9 +770,11 @@ fn bench(args: &Args) -> Result<()> {
     };
     let direct = Api {
         client,
-        base: nodes.direct.url(),
+        base: nodes.direct_url(),
     };
     let batches = document_batches(args.documents, args.batch)?;
+    // Written during the last search run: new documents, after the first `documents`.
+    let extra = document_batches_from(args.documents, args.documents, args.batch)?;
     let mix = search_mix();
 
     // The client runs on this thread only; the nodes have their own runtime.
@@ -633,19 +798,29 @@ fn bench(args: &Args) -> Result<()> {
         check_same_answers(&miroir, &direct, &mix).await?;
 
         eprintln!("data-bench: search, direct node, {duration:?}…");
-        let direct_searches = || search_count(&nodes.direct);
+        let direct_searches = || nodes.direct_searches();
         let direct_search =
             measure_search(&direct, &mix, concurrency, duration, &direct_searches).await?;
         eprintln!("data-bench: search, miroir, {duration:?}…");
         let fleet_searches = || nodes.fleet_searches();
         let miroir_search =
             measure_search(&miroir, &mix, concurrency, duration, &fleet_searches).await?;
+        eprintln!("data-bench: search during ingest, direct node, {duration:?}…");
+        let (direct_busy, direct_written) =
+            search_while_ingesting(&direct, &mix, concurrency, duration, &extra).await?;
+        eprintln!("data-bench: search during ingest, miroir, {duration:?}…");
+        let (miroir_busy, miroir_written) =
+            search_while_ingesting(&miroir, &mix, concurrency, duration, &extra).await?;
         miroir_process.check_alive()?;
         Ok::<_, Error>(Report {
             miroir_ingest,
             direct_ingest,
             miroir_search,
             direct_search,
+            miroir_busy,
+            direct_busy,
+            miroir_written,
+            direct_written,
         })
     })?;
     print_report(args, concurrency, duration, mix.len(), &report);
@@ -664,13 +839,16 @@ fn print_report(
     println!(
         "{} documents in batches of {}, {concurrency} batches in flight, ingest = first POST to \
          every task `succeeded`; search = {concurrency} clients looping over {queries} queries \
-         for {}s after a {}s warm-up; test nodes in-process with task_delay 0; miroir: \
-         {FLEET} nodes, 8 shards, RF 1, SQLite; nproc {nproc} (client, nodes and miroir share \
-         the machine).",
+         for {}s after a {}s warm-up; {}; miroir: {FLEET} nodes, 8 shards, RF 1, SQLite; nproc \
+         {nproc} (client, nodes and miroir share the machine).",
         args.documents,
         args.batch.max(1),
         duration.as_secs(),
         WARM_UP.as_secs(),
+        match &args.meilisearch_bin {
+            Some(binary) => format!("real Meilisearch nodes ({})", binary.display()),
+            None => "test nodes in-process with task_delay 0".to_owned(),
+        },
     );
     println!();
     println!("| Measure | miroir ({FLEET} nodes) | one node direct | miroir / direct |");
@@ -728,6 +906,34 @@ fn print_report(
             ours.node_searches_per_search,
             theirs.node_searches_per_search,
             2,
+            "",
+        ),
+        (
+            "search requests/s during ingest",
+            report.miroir_busy.requests_per_sec,
+            report.direct_busy.requests_per_sec,
+            1,
+            "",
+        ),
+        (
+            "search latency p50 during ingest",
+            ms(report.miroir_busy.p50),
+            ms(report.direct_busy.p50),
+            2,
+            " ms",
+        ),
+        (
+            "search latency p99 during ingest",
+            ms(report.miroir_busy.p99),
+            ms(report.direct_busy.p99),
+            2,
+            " ms",
+        ),
+        (
+            "documents written during that run",
+            (report.miroir_written * args.batch.max(1)) as f64,
+            (report.direct_written * args.batch.max(1)) as f64,
+            0,
             "",
         ),
     ];
