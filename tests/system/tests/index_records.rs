@@ -14,11 +14,15 @@ use miroir_test_support::process::http;
 use miroir_test_support::{shared_redis, unique_prefix};
 use serde_json::{Value, json};
 
+/// Two replicas over three test nodes and one Redis store. Node calls time out after 1 s, so a
+/// deletion's bounded wait for older writes (`2 × node timeout + 1 s`) stays well under the test
+/// client's 5 s read timeout even when a round hits the wait's worst case on a loaded machine.
 fn replicas(label: &str) -> (Fleet, Miroir, Miroir) {
     let fleet = Fleet::start(3);
     let url = shared_redis().store_url(&unique_prefix(label), Duration::from_secs(2));
-    let a = Miroir::start(&fleet, &url, 1);
-    let b = Miroir::start(&fleet, &url, 1);
+    let env = [("MIROIR_SCATTER__NODE_TIMEOUT_MS", "1000")];
+    let a = Miroir::start_with(&fleet, &url, 1, &env);
+    let b = Miroir::start_with(&fleet, &url, 1, &env);
     (fleet, a, b)
 }
 
@@ -93,8 +97,9 @@ fn a_write_racing_an_index_deletion_on_real_meilisearch_nodes() {
         return;
     };
     let url = shared_redis().store_url(&unique_prefix("records-real-race"), Duration::from_secs(2));
-    let a = Miroir::start(&nodes, &url, 1);
-    let b = Miroir::start(&nodes, &url, 1);
+    let env = [("MIROIR_SCATTER__NODE_TIMEOUT_MS", "1000")];
+    let a = Miroir::start_with(&nodes, &url, 1, &env);
+    let b = Miroir::start_with(&nodes, &url, 1, &env);
     race_deletions_and_writes(&a, &b, |index| {
         let port = (index < nodes.len()).then(|| nodes.port(index))?;
         let reply = http(
