@@ -153,26 +153,9 @@ impl App {
             .oneshot(request.body(body).unwrap())
             .await
             .unwrap();
-        let status = response.status();
-        let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        if bytes.is_empty() {
-            return Reply {
-                status,
-                body: Value::Null,
-                wire: Wire::Null,
-            };
-        }
-        assert_eq!(content_type.unwrap(), "application/json");
-        let mut wire: Wire = serde_json::from_slice(&bytes).unwrap();
-        wire.mask_times();
-        Reply {
-            status,
-            body: serde_json::from_slice(&bytes).unwrap(),
-            wire,
-        }
+        let mut reply = Reply::read(response).await;
+        reply.wire.mask_times();
+        reply
     }
 
     /// Sends `call`, asserting `status` and that `{status, body}` matches snapshot `name`.

@@ -114,22 +114,10 @@ impl App {
             .oneshot(request.body(Body::empty()).unwrap())
             .await
             .unwrap();
-        let status = response.status();
-        assert_eq!(
-            response.headers()[header::CONTENT_TYPE],
-            "application/json",
-            "{method} {uri}"
-        );
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        let mut wire: Wire = serde_json::from_slice(&bytes).unwrap();
-        wire.mask(&self.ids.lock().unwrap());
-        Reply {
-            status,
-            body: serde_json::from_slice(&bytes).unwrap(),
-            wire,
-        }
+        let mut reply = Reply::read(response).await;
+        assert_ne!(reply.wire, Wire::Null, "{method} {uri}: no body");
+        reply.wire.mask(&self.ids.lock().unwrap());
+        reply
     }
 
     async fn get(&self, uri: &str) -> Reply {

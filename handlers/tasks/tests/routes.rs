@@ -16,7 +16,7 @@ use miroir_http::{AppState, apply_layers};
 use miroir_store::{
     DynStore, NewTask, NodeTaskMap, Task, TaskError, TaskKind, TaskStatus, Timestamp,
 };
-use miroir_test_support::route_kit::{Reply, Snapshot};
+use miroir_test_support::route_kit::{Reply, Snapshot, Wire};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -90,21 +90,9 @@ async fn call(router: &Router, method: Method, uri: &str) -> Reply {
         .uri(uri)
         .body(Body::empty())
         .unwrap();
-    let response = router.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/json",
-        "{method} {uri}"
-    );
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    Reply {
-        status,
-        body: serde_json::from_slice(&bytes).unwrap(),
-        wire: serde_json::from_slice(&bytes).unwrap(),
-    }
+    let reply = Reply::read(router.clone().oneshot(request).await.unwrap()).await;
+    assert_ne!(reply.wire, Wire::Null, "{method} {uri}: no body");
+    reply
 }
 
 /// [`call`], asserting `status` and that `{status, body}` matches snapshot `name`.

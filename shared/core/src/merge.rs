@@ -385,16 +385,6 @@ impl<'a> Merged<'a> {
             .collect()
     }
 
-    /// Number of merged hits.
-    pub fn len(&self) -> usize {
-        self.ranked.len()
-    }
-
-    /// True when no node returned a hit.
-    pub fn is_empty(&self) -> bool {
-        self.ranked.is_empty()
-    }
-
     /// The hits at merged positions `offset..offset + limit`, as the client sees them: reserved
     /// fields and [`MergeRules::hidden`] fields removed, the score and details kept as asked.
     pub fn page(&self, offset: usize, limit: usize) -> Vec<Value> {
