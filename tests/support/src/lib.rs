@@ -2,6 +2,7 @@
 //! Miroir's binaries as processes ([`process`]).
 //! [`meilisearch`]: a Meilisearch-compatible in-memory test node (`TestNode`) with faults.
 //! [`route_kit`]: the shared harness of the handler crates' `tests/routes.rs`.
+//! [`real_meilisearch`]: a real Meilisearch server as a child process.
 //!
 //! # Which server to use
 //!
@@ -46,6 +47,7 @@ mod docker;
 mod local;
 pub mod meilisearch;
 pub mod process;
+pub mod real_meilisearch;
 mod resp;
 pub mod route_kit;
 mod server;

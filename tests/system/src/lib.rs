@@ -10,6 +10,7 @@ use miroir_test_support::meilisearch::{TestNode, TestNodeOptions};
 use miroir_test_support::process::{
     HttpReply, Process, http, loopback_port, wait_until, workspace_binary,
 };
+use miroir_test_support::real_meilisearch::RealMeilisearch;
 use serde_json::Value;
 use tokio::runtime::Runtime;
 
@@ -93,7 +94,7 @@ impl Nodes for Fleet {
 /// `../shared/tools/meilisearch/`), each with its own port and data directory, in group 0;
 /// stopped when dropped.
 pub struct RealNodes {
-    nodes: Vec<(Process, u16)>,
+    nodes: Vec<RealMeilisearch>,
     _data: tempfile::TempDir,
 }
 
@@ -110,22 +111,8 @@ impl RealNodes {
         let data = tempfile::tempdir().unwrap();
         let nodes = (0..count)
             .map(|index| {
-                let port = loopback_port().unwrap();
-                let process = Process::spawn(
-                    Command::new(&binary)
-                        .arg("--http-addr")
-                        .arg(format!("127.0.0.1:{port}"))
-                        .arg("--db-path")
-                        .arg(data.path().join(format!("node-{index}")))
-                        .args(["--no-analytics", "--env", "development"])
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::null()),
-                )
-                .unwrap();
-                wait_until("meilisearch to answer", Duration::from_secs(30), || {
-                    http(port, "GET", "/health", &[], "").is_some_and(|reply| reply.status == 200)
-                });
-                (process, port)
+                let dir = data.path().join(format!("node-{index}"));
+                RealMeilisearch::start(binary.as_ref(), &dir, &["--env", "development"]).unwrap()
             })
             .collect();
         Some(Self { nodes, _data: data })
@@ -133,7 +120,7 @@ impl RealNodes {
 
     /// Node `index`'s port on 127.0.0.1.
     pub fn port(&self, index: usize) -> u16 {
-        self.nodes[index].1
+        self.nodes[index].port()
     }
 
     /// How many nodes there are.
@@ -153,9 +140,7 @@ impl Nodes for RealNodes {
             .nodes
             .iter()
             .enumerate()
-            .map(|(index, (_, port))| {
-                format!("{{id: real-{index}, address: \"http://127.0.0.1:{port}\"}}")
-            })
+            .map(|(index, node)| format!("{{id: real-{index}, address: \"{}\"}}", node.url()))
             .collect();
         format!("[{}]", entries.join(", "))
     }

@@ -70,6 +70,7 @@ use clap::Parser;
 use futures::{StreamExt, TryStreamExt};
 use miroir_test_support::meilisearch::{TestNode, TestNodeOptions};
 use miroir_test_support::process::http;
+use miroir_test_support::real_meilisearch::RealMeilisearch;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -157,7 +158,7 @@ enum Nodes {
     /// gives the searches they received), each with its own data directory.
     Real {
         /// `miroir`'s fleet, then the baseline node, last.
-        nodes: Vec<(ChildGuard, u16)>,
+        nodes: Vec<RealMeilisearch>,
         /// The nodes' data directories.
         _data: tempfile::TempDir,
     },
@@ -192,33 +193,13 @@ impl Nodes {
     /// Starts [`FLEET`] + 1 real Meilisearch nodes of `binary`, answering `/health`.
     fn start_real(binary: &Path) -> Result<Self> {
         let data = tempfile::tempdir()?;
-        let mut nodes = Vec::with_capacity(FLEET + 1);
-        for index in 0..=FLEET {
-            let port = free_port()?;
-            let node = ChildGuard::spawn(
-                format!("meilisearch {index}"),
-                Command::new(binary)
-                    .arg("--http-addr")
-                    .arg(format!("127.0.0.1:{port}"))
-                    .arg("--db-path")
-                    .arg(data.path().join(format!("node-{index}")))
-                    .args(["--no-analytics", "--experimental-enable-metrics"])
-                    .args(["--log-level", "WARN"]),
-            )?;
-            nodes.push((node, port));
-        }
-        for (node, port) in &mut nodes {
-            let deadline = Instant::now() + START_TIMEOUT;
-            while http(*port, "GET", "/health", &[], "").is_none_or(|reply| reply.status != 200) {
-                node.check_alive()?;
-                if Instant::now() >= deadline {
-                    return Err(
-                        format!("{} not healthy within {START_TIMEOUT:?}", node.name()).into(),
-                    );
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
+        let nodes = (0..=FLEET)
+            .map(|index| {
+                let dir = data.path().join(format!("node-{index}"));
+                RealMeilisearch::start(binary, &dir, &["--experimental-enable-metrics"])
+                    .map_err(|error| Error::from(error.message().to_owned()))
+            })
+            .collect::<Result<_>>()?;
         Ok(Self::Real { nodes, _data: data })
     }
 
@@ -226,10 +207,7 @@ impl Nodes {
     fn fleet_urls(&self) -> Vec<String> {
         match self {
             Self::Test { fleet, .. } => fleet.iter().map(TestNode::url).collect(),
-            Self::Real { nodes, .. } => nodes[..FLEET]
-                .iter()
-                .map(|(_, port)| format!("http://127.0.0.1:{port}"))
-                .collect(),
+            Self::Real { nodes, .. } => nodes[..FLEET].iter().map(RealMeilisearch::url).collect(),
         }
     }
 
@@ -237,7 +215,7 @@ impl Nodes {
     fn direct_url(&self) -> String {
         match self {
             Self::Test { direct, .. } => direct.url(),
-            Self::Real { nodes, .. } => format!("http://127.0.0.1:{}", nodes[FLEET].1),
+            Self::Real { nodes, .. } => nodes[FLEET].url(),
         }
     }
 
@@ -247,7 +225,7 @@ impl Nodes {
             Self::Test { fleet, .. } => fleet.iter().map(search_count).sum(),
             Self::Real { nodes, .. } => nodes[..FLEET]
                 .iter()
-                .map(|(_, port)| real_search_count(*port))
+                .map(|node| real_search_count(node.port()))
                 .sum(),
         }
     }
@@ -256,7 +234,7 @@ impl Nodes {
     fn direct_searches(&self) -> usize {
         match self {
             Self::Test { direct, .. } => search_count(direct),
-            Self::Real { nodes, .. } => real_search_count(nodes[FLEET].1),
+            Self::Real { nodes, .. } => real_search_count(nodes[FLEET].port()),
         }
     }
 
