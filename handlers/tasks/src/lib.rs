@@ -1,9 +1,10 @@
-//! `miroir-handler-tasks`: `GET /tasks/{uid}` and `GET /tasks`, the Meilisearch task API over
-//! the store's task registry.
+//! `miroir-handler-tasks`: `GET /tasks/{uid}`, `GET /tasks`, `DELETE /tasks` and
+//! `POST /tasks/cancel`, the Meilisearch task API over the store's task registry.
 //!
 //! Task objects have Meilisearch's exact shape (reference/meilisearch-api.md) plus one extension
 //! field, `miroir: {nodeTasks}`, the per-node task uids the task fanned out to.
 
+mod actions;
 mod query;
 mod view;
 
@@ -21,7 +22,8 @@ use crate::view::{TaskList, TaskView};
 /// The task routes and their OpenAPI description: the one place they are defined.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_tasks))
+        .routes(routes!(list_tasks, actions::delete_tasks))
+        .routes(routes!(actions::cancel_tasks))
         .routes(routes!(get_task))
 }
 

@@ -1,7 +1,7 @@
 //! The JSON shapes of the task routes.
 
 use miroir_http::timefmt::{format_rfc3339, iso8601_duration};
-use miroir_store::{NodeTaskMap, Task, TaskError, TaskPage, TaskUid};
+use miroir_store::{NodeTaskMap, Task, TaskError, TaskPage, TaskStatus, TaskUid};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 pub(crate) struct TaskView {
     #[schema(value_type = u64)]
     uid: TaskUid,
-    /// Miroir has no batches of its own: always null.
+    /// Miroir's batch of a task is the task alone: its uid, once the task left `enqueued`.
     batch_uid: Option<u64>,
     index_uid: Option<String>,
     /// `enqueued`, `processing`, `succeeded`, `failed` or `canceled`.
@@ -59,11 +59,14 @@ impl From<Task> for TaskView {
         };
         Self {
             uid: task.uid,
-            batch_uid: None,
+            batch_uid: (task.status != TaskStatus::Enqueued).then_some(task.uid),
             index_uid: task.index_uid,
             status: task.status.as_str(),
             kind: task.kind.as_str(),
-            canceled_by: task.canceled_by,
+            // Recorded when a cancelation is sent, shown once the task was canceled.
+            canceled_by: task
+                .canceled_by
+                .filter(|_| task.status == TaskStatus::Canceled),
             details: task.details,
             error: task.error,
             duration,

@@ -36,6 +36,9 @@ miroir_test_support::route_suite!(
         unsupported_filters_accept_a_wildcard,
         production_layers_answer_unknown_routes_and_methods,
         bad_requests_change_nothing,
+        delete_finished_tasks,
+        delete_needs_a_filter,
+        cancel_unfinished_tasks_without_nodes,
     ],
 );
 
@@ -106,6 +109,26 @@ async fn check(
     let reply = call(router, method.clone(), uri).await;
     assert_eq!(reply.status, status, "{method} {uri}: {}", reply.body);
     snapshot(name, &format!("{method} {uri}"), &Snapshot::of(&reply));
+    reply
+}
+
+/// `method uri` on the bare router, asserting `status` and that `{status, body}` with its clock
+/// dates redacted matches snapshot `name`.
+async fn check_now(
+    router: &Router,
+    name: &str,
+    method: Method,
+    uri: &str,
+    status: StatusCode,
+) -> Reply {
+    let reply = call(router, method.clone(), uri).await;
+    assert_eq!(reply.status, status, "{method} {uri}: {}", reply.body);
+    let volatile = ["enqueuedAt", "startedAt", "finishedAt"];
+    snapshot(
+        name,
+        &format!("{method} {uri}"),
+        &Snapshot::redacted(&reply, &volatile),
+    );
     reply
 }
 
@@ -422,6 +445,32 @@ async fn list_date_windows(app: App) {
             "afterEnqueuedAt=2024-08-08T17:05:56Z&beforeEnqueuedAt=2024-08-08T19:05:58%2B02:00",
             &[3, 2],
         ),
+        // A bare day is a whole day, as in Meilisearch: after it is from the next midnight.
+        (
+            "list_filter_after_day_before",
+            "afterEnqueuedAt=2024-08-07",
+            &[7, 6, 5, 4, 3, 2, 1],
+        ),
+        (
+            "list_filter_after_same_day",
+            "afterEnqueuedAt=2024-08-08",
+            &[],
+        ),
+        (
+            "list_filter_before_next_day",
+            "beforeFinishedAt=2024-08-09",
+            &[4, 3, 2, 1],
+        ),
+        (
+            "list_filter_before_same_day",
+            "beforeEnqueuedAt=2024-08-08",
+            &[],
+        ),
+        (
+            "list_filter_wildcard_date",
+            "afterStartedAt=*",
+            &[7, 6, 5, 4, 3, 2, 1],
+        ),
         (
             "list_filter_after_started_at",
             "afterStartedAt=2024-08-08T17:05:56Z",
@@ -462,11 +511,6 @@ async fn list_date_windows(app: App) {
 const BAD_QUERIES: &[(&str, &str, &str)] = &[
     ("list_error_unknown_parameter", "offset=3", "bad_request"),
     ("list_error_uids", "uids=abc", "invalid_task_uids"),
-    (
-        "list_error_uids_empty_item",
-        "uids=1,,2",
-        "invalid_task_uids",
-    ),
     ("list_error_uids_negative", "uids=-3", "invalid_task_uids"),
     (
         "list_error_statuses",
@@ -510,37 +554,38 @@ const BAD_QUERIES: &[(&str, &str, &str)] = &[
     (
         "list_error_before_enqueued_at",
         "beforeEnqueuedAt=yesterday",
-        "invalid_task_date",
+        "invalid_task_before_enqueued_at",
     ),
     (
         "list_error_after_enqueued_at",
         "afterEnqueuedAt=2024-13-01T00:00:00Z",
-        "invalid_task_date",
+        "invalid_task_after_enqueued_at",
     ),
     (
         "list_error_before_started_at",
         "beforeStartedAt=1723136755",
-        "invalid_task_date",
+        "invalid_task_before_started_at",
     ),
     (
         "list_error_after_started_at",
         "afterStartedAt=x",
-        "invalid_task_date",
+        "invalid_task_after_started_at",
     ),
     (
         "list_error_before_finished_at",
         "beforeFinishedAt=x",
-        "invalid_task_date",
+        "invalid_task_before_finished_at",
     ),
     (
         "list_error_after_finished_at",
         "afterFinishedAt=x",
-        "invalid_task_date",
+        "invalid_task_after_finished_at",
     ),
+    ("list_error_batch_uids", "batchUids=x", "invalid_batch_uids"),
     (
-        "list_error_batch_uids_unsupported",
-        "batchUids=1",
-        "bad_request",
+        "list_error_canceled_by",
+        "canceledBy=x",
+        "invalid_task_canceled_by",
     ),
     (
         "list_error_canceled_by_unsupported",
@@ -663,7 +708,9 @@ async fn bad_requests_change_nothing(app: App) {
         (Method::POST, "/tasks"),
         (Method::DELETE, "/tasks"),
         (Method::DELETE, "/tasks/1"),
-        (Method::POST, "/tasks/cancel?uids=5"),
+        (Method::POST, "/tasks/cancel"),
+        (Method::DELETE, "/tasks?limit=3"),
+        (Method::POST, "/tasks/cancel?statuses=done"),
         (Method::PATCH, "/tasks/5"),
     ] {
         let reply = call(&app.layered, method.clone(), uri).await;
@@ -671,4 +718,80 @@ async fn bad_requests_change_nothing(app: App) {
     }
     assert_eq!(app.store.count_tasks().await.unwrap(), count);
     assert_eq!(app.get("/tasks").await, before);
+}
+
+async fn delete_finished_tasks(app: App) {
+    seed(&app.store).await;
+    let reply = check_now(
+        &app.router,
+        "delete_accepted",
+        Method::DELETE,
+        "/tasks?indexUids=movies&statuses=succeeded,enqueued",
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    assert_eq!(reply.body["taskUid"], 8);
+    // Matched: 1, 3 (succeeded) and 5, 7 (enqueued, kept); 2 and 4 are on `books`.
+    assert_eq!(uids(&app.get("/tasks").await.body), [8, 7, 6, 5, 4, 2]);
+    let done = check_now(
+        &app.router,
+        "delete_task_done",
+        Method::GET,
+        "/tasks/8",
+        StatusCode::OK,
+    )
+    .await;
+    assert!(done.body["duration"].as_str().unwrap().starts_with("PT"));
+    // `*` selects everything before the deletion, itself excluded (the first deletion, finished,
+    // is deleted too, as Meilisearch does).
+    call(&app.router, Method::DELETE, "/tasks?uids=*").await;
+    let done = app.get("/tasks/9").await;
+    assert_eq!(done.body["status"], "succeeded");
+    assert_eq!(done.body["details"]["matchedTasks"], 6);
+    assert_eq!(done.body["details"]["deletedTasks"], 3);
+    assert_eq!(done.body["details"]["originalFilter"], "?uids=*");
+    assert_eq!(uids(&app.get("/tasks").await.body), [9, 7, 6, 5]);
+}
+
+async fn delete_needs_a_filter(app: App) {
+    seed(&app.store).await;
+    for (name, method, uri) in [
+        ("delete_without_filter", Method::DELETE, "/tasks"),
+        ("cancel_without_filter", Method::POST, "/tasks/cancel"),
+        ("delete_unknown_parameter", Method::DELETE, "/tasks?limit=2"),
+        (
+            "cancel_bad_date",
+            Method::POST,
+            "/tasks/cancel?afterEnqueuedAt=soon",
+        ),
+    ] {
+        check(&app.router, name, method, uri, StatusCode::BAD_REQUEST).await;
+    }
+    assert_eq!(app.store.count_tasks().await.unwrap(), 7);
+}
+
+/// Without nodes to ask, a cancelation matches the unfinished tasks and cancels nothing.
+async fn cancel_unfinished_tasks_without_nodes(app: App) {
+    seed(&app.store).await;
+    check_now(
+        &app.router,
+        "cancel_accepted",
+        Method::POST,
+        "/tasks/cancel?statuses=*",
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    check_now(
+        &app.router,
+        "cancel_task_done",
+        Method::GET,
+        "/tasks/8",
+        StatusCode::OK,
+    )
+    .await;
+    for uid in 5..=7 {
+        let task = app.get(&format!("/tasks/{uid}")).await;
+        assert_eq!(task.body["status"], "enqueued");
+        assert_eq!(task.body["canceledBy"], Value::Null);
+    }
 }

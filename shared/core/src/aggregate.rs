@@ -4,10 +4,11 @@
 //! - While any node task is unknown or not terminal: `processing` once any node started (or the
 //!   task was already seen processing: a status never goes back), `enqueued` before.
 //! - Once every node task is terminal: `failed` if any failed (the error of the first failed
-//!   node, by node id, prefixed with that id), else `canceled` if any was canceled, else
+//!   node, by node id, prefixed with that id), else `canceled` if every one was canceled, else
+//!   `failed` with `miroir_task_partly_canceled` if some were canceled and others applied, else
 //!   `succeeded`.
 //! - `startedAt` is the earliest node start, `finishedAt` the latest node finish.
-//! - Counts in `details` that Miroir did not know at acceptance (`indexedDocuments`,
+//! - Counts in `details` that Miroir did not know at acceptance (left `null` then) (`indexedDocuments`,
 //!   `deletedDocuments`, …) are the node counts summed and divided by the number of copies each
 //!   document has (`replication_factor × replica_groups`), so they count distinct documents.
 
@@ -75,8 +76,15 @@ pub fn aggregate(task: &Task, observed: &BTreeMap<String, Observed>, copies: u64
         }
     } else if statuses.contains(&Some(TaskStatus::Failed)) {
         TaskStatus::Failed
-    } else if statuses.contains(&Some(TaskStatus::Canceled)) {
+    } else if statuses
+        .iter()
+        .all(|status| *status == Some(TaskStatus::Canceled))
+    {
         TaskStatus::Canceled
+    } else if statuses.contains(&Some(TaskStatus::Canceled)) {
+        // Canceled on some nodes after others had applied it: the write holds on some nodes
+        // only, which is neither `succeeded` nor `canceled`.
+        TaskStatus::Failed
     } else {
         TaskStatus::Succeeded
     };
@@ -86,10 +94,35 @@ pub fn aggregate(task: &Task, observed: &BTreeMap<String, Observed>, copies: u64
             .max()
             .or(Some(Timestamp::now()));
         update.started_at = update.started_at.or(update.finished_at);
-        update.error = first_error(task, observed);
+        update.error = first_error(task, observed).or_else(|| partly_canceled(task, &statuses));
         update.details = summed_details(task.details.as_ref(), node_tasks(), copies);
     }
     update
+}
+
+/// The error of a task canceled on some nodes and applied on others (`statuses` in node order).
+fn partly_canceled(task: &Task, statuses: &[Option<TaskStatus>]) -> Option<TaskError> {
+    let nodes_with = |wanted: TaskStatus| {
+        task.node_tasks
+            .keys()
+            .zip(statuses)
+            .filter(|(_, status)| **status == Some(wanted))
+            .map(|(node, _)| format!("`{node}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let canceled = nodes_with(TaskStatus::Canceled);
+    let applied = nodes_with(TaskStatus::Succeeded);
+    (!canceled.is_empty() && !applied.is_empty()).then(|| TaskError {
+        message: format!(
+            "The task was canceled on node(s) {canceled} but had already been applied on \
+             node(s) {applied}: it holds on some nodes only. Send it again (or its reverse) to \
+             make every node agree."
+        ),
+        code: "miroir_task_partly_canceled".to_owned(),
+        error_type: "system".to_owned(),
+        link: "https://docs.meilisearch.com/errors#miroir_task_partly_canceled".to_owned(),
+    })
 }
 
 fn node_status(status: &str) -> Option<TaskStatus> {
@@ -166,9 +199,10 @@ fn summed_details<'a>(
     let mut details = accepted.cloned()?;
     let object = details.as_object_mut()?;
     for (key, sum) in sums {
-        let known = object.get(&key).is_some_and(|value| !value.is_null());
-        if !known {
-            object.insert(key, Value::from(sum / copies.max(1)));
+        // Only counts the accepted details left open (`null`): a node's own counts of other
+        // things (e.g. the node tasks a node cancelation matched) are not Miroir's.
+        if let Some(value @ Value::Null) = object.get_mut(&key) {
+            *value = Value::from(sum / copies.max(1));
         }
     }
     Some(details)
@@ -309,5 +343,63 @@ mod tests {
         ]
         .into();
         assert_eq!(aggregate(&task(), &lost, 2).status, TaskStatus::Failed);
+    }
+
+    #[test]
+    fn canceled_only_when_every_node_canceled() {
+        let done = Some("1970-01-01T00:00:03Z");
+        let canceled = |node: &str| (node.to_owned(), node_status_only("canceled", done));
+        let all: BTreeMap<_, _> = [canceled("a"), canceled("b")].into();
+        let update = aggregate(&task(), &all, 1);
+        assert_eq!(update.status, TaskStatus::Canceled);
+        assert_eq!(update.error, None);
+        // Counts the nodes never reported stay unknown.
+        assert_eq!(
+            update.details,
+            Some(json!({"receivedDocuments": 4, "indexedDocuments": null}))
+        );
+
+        let applied = (
+            "b".to_owned(),
+            node("succeeded", 4, "1970-01-01T00:00:01Z", done),
+        );
+        let partly: BTreeMap<_, _> = [canceled("a"), applied].into();
+        let update = aggregate(&task(), &partly, 1);
+        assert_eq!(update.status, TaskStatus::Failed);
+        let error = update.error.unwrap();
+        assert_eq!(error.code, "miroir_task_partly_canceled");
+        assert!(error.message.contains("node(s) `a`"), "{}", error.message);
+        assert!(error.message.contains("node(s) `b`"), "{}", error.message);
+    }
+
+    #[test]
+    fn only_open_counts_are_filled() {
+        let mut task = task();
+        task.details = Some(json!({"matchedTasks": 3, "canceledTasks": null}));
+        let mut reported = node_status_only("succeeded", Some("1970-01-01T00:00:03Z"));
+        if let Observed::Task(node_task) = &mut reported {
+            node_task.details = Some(json!({"matchedTasks": 9, "canceledTasks": 6, "other": 1}));
+        }
+        let observed = [
+            ("a".to_owned(), reported.clone()),
+            ("b".to_owned(), reported),
+        ]
+        .into();
+        let update = aggregate(&task, &observed, 2);
+        assert_eq!(
+            update.details,
+            Some(json!({"matchedTasks": 3, "canceledTasks": 6}))
+        );
+    }
+
+    fn node_status_only(status: &str, finished: Option<&str>) -> Observed {
+        Observed::Task(NodeTask {
+            uid: 1,
+            status: status.into(),
+            details: None,
+            error: None,
+            started_at: Some("1970-01-01T00:00:02Z".into()),
+            finished_at: finished.map(str::to_owned),
+        })
     }
 }

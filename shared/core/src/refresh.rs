@@ -29,13 +29,36 @@ pub async fn refresh_task(
     if task.status.is_terminal() || task.node_tasks.is_empty() {
         return Ok(task);
     }
+    let observed = observe(cluster, &task).await;
+    let update = aggregate(&task, &observed, cluster.copies());
+    if update == task.to_update() {
+        return Ok(task);
+    }
+    record_settings_versions(store, &task, &observed).await;
+    // Compare-and-set against the task as read: node tasks or a status recorded meanwhile (a
+    // late fan-out, another replica's refresh) are never overwritten by this view.
+    match store.update_task_if(task.uid, &task, update).await {
+        Ok(task) => Ok(task),
+        // Changed since it was read (another replica finished it first, or its writer recorded
+        // more): the stored state stands, and the next refresh starts from it.
+        Err(StoreError::Conflict(_)) => store
+            .get_task(task.uid)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("task {}", task.uid))),
+        Err(error) => Err(error),
+    }
+}
+
+/// What each node task of `task` is now (at most [`POLL_CONCURRENCY`] polls at once, each
+/// bounded by the node timeout), by node id.
+pub async fn observe(cluster: &Cluster, task: &Task) -> BTreeMap<String, Observed> {
     let topology = cluster.topology();
     let polls: Vec<(String, u64)> = task
         .node_tasks
         .iter()
         .map(|(node_id, &uid)| (node_id.clone(), uid))
         .collect();
-    let observed: BTreeMap<String, Observed> = stream::iter(polls)
+    stream::iter(polls)
         .map(|(node_id, uid)| async move {
             let observed = match topology.node_index(&node_id) {
                 // A node not in this process's config cannot be asked; the task stays as it is
@@ -54,24 +77,7 @@ pub async fn refresh_task(
         })
         .buffer_unordered(POLL_CONCURRENCY)
         .collect()
-        .await;
-    let update = aggregate(&task, &observed, cluster.copies());
-    if update == task.to_update() {
-        return Ok(task);
-    }
-    record_settings_versions(store, &task, &observed).await;
-    // Compare-and-set against the task as read: node tasks or a status recorded meanwhile (a
-    // late fan-out, another replica's refresh) are never overwritten by this view.
-    match store.update_task_if(task.uid, &task, update).await {
-        Ok(task) => Ok(task),
-        // Changed since it was read (another replica finished it first, or its writer recorded
-        // more): the stored state stands, and the next refresh starts from it.
-        Err(StoreError::Conflict(_)) => store
-            .get_task(task.uid)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("task {}", task.uid))),
-        Err(error) => Err(error),
-    }
+        .await
 }
 
 /// A settings change (or index creation, which sets Miroir's own settings) that a node finished

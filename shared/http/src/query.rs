@@ -34,6 +34,11 @@ impl QueryParams {
             .map(|(_, value)| value.as_str())
     }
 
+    /// True when the query string has no parameter at all.
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
     /// `bad_request` naming the first parameter that `P` does not declare: the route's query
     /// parameters, written once as an `IntoParams` type that also documents them in the
     /// OpenAPI document (`params(P)` in its `#[utoipa::path]`).

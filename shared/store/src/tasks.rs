@@ -63,6 +63,12 @@ pub enum TaskKind {
     UpgradeDatabase,
     /// Index compacted.
     IndexCompaction,
+    /// Network topology changed (Meilisearch's sharding; accepted in filters, never created).
+    NetworkTopologyChange,
+    /// Dynamic search rules updated (accepted in filters, never created).
+    DsrUpdate,
+    /// Dynamic search rules cleared (accepted in filters, never created).
+    DsrClear,
 }
 
 string_enum!(TaskStatus, "task status", {
@@ -89,6 +95,9 @@ string_enum!(TaskKind, "task type", {
     Export => "export",
     UpgradeDatabase => "upgradeDatabase",
     IndexCompaction => "indexCompaction",
+    NetworkTopologyChange => "networkTopologyChange",
+    DsrUpdate => "dsrUpdate",
+    DsrClear => "dsrClear",
 });
 
 impl TaskStatus {
