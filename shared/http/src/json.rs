@@ -2,6 +2,7 @@
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
 use miroir_core::{ApiError, Code};
 use serde::de::DeserializeOwned;
 
@@ -12,8 +13,9 @@ use crate::error::HttpError;
 /// Refusals have Meilisearch's shape and change nothing: a missing `Content-Type` is 415
 /// `missing_content_type`, another content type 415 `invalid_content_type`, bytes that are not
 /// JSON (or nest deeper than serde_json's recursion limit of 128) 400 `malformed_payload`, JSON of
-/// the wrong shape 400 `bad_request`, and a body over `server.max_body_bytes` 413
-/// `payload_too_large` (see [`crate::apply_layers`]).
+/// the wrong shape 400 `bad_request`, a body that cannot be read (corrupt compressed data) 400
+/// `bad_request`, and a body over `server.max_body_bytes` 413 `payload_too_large` (see
+/// [`crate::apply_layers`]).
 #[derive(Clone, Debug)]
 pub struct JsonBody<T>(pub T);
 
@@ -60,9 +62,24 @@ fn refusal(rejection: JsonRejection, content_type: Option<&str>) -> ApiError {
             ),
         ),
         JsonRejection::JsonDataError(error) => ApiError::new(Code::BadRequest, source_text(&error)),
-        JsonRejection::BytesRejection(_) => ApiError::new(
-            Code::PayloadTooLarge,
-            "The provided payload reached the size limit.",
+        JsonRejection::BytesRejection(rejection)
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+        {
+            ApiError::new(
+                Code::PayloadTooLarge,
+                "The provided payload reached the size limit.",
+            )
+        }
+        // A body that failed to read (corrupt compressed data, a stream cut short). Meilisearch's
+        // JSON routes answer `Error that occur during reading payload: payload reached EOF before
+        // completing: Some(Custom { kind: InvalidInput, error: "invalid gzip header" })` for a
+        // corrupt gzip body (Meilisearch 1.50); the same prefix, with our decoder's own words.
+        JsonRejection::BytesRejection(rejection) => ApiError::new(
+            Code::BadRequest,
+            format!(
+                "Error that occur during reading payload: {}",
+                source_text(&rejection)
+            ),
         ),
         other => ApiError::new(Code::BadRequest, other.body_text()),
     }
