@@ -2,9 +2,10 @@
 //! lifecycle", §5 "Routing by operation type").
 //!
 //! - Writes (`POST`/`PUT /indexes/{uid}/documents`, deletions) become one Miroir task through
-//!   [`miroir_http::write::accept_write`]: documents are checked first (primary key value present
-//!   and valid, no reserved `_miroir_shard`), tagged with their shard, batched per node and sent
-//!   to their shard's nodes in every group in parallel.
+//!   [`miroir_http::write::accept_write`]: the body is read as JSON, NDJSON or CSV by its
+//!   `Content-Type`, as Meilisearch reads it (`payload`), documents are checked first (primary
+//!   key value present and valid, no reserved `_miroir_shard`), tagged with their shard, batched
+//!   per node and sent as JSON to their shard's nodes in every group in parallel.
 //! - Reads (`GET …/documents/{id}`, `GET …/documents`, `POST …/documents/fetch`) see no
 //!   `_miroir_*` field. A list answers at most [`MAX_LIMIT`] (1000) documents: a greater `limit`
 //!   is clamped; an `offset` or `limit` that is not an integer from 0 to `u64::MAX` is refused

@@ -19,7 +19,7 @@ use miroir_store::TaskKind;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::payload::parse_documents;
+use crate::payload::{PayloadFormat, parse_documents};
 use crate::{documents_path, index_primary_key};
 use miroir_core::documents::{id_string, invalid_id, route_documents};
 
@@ -34,11 +34,20 @@ use miroir_core::documents::{id_string, invalid_id, route_documents};
     params(
         ("uid" = String, Path, description = "The index uid."),
         ("primaryKey" = Option<String>, Query, description = "The primary key, for a new index."),
+        ("csvDelimiter" = Option<String>, Query, description = "The field delimiter of a `text/csv` body: one ASCII character, `,` by default (`invalid_document_csv_delimiter` otherwise). Refused with another content type (415 `invalid_content_type`)."),
     ),
-    request_body(content = Vec<Object>, description = "A JSON array of documents (or NDJSON)."),
+    request_body(
+        description = "The documents, by `Content-Type` (415 `missing_content_type` / `invalid_content_type` for any other): `application/json`, an array of objects (or one object); `application/x-ndjson`, one object per line; `text/csv`, a header row of field names, each optionally typed `name:number`, `name:boolean` or `name:string` (untyped: string), then one document per row, an empty cell being `null`, read as Meilisearch reads it. An empty body is 400 `missing_payload`.",
+        content(
+            (Vec<Object> = "application/json"),
+            (String = "application/x-ndjson"),
+            (String = "text/csv"),
+        )
+    ),
     responses(
         (status = 202, description = "The summarized `documentAdditionOrUpdate` task."),
-        (status = 400, description = "A document without a valid primary key value or with a reserved field; no primary key for a new index."),
+        (status = 400, description = "A body that cannot be read (`malformed_payload`: not JSON, a CSV row of another length than the header, a CSV cell not of its column's type) or is empty (`missing_payload`); a `csvDelimiter` that is not one ASCII character (`invalid_document_csv_delimiter`); a document without a valid primary key value or with a reserved field; no primary key for a new index."),
+        (status = 415, description = "No `Content-Type` (`missing_content_type`), one that is not `application/json`, `application/x-ndjson` or `text/csv`, or a `csvDelimiter` with a JSON or NDJSON body (`invalid_content_type`)."),
         (status = 503, description = "No group reached its write quorum (`miroir_no_quorum`)."),
     )
 )]
@@ -62,9 +71,21 @@ pub(crate) async fn replace_documents(
     params(
         ("uid" = String, Path, description = "The index uid."),
         ("primaryKey" = Option<String>, Query, description = "The primary key, for a new index."),
+        ("csvDelimiter" = Option<String>, Query, description = "The field delimiter of a `text/csv` body: one ASCII character, `,` by default (`invalid_document_csv_delimiter` otherwise). Refused with another content type (415 `invalid_content_type`)."),
     ),
-    request_body(content = Vec<Object>, description = "A JSON array of documents (or NDJSON)."),
-    responses((status = 202, description = "The summarized `documentAdditionOrUpdate` task."))
+    request_body(
+        description = "The documents, by `Content-Type` (415 `missing_content_type` / `invalid_content_type` for any other): `application/json`, an array of objects (or one object); `application/x-ndjson`, one object per line; `text/csv`, a header row of field names, each optionally typed `name:number`, `name:boolean` or `name:string` (untyped: string), then one document per row, an empty cell being `null`, read as Meilisearch reads it. An empty body is 400 `missing_payload`.",
+        content(
+            (Vec<Object> = "application/json"),
+            (String = "application/x-ndjson"),
+            (String = "text/csv"),
+        )
+    ),
+    responses(
+        (status = 202, description = "The summarized `documentAdditionOrUpdate` task."),
+        (status = 400, description = "A body that cannot be read (`malformed_payload`: not JSON, a CSV row of another length than the header, a CSV cell not of its column's type) or is empty (`missing_payload`); a `csvDelimiter` that is not one ASCII character (`invalid_document_csv_delimiter`); a document without a valid primary key value or with a reserved field; no primary key for a new index."),
+        (status = 415, description = "No `Content-Type` (`missing_content_type`), one that is not `application/json`, `application/x-ndjson` or `text/csv`, or a `csvDelimiter` with a JSON or NDJSON body (`invalid_content_type`)."),
+    )
 )]
 pub(crate) async fn update_documents(
     State(state): State<AppState>,
@@ -88,7 +109,8 @@ async fn add_documents(
     let uid = alias::write_target(&state, uid.as_str()).await?;
     let params = QueryParams::parse(query.as_deref().unwrap_or_default());
     params.reject_unknown(&["primaryKey", "csvDelimiter", "customMetadata"])?;
-    let documents = parse_documents(&headers, &body)?;
+    let format = PayloadFormat::of_request(&headers, params.get("csvDelimiter"))?;
+    let documents = parse_documents(format, &body)?;
     let primary_key = index_primary_key(&state, &uid, params.get("primaryKey")).await?;
     let path = format!(
         "{}?primaryKey={}",
@@ -106,7 +128,7 @@ async fn add_documents(
         index_uid: Some(uid.clone()),
         kind: TaskKind::DocumentAdditionOrUpdate,
         details: json!({"receivedDocuments": documents.len(), "indexedDocuments": null}),
-        fingerprint: fingerprint(method.as_str(), &path, &body),
+        fingerprint: fingerprint(method.as_str(), &format.request_identity(&path), &body),
     };
     let (store, cluster) = (state.store.clone(), state.cluster.clone());
     accept_write(&state, &headers, write, move |fan_out| async move {

@@ -80,10 +80,12 @@ codes! {
     // Meilisearch's codes (reference/meilisearch-api.md).
     BadRequest => ("bad_request", InvalidRequest, 400),
     MalformedPayload => ("malformed_payload", InvalidRequest, 400),
+    MissingPayload => ("missing_payload", InvalidRequest, 400),
     MissingDocumentId => ("missing_document_id", InvalidRequest, 400),
     InvalidDocumentId => ("invalid_document_id", InvalidRequest, 400),
     InvalidDocumentOffset => ("invalid_document_offset", InvalidRequest, 400),
     InvalidDocumentLimit => ("invalid_document_limit", InvalidRequest, 400),
+    InvalidDocumentCsvDelimiter => ("invalid_document_csv_delimiter", InvalidRequest, 400),
     MissingTaskFilters => ("missing_task_filters", InvalidRequest, 400),
     InvalidTaskUids => ("invalid_task_uids", InvalidRequest, 400),
     InvalidTaskStatuses => ("invalid_task_statuses", InvalidRequest, 400),
