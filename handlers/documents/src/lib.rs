@@ -52,13 +52,14 @@ fn documents_path(uid: &str, more: &[&str]) -> String {
 
 /// The primary key documents of `uid` are routed by: the index's own (from its state record,
 /// else from the nodes), else the `primaryKey` parameter (the index is then created or given
-/// it), else 400 `miroir_primary_key_required`. A parameter naming another key than the index's
-/// is refused. The write's task checks the record again ([`Catalog::prepare_documents`]).
+/// it); `None` when neither says (the write infers it from its documents). A parameter naming
+/// another key than the index's is refused. The write's task checks the record again
+/// ([`Catalog::prepare_documents`]).
 async fn index_primary_key(
     state: &AppState,
     uid: &str,
     requested: Option<&str>,
-) -> Result<String, ApiError> {
+) -> Result<Option<String>, ApiError> {
     let known = Catalog::new(state.store.as_ref(), &state.cluster)
         .primary_key(uid)
         .await?;
@@ -70,15 +71,9 @@ async fn index_primary_key(
                  `{requested}` does not match it."
             ),
         )),
-        (Some(key), _) => Ok(key),
-        (None, Some(requested)) if !requested.is_empty() => Ok(requested.to_owned()),
-        (None, _) => Err(ApiError::new(
-            Code::MiroirPrimaryKeyRequired,
-            format!(
-                "Index `{uid}` does not exist or has no primary key, and no `primaryKey` \
-                 parameter was given: Miroir routes every document to its shard by primary key."
-            ),
-        )),
+        (Some(key), _) => Ok(Some(key)),
+        (None, Some(requested)) if !requested.is_empty() => Ok(Some(requested.to_owned())),
+        (None, _) => Ok(None),
     }
 }
 

@@ -13,15 +13,15 @@ use miroir_core::node::{Method, encode_path_segment};
 use miroir_core::routing::{NodeIndex, Shard};
 use miroir_core::{ApiError, Code, IndexUid};
 use miroir_http::object::Object;
-use miroir_http::write::{Write, accept_calls, accept_write, fingerprint};
+use miroir_http::write::{Write, accept_calls, accept_write, fingerprint, refused_task};
 use miroir_http::{AppState, HttpResult, IndexPath, JsonBody, QueryParams, alias};
-use miroir_store::TaskKind;
+use miroir_store::{IndexRecord, TaskKind};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::payload::{PayloadFormat, parse_documents};
 use crate::{documents_path, index_primary_key};
-use miroir_core::documents::{id_string, invalid_id, route_documents};
+use miroir_core::documents::{id_string, infer_primary_key, invalid_id, route_documents};
 
 /// Add or replace documents.
 ///
@@ -111,35 +111,71 @@ async fn add_documents(
     params.reject_unknown(&["primaryKey", "csvDelimiter", "customMetadata"])?;
     let format = PayloadFormat::of_request(&headers, params.get("csvDelimiter"))?;
     let documents = parse_documents(format, &body)?;
-    let primary_key = index_primary_key(&state, &uid, params.get("primaryKey")).await?;
-    let path = format!(
-        "{}?primaryKey={}",
-        documents_path(&uid, &[]),
-        encode_path_segment(&primary_key)
-    );
-    let (calls, shards) = route_documents(
-        state.cluster.topology(),
-        &documents,
-        &primary_key,
-        &method,
-        &path,
-    )?;
+    let indexed = if documents.is_empty() {
+        json!(0)
+    } else {
+        Value::Null
+    };
+    let received = json!({"receivedDocuments": documents.len(), "indexedDocuments": indexed});
+    let primary_key = match index_primary_key(&state, &uid, params.get("primaryKey")).await? {
+        Some(key) => Some(key),
+        // Inferred from the first document as Meilisearch infers it, and stored with the
+        // index's record by the write, so every replica routes by the same key.
+        None => match infer_primary_key(documents.first()) {
+            Ok(inferred) => inferred,
+            Err(error) => {
+                // Meilisearch refuses it when the task runs: a failed task.
+                let path = documents_path(&uid, &[]);
+                let write = Write {
+                    index_uid: Some(uid),
+                    kind: TaskKind::DocumentAdditionOrUpdate,
+                    details: json!({"receivedDocuments": documents.len(), "indexedDocuments": 0}),
+                    fingerprint: fingerprint(
+                        method.as_str(),
+                        &format.request_identity(&path),
+                        &body,
+                    ),
+                };
+                return refused_task(&state, write, &error).await;
+            }
+        },
+    };
+    let path = match &primary_key {
+        Some(key) => format!(
+            "{}?primaryKey={}",
+            documents_path(&uid, &[]),
+            encode_path_segment(key)
+        ),
+        None => documents_path(&uid, &[]),
+    };
+    let (calls, shards) = match &primary_key {
+        Some(key) => route_documents(state.cluster.topology(), &documents, key, &method, &path)?,
+        // No document and no key: nothing to send.
+        None => Default::default(),
+    };
     let write = Write {
         index_uid: Some(uid.clone()),
         kind: TaskKind::DocumentAdditionOrUpdate,
-        details: json!({"receivedDocuments": documents.len(), "indexedDocuments": null}),
+        details: received,
         fingerprint: fingerprint(method.as_str(), &format.request_identity(&path), &body),
     };
     let (store, cluster) = (state.store.clone(), state.cluster.clone());
     accept_write(&state, &headers, write, move |fan_out| async move {
         let catalog = Catalog::new(store.as_ref(), &cluster);
-        if let Some(claim) = catalog
-            .prepare_documents(&uid, &primary_key, fan_out.record)
-            .await?
-        {
+        let claim = match &primary_key {
+            Some(key) => catalog.prepare_documents(&uid, key, fan_out.record).await?,
+            // An empty write to a missing index creates it without a key, as in Meilisearch.
+            None if fan_out.record.as_ref().is_some_and(IndexRecord::is_active) => None,
+            None => catalog.claim_creation(&uid, None).await?,
+        };
+        if let Some(claim) = claim {
             let created = catalog.create(claim).await;
             if !created.succeeded() {
                 return Err(created.failure());
+            }
+            if calls.is_empty() {
+                // An empty write that created the index ends with the creation.
+                return Ok(created);
             }
         }
         Ok(cluster

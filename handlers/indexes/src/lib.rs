@@ -80,7 +80,8 @@ fn primary_key_required(index: &str) -> ApiError {
 
 /// Create an index.
 ///
-/// Broadcast to every node; `primaryKey` is required.
+/// Broadcast to every node. Without `primaryKey`, the first documents written give it (inferred
+/// as Meilisearch infers it).
 #[utoipa::path(
     post,
     path = "/indexes",
@@ -88,7 +89,7 @@ fn primary_key_required(index: &str) -> ApiError {
     request_body(content = Object, description = "`{uid, primaryKey}`"),
     responses(
         (status = 202, description = "The summarized `indexCreation` task."),
-        (status = 400, description = "Missing or invalid uid, missing `primaryKey` (`miroir_primary_key_required`)."),
+        (status = 400, description = "Missing or invalid uid (`missing_index_uid`, `invalid_index_uid`), a `primaryKey` that is not a string (`invalid_index_primary_key`) or is empty (`miroir_primary_key_required`)."),
         (status = 503, description = "No node answered (`miroir_no_quorum`)."),
     )
 )]
@@ -114,9 +115,21 @@ async fn create_index(
         }
     };
     let uid = IndexUid::parse_at(&uid, "at `.uid`")?.into_string();
+    // Without one, the key is inferred from the first documents, as in Meilisearch.
     let primary_key = match body.primary_key {
-        Some(Value::String(key)) if !key.is_empty() => key,
-        _ => return Err(primary_key_required(&uid).into()),
+        Some(Value::String(key)) if !key.is_empty() => Some(key),
+        None | Some(Value::Null) => None,
+        Some(Value::String(_)) => return Err(primary_key_required(&uid).into()),
+        Some(other) => {
+            return Err(ApiError::new(
+                Code::InvalidIndexPrimaryKey,
+                format!(
+                    "Invalid value type at `.primaryKey`: expected a string, but found {}",
+                    miroir_http::describe(&other)
+                ),
+            )
+            .into());
+        }
     };
     let request = json!({"uid": uid, "primaryKey": primary_key});
     let write = Write {
@@ -137,7 +150,7 @@ async fn create_index(
     // The index routes record no marker (see `miroir_core::marker`): nothing to mark.
     accept_write(&state, &headers, write, move |_fan_out| async move {
         let catalog = Catalog::new(store.as_ref(), &cluster);
-        match catalog.claim_creation(&uid, Some(primary_key)).await? {
+        match catalog.claim_creation(&uid, primary_key).await? {
             Some(claim) => Ok(catalog.create(claim).await),
             None => Err(already_exists(&uid)),
         }

@@ -13,7 +13,7 @@ use miroir_http::AppState;
 use serde_json::{Map, Value};
 
 use crate::execute;
-use crate::request::{SearchRequest, describe};
+use crate::request::SearchRequest;
 use crate::response::MultiSearchResponse;
 
 /// How many queries of one multi-search are scattered at once. Each query fans out to a covering
@@ -65,7 +65,7 @@ pub(crate) fn parse(
         Some(other) => {
             return Err(bad_request(format!(
                 "Invalid value type at `.queries`: expected an array, but found {}",
-                describe(&other)
+                miroir_http::describe(&other)
             )));
         }
     };
@@ -91,7 +91,7 @@ fn parse_query(query: Value) -> Result<Query, ApiError> {
     let Value::Object(mut query) = query else {
         return Err(bad_request(format!(
             "Invalid value type: expected an object, but found {}",
-            describe(&query)
+            miroir_http::describe(&query)
         )));
     };
     let index_uid = match query.remove("indexUid") {
@@ -100,7 +100,7 @@ fn parse_query(query: Value) -> Result<Query, ApiError> {
         Some(other) => {
             return Err(bad_request(format!(
                 "Invalid value type at `.indexUid`: expected a string, but found {}",
-                describe(&other)
+                miroir_http::describe(&other)
             )));
         }
     };

@@ -198,24 +198,9 @@ fn type_error(key: &str, expected: &str, value: &Value) -> ApiError {
         Code::BadRequest,
         format!(
             "Invalid value type at `.{key}`: expected {expected}, but found {}",
-            describe(value)
+            miroir_http::describe(value)
         ),
     )
-}
-
-/// A JSON value as Meilisearch names it in errors (`a negative integer: \`-1\``).
-pub(crate) fn describe(value: &Value) -> String {
-    let kind = match value {
-        Value::Null => return "null".to_owned(),
-        Value::Bool(_) => "a boolean",
-        Value::Number(number) if number.is_u64() => "a positive integer",
-        Value::Number(number) if number.is_i64() => "a negative integer",
-        Value::Number(_) => "a float",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    };
-    format!("{kind}: `{value}`")
 }
 
 #[cfg(test)]
@@ -284,7 +269,7 @@ mod tests {
         for (key, value, found) in [
             ("offset", json!(-1), "a negative integer: `-1`"),
             ("limit", json!("5"), "a string: `\"5\"`"),
-            ("page", json!(1.5), "a float: `1.5`"),
+            ("page", json!(1.5), "a number: `1.5`"),
             ("hitsPerPage", json!(true), "a boolean: `true`"),
         ] {
             let error = parse(json!({ key: value })).unwrap_err();

@@ -143,7 +143,9 @@ impl<'a> Catalog<'a> {
     /// Readies `uid` for a document write routed by `primary_key`, inside the write's task,
     /// starting from `current` (the record [`Catalog::guard`] returned): an active index with
     /// that key needs nothing (`None`); one without a key gets it; a missing or deleted one is
-    /// claimed for creation (`Some`, then [`Catalog::create`]). An index with another primary
+    /// claimed for creation (`Some`, then [`Catalog::create`]). An index that gets its key here
+    /// gets it on every node too, so that each node describes it with its key (not only those
+    /// the documents reach). An index with another primary
     /// key is refused (`bad_request`), a deletion in progress is `miroir_index_busy`.
     pub async fn prepare_documents(
         &self,
@@ -161,10 +163,13 @@ impl<'a> Catalog<'a> {
                         let mut keyed = record.clone();
                         keyed.primary_key = Some(primary_key.to_owned());
                         keyed.updated_at = Timestamp::now();
-                        self.store
-                            .put_index(keyed, record.version)
-                            .await
-                            .map(|_| None)
+                        match self.store.put_index(keyed, record.version).await {
+                            Ok(_) => {
+                                self.cluster.set_primary_key(uid, primary_key).await;
+                                Ok(None)
+                            }
+                            Err(error) => Err(error),
+                        }
                     }
                 },
                 previous => self
@@ -230,10 +235,9 @@ impl<'a> Catalog<'a> {
     /// Creates the claimed index on the nodes ([`Cluster::create_index`]); when that fails,
     /// the record goes back to what it was before the claim, so nothing says the index exists.
     pub async fn create(&self, claim: CreationClaim) -> WriteOutcome {
-        let primary_key = claim.record.primary_key.clone().unwrap_or_default();
         let outcome = self
             .cluster
-            .create_index(&claim.record.uid, &primary_key)
+            .create_index(&claim.record.uid, claim.record.primary_key.as_deref())
             .await;
         if !outcome.succeeded() {
             self.release(claim).await;

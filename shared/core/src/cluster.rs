@@ -246,7 +246,7 @@ impl Cluster {
         Err(last.unwrap_or_else(|| ApiError::new(Code::MiroirNodeUnavailable, "no node answered")))
     }
 
-    /// Creates index `uid` with `primary_key` on every node, so that it never exists on a node
+    /// Creates index `uid` with `primary_key` (or none yet) on every node, so that it never exists on a node
     /// without Miroir's reserved settings ([`crate::reserved`]): the creation is a settings
     /// update setting them (Meilisearch creates a missing index on a settings update), followed
     /// on each node that enqueued it by the primary key (`PATCH /indexes/{uid}`; each node
@@ -254,7 +254,7 @@ impl Cluster {
     /// primary key's, whose node tasks end after both. A node that already holds the index (one
     /// Miroir has no record of) gets the settings and the key instead of refusing. The index's
     /// state record is the caller's ([`crate::catalog::Catalog::create`]).
-    pub async fn create_index(&self, uid: &str, primary_key: &str) -> WriteOutcome {
+    pub async fn create_index(&self, uid: &str, primary_key: Option<&str>) -> WriteOutcome {
         let settings = Value::Object(reserved::creation_settings()).to_string();
         let created = self
             .write(
@@ -266,9 +266,9 @@ impl Cluster {
                 None,
             )
             .await;
-        if !created.succeeded() {
+        let Some(primary_key) = primary_key.filter(|_| created.succeeded()) else {
             return created;
-        }
+        };
         let key = serde_json::json!({"primaryKey": primary_key}).to_string();
         let keyed: Vec<NodeCall> = self
             .broadcast(
@@ -284,6 +284,23 @@ impl Cluster {
             })
             .collect();
         self.write(keyed, None).await
+    }
+
+    /// Gives index `uid`, which has no primary key yet, `primary_key` on every node (a node
+    /// applies it before any write sent after it). Best effort: a node that does not take it
+    /// gets the key with its first documents (they carry it as `?primaryKey=`); failures are
+    /// logged.
+    pub async fn set_primary_key(&self, uid: &str, primary_key: &str) {
+        let key = serde_json::json!({"primaryKey": primary_key}).to_string();
+        let calls = self.broadcast(
+            &Method::PATCH,
+            &node_path(["indexes", uid]),
+            Some(key.as_bytes()),
+        );
+        let outcome = self.write(calls, None).await;
+        if !outcome.degraded.is_empty() {
+            tracing::warn!(index = %uid, "some nodes did not take the index's inferred primary key");
+        }
     }
 
     /// What the nodes know of index `uid`, asked of each in turn until one answers: `None`

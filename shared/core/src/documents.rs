@@ -29,6 +29,44 @@ pub fn id_string(value: &Value) -> Option<String> {
     }
 }
 
+/// The primary key Meilisearch infers for an index that has none from the first document of a
+/// write: its one field whose name ends with `id` (any case). `Ok(None)` without documents (the
+/// write then adds nothing and the index stays without a key); `index_primary_key_no_candidate_found`
+/// or `index_primary_key_multiple_candidates_found` (Meilisearch's messages) otherwise.
+pub fn infer_primary_key(first: Option<&Map<String, Value>>) -> Result<Option<String>, ApiError> {
+    let Some(first) = first else {
+        return Ok(None);
+    };
+    let mut candidates: Vec<&str> = first
+        .keys()
+        .map(String::as_str)
+        .filter(|field| field.to_lowercase().ends_with("id"))
+        .collect();
+    candidates.sort_unstable();
+    match candidates.as_slice() {
+        [key] => Ok(Some((*key).to_owned())),
+        [] => Err(ApiError::new(
+            Code::IndexPrimaryKeyNoCandidateFound,
+            "The primary key inference failed as the engine did not find any field ending with \
+             `id` in its name. Please specify the primary key manually using the `primaryKey` \
+             query parameter.",
+        )),
+        [rest @ .., last] => {
+            let rest: Vec<String> = rest.iter().map(|field| format!("'{field}'")).collect();
+            Err(ApiError::new(
+                Code::IndexPrimaryKeyMultipleCandidatesFound,
+                format!(
+                    "The primary key inference failed as the engine found {} fields ending with \
+                     `id` in their names: {} and '{last}'. Please specify the primary key \
+                     manually using the `primaryKey` query parameter.",
+                    candidates.len(),
+                    rest.join(", ")
+                ),
+            ))
+        }
+    }
+}
+
 /// The id of `document` under `primary_key`, checked.
 pub fn document_id(document: &Map<String, Value>, primary_key: &str) -> Result<String, ApiError> {
     if document.contains_key(SHARD_FIELD) {
@@ -101,4 +139,55 @@ pub fn route_documents<'a>(
         })
         .collect();
     Ok((calls, shards))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn first(document: Value) -> Map<String, Value> {
+        document.as_object().unwrap().clone()
+    }
+
+    /// The cases and messages of a real Meilisearch 1.50.
+    #[test]
+    fn infers_the_one_field_ending_with_id() {
+        let inferred = |document| infer_primary_key(Some(&first(document)));
+        assert_eq!(
+            inferred(json!({"ID": "a", "title": "x"})).unwrap(),
+            Some("ID".into())
+        );
+        assert_eq!(
+            inferred(json!({"title": "x", "productId": 1})).unwrap(),
+            Some("productId".into())
+        );
+        assert_eq!(infer_primary_key(None).unwrap(), None);
+        let none = inferred(json!({"title": "x", "name": "y"})).unwrap_err();
+        assert_eq!(none.code, Code::IndexPrimaryKeyNoCandidateFound);
+        assert_eq!(
+            none.message,
+            "The primary key inference failed as the engine did not find any field ending with \
+             `id` in its name. Please specify the primary key manually using the `primaryKey` \
+             query parameter."
+        );
+        let two = inferred(json!({"uid": 1, "kid": 2})).unwrap_err();
+        assert_eq!(two.code, Code::IndexPrimaryKeyMultipleCandidatesFound);
+        assert_eq!(
+            two.message,
+            "The primary key inference failed as the engine found 2 fields ending with `id` in \
+             their names: 'kid' and 'uid'. Please specify the primary key manually using the \
+             `primaryKey` query parameter."
+        );
+        let three = inferred(json!({"c_id": 1, "a_id": 2, "bid": 3})).unwrap_err();
+        assert!(
+            three
+                .message
+                .contains("3 fields ending with `id` in their names: 'a_id', 'bid' and 'c_id'."),
+            "{}",
+            three.message
+        );
+    }
 }

@@ -5,6 +5,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use miroir_core::{ApiError, Code};
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use crate::error::HttpError;
 
@@ -92,4 +93,36 @@ fn source_text(error: &dyn std::error::Error) -> String {
         innermost = source;
     }
     innermost.to_string()
+}
+
+/// A JSON value as Meilisearch names it in a type error (`a negative integer: \`-1\``; a
+/// number that is not an integer in `i64`/`u64` is `a number`, printed as a float).
+pub fn describe(value: &Value) -> String {
+    let kind = match value {
+        Value::Null => return "null".to_owned(),
+        Value::Bool(_) => "a boolean",
+        Value::Number(number) if number.is_u64() => "a positive integer",
+        Value::Number(number) if number.is_i64() => "a negative integer",
+        Value::Number(number) => {
+            return format!(
+                "a number: `{}`",
+                float_text(number.as_f64().unwrap_or(f64::NAN))
+            );
+        }
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    format!("{kind}: `{value}`")
+}
+
+/// A float as Meilisearch prints it in errors: always with a fraction or an exponent (`1.0`,
+/// `100.0`, `1e+30`, `1.8446744073709552e+19`).
+fn float_text(number: f64) -> String {
+    let text = Value::from(number).to_string();
+    if text.contains(['.', 'e', 'E']) || !number.is_finite() {
+        text
+    } else {
+        format!("{text}.0")
+    }
 }

@@ -49,7 +49,7 @@ pub use auth::{
 };
 pub use client_ip::ClientIp;
 pub use error::{HttpError, HttpResult, RETRY_AFTER_SECONDS, error_response};
-pub use json::JsonBody;
+pub use json::{JsonBody, describe};
 pub use layers::apply_layers;
 pub use metrics::Metrics;
 pub use path::IndexPath;

@@ -215,9 +215,9 @@ fn bad_input_is_refused_before_any_node_is_touched() {
     refused(
         "POST",
         "/indexes",
-        r#"{"uid": "movies"}"#,
+        r#"{"uid": "movies", "primaryKey": 5}"#,
         400,
-        "miroir_primary_key_required",
+        "invalid_index_primary_key",
     );
     refused(
         "POST",
@@ -225,13 +225,6 @@ fn bad_input_is_refused_before_any_node_is_touched() {
         r#"{"uid": "bad uid!", "primaryKey": "id"}"#,
         400,
         "invalid_index_uid",
-    );
-    refused(
-        "POST",
-        "/indexes/movies/documents",
-        r#"[{"id": 1}]"#,
-        400,
-        "miroir_primary_key_required",
     );
     miroir.write(
         "POST",
@@ -310,6 +303,55 @@ fn bad_input_is_refused_before_any_node_is_touched() {
         (task["status"].as_str(), task["error"]["code"].as_str()),
         (Some("failed"), Some("index_already_exists"))
     );
+}
+
+/// Indexes need no `primaryKey`: the first documents give it, inferred as Meilisearch infers it
+/// (the one field ending with `id`), or the write's task fails with Meilisearch's code.
+#[test]
+fn the_primary_key_is_inferred_from_the_first_documents() {
+    let fleet = Fleet::start(3);
+    let dir = tempfile::tempdir().unwrap();
+    let miroir = Miroir::start(&fleet, &sqlite_url(&dir), 1);
+    let failed = |index: &str, body: Value, code: &str| {
+        let reply = miroir.call("POST", &format!("/indexes/{index}/documents"), &body);
+        assert_eq!(reply.status, 202, "{}", reply.body);
+        let uid = serde_json::from_str::<Value>(&reply.body).unwrap()["taskUid"]
+            .as_u64()
+            .unwrap();
+        let task = miroir.wait_task(uid);
+        assert_eq!(task["status"], "failed", "{task}");
+        assert_eq!(task["error"]["code"], code, "{task}");
+    };
+    miroir.write("POST", "/indexes", &json!({"uid": "books"}));
+    let index = miroir.json("GET", "/indexes/books", &Value::Null);
+    assert_eq!(index["primaryKey"], Value::Null, "{index}");
+    failed(
+        "books",
+        json!([{"title": "no candidate"}]),
+        "index_primary_key_no_candidate_found",
+    );
+    failed(
+        "books",
+        json!([{"id": 1, "authorId": 2}]),
+        "index_primary_key_multiple_candidates_found",
+    );
+    miroir.write(
+        "POST",
+        "/indexes/books/documents",
+        &json!([{"bookId": 1, "title": "a"}, {"bookId": "b-2", "title": "b"}]),
+    );
+    let index = miroir.json("GET", "/indexes/books", &Value::Null);
+    assert_eq!(index["primaryKey"], "bookId", "{index}");
+    let document = miroir.json("GET", "/indexes/books/documents/b-2", &Value::Null);
+    assert_eq!(document["title"], "b");
+    // An index that does not exist yet is created with the inferred key.
+    miroir.write("PUT", "/indexes/films/documents", &json!([{"ID": 7}]));
+    let index = miroir.json("GET", "/indexes/films", &Value::Null);
+    assert_eq!(index["primaryKey"], "ID", "{index}");
+    // An empty write creates the index without a key, as Meilisearch does.
+    miroir.write("POST", "/indexes/empty/documents", &json!([]));
+    let index = miroir.json("GET", "/indexes/empty", &Value::Null);
+    assert_eq!(index["primaryKey"], Value::Null, "{index}");
 }
 
 #[test]
