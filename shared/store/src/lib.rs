@@ -18,6 +18,7 @@
 mod macros;
 
 pub mod admin_sessions;
+pub mod api_keys;
 pub mod aliases;
 pub mod canaries;
 pub mod cdc;
@@ -58,6 +59,7 @@ pub use indexes::{IndexRecord, IndexState, IndexStore};
 pub use jobs::{
     JOB_LIST_SCAN, Job, JobClaim, JobKind, JobPage, JobQuery, JobState, JobStore, NewJob,
 };
+pub use api_keys::{ApiKeyPage, ApiKeyRecord, ApiKeyStore};
 pub use leases::{Fence, Lease, LeaseStore};
 pub use maintenance::{MaintenanceStore, PruneReport};
 pub use node_settings::{NodeSettingsStore, NodeSettingsVersion};
