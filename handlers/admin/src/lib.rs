@@ -1,6 +1,8 @@
-//! `miroir-handler-admin`: the service routes — `GET /health` (always open), `GET /version`, and
-//! the operator routes `GET /_miroir/ready`, `GET /_miroir/metrics` and
-//! `GET /_miroir/openapi.json`.
+//! `miroir-handler-admin`: the service routes — `GET /health` (always open), `GET /version`, the
+//! instance routes `/experimental-features` and `/network`, and the operator routes
+//! `GET /_miroir/ready`, `GET /_miroir/metrics` and `GET /_miroir/openapi.json`.
+
+mod instance;
 
 use axum::extract::State;
 use axum::http::header;
@@ -35,6 +37,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(health))
         .routes(routes!(version))
+        .routes(routes!(instance::get_features, instance::patch_features))
+        .routes(routes!(instance::get_network, instance::patch_network))
         .routes(routes!(ready))
         .routes(routes!(prometheus_metrics))
         .routes(routes!(openapi_document))

@@ -1,10 +1,12 @@
-//! `miroir-handler-tasks`: `GET /tasks/{uid}`, `GET /tasks`, `DELETE /tasks` and
-//! `POST /tasks/cancel`, the Meilisearch task API over the store's task registry.
+//! `miroir-handler-tasks`: `GET /tasks/{uid}`, `GET /tasks`, `DELETE /tasks`,
+//! `POST /tasks/cancel`, `GET /batches` and `GET /batches/{uid}`: the Meilisearch task and batch
+//! API over the store's task registry.
 //!
 //! Task objects have Meilisearch's exact shape (reference/meilisearch-api.md) plus one extension
 //! field, `miroir: {nodeTasks}`, the per-node task uids the task fanned out to.
 
 mod actions;
+mod batches;
 mod query;
 mod view;
 
@@ -24,6 +26,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_tasks, actions::delete_tasks))
         .routes(routes!(actions::cancel_tasks))
+        .routes(routes!(batches::list_batches))
+        .routes(routes!(batches::get_batch))
         .routes(routes!(get_task))
 }
 

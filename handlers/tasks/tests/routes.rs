@@ -39,6 +39,7 @@ miroir_test_support::route_suite!(
         delete_finished_tasks,
         delete_needs_a_filter,
         cancel_unfinished_tasks_without_nodes,
+        batches_of_started_tasks,
     ],
 );
 
@@ -794,4 +795,33 @@ async fn cancel_unfinished_tasks_without_nodes(app: App) {
         assert_eq!(task.body["status"], "enqueued");
         assert_eq!(task.body["canceledBy"], Value::Null);
     }
+}
+
+/// Each task that left `enqueued` is a batch of its own, with its uid.
+async fn batches_of_started_tasks(app: App) {
+    seed(&app.store).await;
+    let list = app.check("batches_all", "/batches", StatusCode::OK).await;
+    assert_eq!(uids(&list.body), [4, 3, 2, 1]);
+    let page = app.get("/batches?limit=2&indexUids=movies").await;
+    assert_eq!(uids(&page.body), [3, 1]);
+    assert_eq!(
+        uids(&app.get("/batches?statuses=enqueued").await.body),
+        Vec::<u64>::new()
+    );
+    app.check("batch_failed", "/batches/4", StatusCode::OK)
+        .await;
+    app.check(
+        "batch_of_enqueued_task",
+        "/batches/5",
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    app.check("batch_bad_uid", "/batches/abc", StatusCode::BAD_REQUEST)
+        .await;
+    app.check(
+        "batches_bad_limit",
+        "/batches?limit=x",
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
 }

@@ -106,6 +106,8 @@ codes! {
     IndexNotFound => ("index_not_found", InvalidRequest, 404),
     DocumentNotFound => ("document_not_found", InvalidRequest, 404),
     TaskNotFound => ("task_not_found", InvalidRequest, 404),
+    BatchNotFound => ("batch_not_found", InvalidRequest, 404),
+    FeatureNotEnabled => ("feature_not_enabled", InvalidRequest, 400),
     NotFound => ("not_found", InvalidRequest, 404),
     IndexAlreadyExists => ("index_already_exists", InvalidRequest, 409),
     IndexPrimaryKeyAlreadyExists => ("index_primary_key_already_exists", InvalidRequest, 400),
@@ -120,6 +122,7 @@ codes! {
     Internal => ("internal", Internal, 500),
     // Miroir's codes (plan §5 "Error format").
     MiroirPrimaryKeyRequired => ("miroir_primary_key_required", InvalidRequest, 400),
+    MiroirNetworkUnsupported => ("miroir_network_unsupported", InvalidRequest, 400),
     MiroirReservedField => ("miroir_reserved_field", InvalidRequest, 400),
     MiroirIdempotencyKeyReused => ("miroir_idempotency_key_reused", InvalidRequest, 409),
     MiroirMultiAliasNotWritable => ("miroir_multi_alias_not_writable", InvalidRequest, 409),

@@ -1,7 +1,7 @@
-//! `POST /tasks/cancel` and `DELETE /tasks` through `miroir` over real Meilisearch nodes
-//! (`MIROIR_MEILISEARCH_BIN`; each test says it skipped without it): cancelations reach the node
-//! tasks and the Miroir tasks end as the nodes left them; deletions remove the Miroir tasks and
-//! their node tasks.
+//! Meilisearch routes through `miroir` over real Meilisearch nodes (`MIROIR_MEILISEARCH_BIN`;
+//! each test says it skipped without it): `POST /tasks/cancel` reaches the node tasks and the
+//! Miroir tasks end as the nodes left them; `DELETE /tasks` removes the Miroir tasks and their
+//! node tasks; experimental features change on every node; `/network` describes Miroir.
 #![allow(clippy::unwrap_used)]
 
 use miroir_system_tests::{Miroir, RealNodes};
@@ -134,4 +134,51 @@ fn a_deletion_removes_miroir_tasks_and_their_node_tasks() {
             },
         );
     }
+}
+
+#[test]
+fn experimental_features_change_on_every_node_and_network_describes_miroir() {
+    let Some((miroir, fleet, _store)) = start() else {
+        return;
+    };
+    let features = miroir.json("GET", "/experimental-features", &Value::Null);
+    assert_eq!(features["network"], false, "{features}");
+    let refused = miroir.call("GET", "/network", &Value::Null);
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused.body.contains("feature_not_enabled"),
+        "{}",
+        refused.body
+    );
+
+    let changed = miroir.json("PATCH", "/experimental-features", &json!({"network": true}));
+    assert_eq!(changed["network"], true, "{changed}");
+    for index in 0..fleet.len() {
+        let reply = http(fleet.port(index), "GET", "/experimental-features", &[], "").unwrap();
+        let node: Value = serde_json::from_str(&reply.body).unwrap();
+        assert_eq!(node["network"], true, "node {index}: {node}");
+    }
+    let network = miroir.json("GET", "/network", &Value::Null);
+    assert_eq!(network["self"], Value::Null, "{network}");
+    assert_eq!(network["remotes"], json!({}), "{network}");
+    let refused = miroir.call("PATCH", "/network", &json!({"self": "a"}));
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused.body.contains("miroir_network_unsupported"),
+        "{}",
+        refused.body
+    );
+
+    // A node's refusal is answered as the node wrote it.
+    let bogus = miroir.call("PATCH", "/experimental-features", &json!({"bogus": true}));
+    assert_eq!(bogus.status, 400, "{}", bogus.body);
+    let error: Value = serde_json::from_str(&bogus.body).unwrap();
+    assert_eq!(error["code"], "bad_request", "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Unknown field `bogus`"),
+        "{error}"
+    );
 }
