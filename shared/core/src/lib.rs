@@ -27,6 +27,7 @@ pub mod errors;
 mod exit;
 pub mod index_uid;
 pub mod jobs;
+pub mod keys;
 pub mod marker;
 pub mod merge;
 pub mod node;
