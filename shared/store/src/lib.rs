@@ -1,6 +1,6 @@
-//! `miroir-store`: Miroir's state plane — the durable task registry and the 15 tables of
-//! orchestrator state (the 14 of plan §4 and the per-index state records) behind one async API,
-//! on two interchangeable backends:
+//! `miroir-store`: Miroir's state plane — the durable task registry and the 16 tables of
+//! orchestrator state (the 14 of plan §4, the per-index state records and the API keys) behind
+//! one async API, on two interchangeable backends:
 //!
 //! - [`SqliteStore`] (feature `sqlite`): embedded, for a single Miroir replica;
 //! - [`RedisStore`] (feature `redis`): shared by any number of replicas and Lambda functions.
@@ -18,8 +18,8 @@
 mod macros;
 
 pub mod admin_sessions;
-pub mod api_keys;
 pub mod aliases;
+pub mod api_keys;
 pub mod canaries;
 pub mod cdc;
 pub mod copy;
@@ -50,6 +50,7 @@ use std::sync::Arc;
 
 pub use admin_sessions::{AdminSession, AdminSessionStore, RevocationEvent, RevocationStream};
 pub use aliases::{Alias, AliasHistoryEntry, AliasStore, AliasTarget};
+pub use api_keys::{ApiKeyPage, ApiKeyRecord, ApiKeyStore, DEFAULT_API_KEYS, DefaultApiKey};
 pub use canaries::{Canary, CanaryRun, CanaryRunStatus, CanaryStore};
 pub use cdc::{CdcCursor, CdcOverflowStats, CdcStore};
 pub use copy::{CopyDigest, CopyPage, CopyRow, CopyStore, CopyTable};
@@ -59,7 +60,6 @@ pub use indexes::{IndexRecord, IndexState, IndexStore};
 pub use jobs::{
     JOB_LIST_SCAN, Job, JobClaim, JobKind, JobPage, JobQuery, JobState, JobStore, NewJob,
 };
-pub use api_keys::{ApiKeyPage, ApiKeyRecord, ApiKeyStore};
 pub use leases::{Fence, Lease, LeaseStore};
 pub use maintenance::{MaintenanceStore, PruneReport};
 pub use node_settings::{NodeSettingsStore, NodeSettingsVersion};
@@ -108,6 +108,7 @@ pub trait Store:
     + CdcStore
     + TenantStore
     + IndexStore
+    + ApiKeyStore
     + RolloverStore
     + SearchUiStore
     + AdminSessionStore
