@@ -29,6 +29,11 @@ fn stored_version(server: &RedisServer, prefix: &str) -> Option<String> {
     }
 }
 
+/// The key of the API key uid set (schema step 4 fills it with the four default keys).
+fn api_key_uids_key(prefix: &str) -> String {
+    format!("{prefix}:{{api_keys}}:_index")
+}
+
 fn keys_of(server: &RedisServer, prefix: &str) -> Vec<Reply> {
     match server.command(&["KEYS", &format!("{prefix}:*")]).unwrap() {
         Reply::Array(Some(mut keys)) => {
@@ -105,6 +110,13 @@ fn four_concurrent_ups_all_succeed() {
     assert_eq!(
         stored_version(server, &prefix),
         Some(SCHEMA_VERSION.to_string())
+    );
+    assert_eq!(
+        server
+            .command(&["ZCARD", &api_key_uids_key(&prefix)])
+            .unwrap(),
+        Reply::Integer(4),
+        "one set of default API keys between the racers"
     );
     assert_eq!(
         migrate(cwd.path(), &["check", "--store", &store], &[]).code,
@@ -198,5 +210,19 @@ fn racing_jobs_migrate_a_redis_cluster_store_once() {
     assert_eq!(
         cluster.command(owner, &["GET", &key]).unwrap(),
         Reply::Bulk(Some(SCHEMA_VERSION.to_string().into_bytes()))
+    );
+    let uids = api_key_uids_key(&prefix);
+    let slot = key_slot(&uids);
+    let owner = cluster
+        .slot_owners()
+        .unwrap()
+        .into_iter()
+        .find(|(slots, _)| slots.contains(&slot))
+        .map(|(_, node)| node)
+        .unwrap();
+    assert_eq!(
+        cluster.command(owner, &["ZCARD", &uids]).unwrap(),
+        Reply::Integer(4),
+        "one set of default API keys between the racers"
     );
 }

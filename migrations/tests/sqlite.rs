@@ -17,6 +17,18 @@ fn user_version(path: &Path) -> u32 {
         .unwrap()
 }
 
+/// `text` is a lowercase hyphenated UUID of version 4 and the RFC 4122 variant.
+fn is_uuid_v4(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() == 36
+        && bytes.iter().enumerate().all(|(at, byte)| match at {
+            8 | 13 | 18 | 23 => *byte == b'-',
+            14 => *byte == b'4',
+            19 => b"89ab".contains(byte),
+            _ => byte.is_ascii_digit() || (b'a'..=b'f').contains(byte),
+        })
+}
+
 /// The version and the whole schema text: what "nothing changed" compares.
 fn fingerprint(path: &Path) -> (u32, String) {
     let schema: String = Connection::open(path)
@@ -190,9 +202,9 @@ fn no_arguments_use_the_default_store_in_the_working_directory() {
 }
 
 /// A file a version-1 binary left (made by step 1 alone) holding jobs in every state: `status`
-/// shows steps 2 and 3 pending, `up` applies them alone, the jobs in progress get the claim
-/// tokens 1 and 2 in enqueue order while the others get none, and the index records table is
-/// there, empty.
+/// shows steps 2 to 4 pending, `up` applies them alone, the jobs in progress get the claim
+/// tokens 1 and 2 in enqueue order while the others get none, the index records table is
+/// there, empty, and the API keys table holds Meilisearch's four default keys.
 #[test]
 fn a_version_1_store_holding_jobs_is_upgraded_by_up() {
     let dir = tempfile::tempdir().unwrap();
@@ -228,9 +240,9 @@ fn a_version_1_store_holding_jobs_is_upgraded_by_up() {
         status.all()
     );
     assert!(
-        status
-            .stdout
-            .contains("pending steps:  2\n  0002 job_claim_tokens\n  0003 index_records"),
+        status.stdout.contains(
+            "pending steps:  3\n  0002 job_claim_tokens\n  0003 index_records\n  0004 api_keys"
+        ),
         "{}",
         status.all()
     );
@@ -242,7 +254,8 @@ fn a_version_1_store_holding_jobs_is_upgraded_by_up() {
     assert_eq!(up.code, 0, "{}", up.all());
     assert!(
         up.stdout.contains(
-            "migrated from version 1 to 3; applied 0002 job_claim_tokens, 0003 index_records"
+            "migrated from version 1 to 4; applied 0002 job_claim_tokens, 0003 index_records, \
+             0004 api_keys"
         ),
         "{}",
         up.all()
@@ -278,6 +291,27 @@ fn a_version_1_store_holding_jobs_is_upgraded_by_up() {
         .query_row("SELECT COUNT(*) FROM indexes", [], |row| row.get(0))
         .unwrap();
     assert_eq!(indexes, 0);
+    let keys: Vec<(String, String)> = connection
+        .prepare("SELECT name, uid FROM api_keys ORDER BY created_at DESC, uid DESC")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let names: Vec<&str> = keys.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "Default Search API Key",
+            "Default Admin API Key",
+            "Default Read-Only Admin API Key",
+            "Default Chat API Key"
+        ]
+    );
+    for (_, uid) in &keys {
+        assert!(is_uuid_v4(uid), "{uid}");
+    }
+    assert_ne!(keys[0].1, keys[1].1);
     assert_eq!(
         migrate(dir.path(), &["check", "--store", &store], &[]).code,
         0

@@ -1,7 +1,8 @@
 //! Copying a whole store to another (`miroir-migrate copy`): every table is exported page by
 //! page in a backend-neutral form ([`CopyRow`]) and imported as is into the target, keeping task
 //! uids and the uid sequence, versions (of aliases and index records), fencing tokens, enqueue
-//! order, job claim tokens and their sequence, and expiry times.
+//! order, job claim tokens and their sequence, expiry times and API key uids (a client's key is
+//! derived from its uid).
 //!
 //! A copy is meant to run with every writer stopped (see the cut-over procedure in the
 //! `miroir-migrate` crate docs and the README): rows written during an export may or may not be
@@ -18,9 +19,9 @@ use sha2::{Digest, Sha256};
 
 use crate::error::StoreResult;
 use crate::{
-    AdminSession, Alias, Canary, CanaryRun, CdcCursor, IdempotencyRecord, IndexRecord, Job,
-    NodeSettingsVersion, RateLimitBucket, RolloverPolicy, ScopedKeyObservation, ScopedKeyState,
-    SearchUiConfig, Session, Task, TaskUid, TenantMapping, Timestamp,
+    AdminSession, Alias, ApiKeyRecord, Canary, CanaryRun, CdcCursor, IdempotencyRecord,
+    IndexRecord, Job, NodeSettingsVersion, RateLimitBucket, RolloverPolicy, ScopedKeyObservation,
+    ScopedKeyState, SearchUiConfig, Session, Task, TaskUid, TenantMapping, Timestamp,
 };
 
 /// The tables a copy walks, in copy order.
@@ -66,6 +67,8 @@ pub enum CopyTable {
     LoginBackoffs,
     /// Per-index state records, tombstones included ([`CopyRow::Index`]).
     Indexes,
+    /// API keys, expired ones included ([`CopyRow::ApiKey`]).
+    ApiKeys,
 }
 
 impl CopyTable {
@@ -91,6 +94,7 @@ impl CopyTable {
         CopyTable::RateLimits,
         CopyTable::LoginBackoffs,
         CopyTable::Indexes,
+        CopyTable::ApiKeys,
     ];
 
     /// A short snake_case name, for progress and reports.
@@ -116,6 +120,7 @@ impl CopyTable {
             CopyTable::RateLimits => "rate_limits",
             CopyTable::LoginBackoffs => "login_backoffs",
             CopyTable::Indexes => "indexes",
+            CopyTable::ApiKeys => "api_keys",
         }
     }
 }
@@ -243,6 +248,9 @@ pub enum CopyRow {
     LoginBackoff(LoginBackoffRecord),
     /// [`CopyTable::Indexes`]: version and timestamps included.
     Index(IndexRecord),
+    /// [`CopyTable::ApiKeys`]: uid and timestamps included. Its `expires_at` is data, not a row
+    /// expiry: an expired key is exported and imported like any other.
+    ApiKey(ApiKeyRecord),
 }
 
 impl CopyRow {
@@ -269,6 +277,7 @@ impl CopyRow {
             CopyRow::RateLimit(_) => CopyTable::RateLimits,
             CopyRow::LoginBackoff(_) => CopyTable::LoginBackoffs,
             CopyRow::Index(_) => CopyTable::Indexes,
+            CopyRow::ApiKey(_) => CopyTable::ApiKeys,
         }
     }
 
@@ -298,6 +307,7 @@ impl CopyRow {
             CopyRow::RateLimit(counter) => format!("{}\0{}", counter.bucket, counter.source),
             CopyRow::LoginBackoff(record) => record.source.clone(),
             CopyRow::Index(record) => record.uid.clone(),
+            CopyRow::ApiKey(key) => key.uid.clone(),
         }
     }
 
@@ -310,6 +320,8 @@ impl CopyRow {
             CopyRow::AdminSession(session) => Some(session.expires_at),
             CopyRow::RateLimit(counter) => Some(counter.expires_at),
             CopyRow::LoginBackoff(record) => Some(record.expires_at),
+            // An API key's `expires_at` is data: an expired key stays, is listed and is copied.
+            CopyRow::ApiKey(_) => None,
             _ => None,
         }
     }
@@ -449,6 +461,6 @@ mod tests {
     fn every_table_is_listed_once() {
         let distinct: HashSet<CopyTable> = CopyTable::ALL.iter().copied().collect();
         assert_eq!(distinct.len(), CopyTable::ALL.len());
-        assert_eq!(CopyTable::ALL.len(), 20);
+        assert_eq!(CopyTable::ALL.len(), 21);
     }
 }

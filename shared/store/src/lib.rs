@@ -1,6 +1,6 @@
-//! `miroir-store`: Miroir's state plane — the durable task registry and the 15 tables of
-//! orchestrator state (the 14 of plan §4 and the per-index state records) behind one async API,
-//! on two interchangeable backends:
+//! `miroir-store`: Miroir's state plane — the durable task registry and the 16 tables of
+//! orchestrator state (the 14 of plan §4, the per-index state records and the API keys) behind
+//! one async API, on two interchangeable backends:
 //!
 //! - [`SqliteStore`] (feature `sqlite`): embedded, for a single Miroir replica;
 //! - [`RedisStore`] (feature `redis`): shared by any number of replicas and Lambda functions.
@@ -50,7 +50,7 @@ use std::sync::Arc;
 
 pub use admin_sessions::{AdminSession, AdminSessionStore, RevocationEvent, RevocationStream};
 pub use aliases::{Alias, AliasHistoryEntry, AliasStore, AliasTarget};
-pub use api_keys::{ApiKeyPage, ApiKeyRecord, ApiKeyStore};
+pub use api_keys::{ApiKeyPage, ApiKeyRecord, ApiKeyStore, DEFAULT_API_KEYS, DefaultApiKey};
 pub use canaries::{Canary, CanaryRun, CanaryRunStatus, CanaryStore};
 pub use cdc::{CdcCursor, CdcOverflowStats, CdcStore};
 pub use copy::{CopyDigest, CopyPage, CopyRow, CopyStore, CopyTable};
@@ -108,6 +108,7 @@ pub trait Store:
     + CdcStore
     + TenantStore
     + IndexStore
+    + ApiKeyStore
     + RolloverStore
     + SearchUiStore
     + AdminSessionStore

@@ -10,16 +10,16 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use crate::{
-    AdminSession, AdminSessionStore, Alias, AliasStore, AliasTarget, Backend, BackoffPolicy,
-    Canary, CanaryRun, CanaryStore, CdcCursor, CdcOverflowStats, CdcStore, CopyPage, CopyRow,
-    CopyStore, CopyTable, DynStore, Fence, IdempotencyInsert, IdempotencyRecord, IdempotencyStore,
-    IndexRecord, IndexStore, Job, JobClaim, JobKind, JobPage, JobQuery, JobStore, Lease,
-    LeaseStore, LoginBackoff, MaintenanceStore, MigrationReport, NewJob, NewTask,
-    NodeSettingsStore, NodeSettingsVersion, PruneReport, RateLimitBucket, RateLimitHit,
-    RateLimitStore, RevocationStream, RolloverPolicy, RolloverStore, SchemaStore,
-    ScopedKeyObservation, ScopedKeyState, SearchUiConfig, SearchUiStore, Session, SessionStore,
-    Store, StoreError, StoreResult, Task, TaskPage, TaskQuery, TaskStore, TaskUid, TaskUpdate,
-    TenantMapping, TenantStore, Timestamp,
+    AdminSession, AdminSessionStore, Alias, AliasStore, AliasTarget, ApiKeyPage, ApiKeyRecord,
+    ApiKeyStore, Backend, BackoffPolicy, Canary, CanaryRun, CanaryStore, CdcCursor,
+    CdcOverflowStats, CdcStore, CopyPage, CopyRow, CopyStore, CopyTable, DynStore, Fence,
+    IdempotencyInsert, IdempotencyRecord, IdempotencyStore, IndexRecord, IndexStore, Job, JobClaim,
+    JobKind, JobPage, JobQuery, JobStore, Lease, LeaseStore, LoginBackoff, MaintenanceStore,
+    MigrationReport, NewJob, NewTask, NodeSettingsStore, NodeSettingsVersion, PruneReport,
+    RateLimitBucket, RateLimitHit, RateLimitStore, RevocationStream, RolloverPolicy, RolloverStore,
+    SchemaStore, ScopedKeyObservation, ScopedKeyState, SearchUiConfig, SearchUiStore, Session,
+    SessionStore, Store, StoreError, StoreResult, Task, TaskPage, TaskQuery, TaskStore, TaskUid,
+    TaskUpdate, TenantMapping, TenantStore, Timestamp,
 };
 
 /// How an observed store operation ended.
@@ -331,6 +331,13 @@ observed_traits! {
             after: Option<&str>,
             limit: usize,
         ) -> StoreResult<Vec<IndexRecord>>;
+    }
+    ApiKeyStore {
+        async fn create_api_key(&self, key: ApiKeyRecord) -> StoreResult<ApiKeyRecord>;
+        async fn put_api_key(&self, key: ApiKeyRecord) -> StoreResult<ApiKeyRecord>;
+        async fn get_api_key(&self, uid: &str) -> StoreResult<Option<ApiKeyRecord>>;
+        async fn list_api_keys(&self, offset: u64, limit: u64) -> StoreResult<ApiKeyPage>;
+        async fn delete_api_key(&self, uid: &str) -> StoreResult<bool>;
     }
     RolloverStore {
         async fn upsert_rollover_policy(&self, policy: RolloverPolicy) -> StoreResult<()>;

@@ -27,6 +27,8 @@ pub struct MigrationStep {
 ///    counter; jobs a version-1 binary had in progress get tokens 1..n in enqueue order.
 /// 3. `index_records`: table 15, `indexes`, the per-index state records ([`crate::IndexStore`]),
 ///    empty.
+/// 4. `api_keys`: table 16, `api_keys` ([`crate::ApiKeyStore`]), holding Meilisearch's four
+///    default keys ([`crate::DEFAULT_API_KEYS`]), each with a fresh random UUID v4 uid.
 pub const MIGRATIONS: &[MigrationStep] = &[
     MigrationStep {
         version: 1,
@@ -42,6 +44,11 @@ pub const MIGRATIONS: &[MigrationStep] = &[
         version: 3,
         name: "index_records",
         sqlite_sql: include_str!("../migrations/sqlite/0003_index_records.sql"),
+    },
+    MigrationStep {
+        version: 4,
+        name: "api_keys",
+        sqlite_sql: include_str!("../migrations/sqlite/0004_api_keys.sql"),
     },
 ];
 

@@ -10,6 +10,7 @@
 //! | aliases, canaries, rollover policies, search-UI configs | their `_index` set, read whole and paged by sorted member | the last member |
 //! | CDC cursors | the `{cdc}:_index` sinks, sorted, then each sink's cursors by index uid | JSON `[sink, index uid]` |
 //! | index records | `{indexes}:_index`, by uid (`ZRANGEBYLEX`, as `list_indexes`) | the last uid |
+//! | API keys | `{api_keys}:_index`, newest first (as `list_api_keys`, `copy_api_key_page.lua`) | `<score>:<uid>` of the last key |
 //! | every other table | `SCAN … MATCH <family>* COUNT n` on the master holding the family's slot, or on every master in turn for untagged families | JSON [`ScanCursor`] |
 //!
 //! The scanned tables are node settings (one hash per index: several rows per key), sessions,
@@ -24,7 +25,8 @@
 //! **Import** writes each row with one script or `MULTI` in its own slot, replacing the row with
 //! the same key, its index memberships included (`copy_task.lua`, `copy_job.lua`,
 //! `copy_lease.lua`, `copy_tenant.lua`; an index record's hash and uid set in one `MULTI` in the
-//! `{indexes}` slot, version and timestamps as given), many rows at a time (a CDC cursor first
+//! `{indexes}` slot, version and timestamps as given, and an API key's the same way in the
+//! `{api_keys}` slot), many rows at a time (a CDC cursor first
 //! registers its sink in `{cdc}:_index`, like a sink's first advance). Importing tasks raises `P:{tasks}:seq`
 //! first (its own slot), importing a job raises `P:{jobs}:seq` and `P:{jobs}:claim_seq` (to its
 //! claim token) in the job's script, and a lease token is raised, never lowered. Rows already
@@ -463,6 +465,7 @@ impl RedisStore {
             CopyTable::RateLimits => rate_limits::copy_scan(keys),
             CopyTable::LoginBackoffs => rate_limits::backoff_copy_scan(keys),
             CopyTable::Indexes => return self.export_indexes(cursor, limit).await,
+            CopyTable::ApiKeys => return self.export_api_keys(cursor, limit).await,
         };
         self.export_scanned(table, scan, cursor, limit).await
     }
@@ -490,6 +493,7 @@ impl RedisStore {
             CopyRow::RateLimit(counter) => self.import_rate_limit(counter).await,
             CopyRow::LoginBackoff(record) => self.import_login_backoff(record).await,
             CopyRow::Index(record) => self.import_index(record).await,
+            CopyRow::ApiKey(key) => self.import_api_key(key).await,
         }
     }
 

@@ -53,6 +53,9 @@
 //! | `P:{search_ui}:observed:<pod>:<index_uid>` | hash | `pod_id index_uid generation observed_at`, `PEXPIRE` ttl |
 //! | `P:{indexes}:index:<uid>` | hash | index record: `uid physical_uid shards settings_version state version created_at updated_at` and, when set, `primary_key` |
 //! | `P:{indexes}:_index` | zset | every recorded index uid, score 0 (listed in byte order with `ZRANGEBYLEX`) |
+//! | `P:{api_keys}:key:<uid>` | hash | API key: `uid actions indexes created_at updated_at` and, when set, `name description expires_at` (`actions`, `indexes` JSON; `expires_at` is data, not a key expiry) |
+//! | `P:{api_keys}:_index` | zset | every key uid, score = `created_at` ms (`ZRANGE … REV` lists newest first, equal scores by uid descending) |
+//! | `P:{api_keys}:defaults` | string | set by schema step 4 once it created the default keys, so a rerun creates none |
 //! | `P:admin_session:<id>` | hash | admin session, `PEXPIREAT expires_at` |
 //! | `P:admin_session:revoked` | pub/sub channel | ids of revoked admin sessions |
 //! | `P:ratelimit:<bucket>:<ip>` | string | fixed-window hit counter, `PEXPIRE` window |
@@ -70,7 +73,8 @@
 //! they build from a prefix passed in `ARGV` and which are always in the slot of the declared
 //! keys: job hashes found in the queue or claim set (claim, reclaim, list), lease hashes found in
 //! the lease index (list), task hashes and type/index sets of a task read back by prune, delete
-//! and a copy's import, the task or job hashes of a page of a copy's export, and a tenant's
+//! and a copy's import, the task or job hashes of a page of a copy's export, the index record and
+//! API key hashes of a page found in their uid sets (list, a copy's export), and a tenant's
 //! mapping hash or id string found through the other (put, delete, a copy's import).
 //!
 //! # On a Redis Cluster ([`Layout::Cluster`])
@@ -273,6 +277,30 @@ impl Keys {
     /// byte order.
     pub(super) fn index_record_uids(&self) -> String {
         self.key(format_args!("{{indexes}}:_index"))
+    }
+
+    // API keys.
+
+    /// `P:{api_keys}:key:<uid>`, the hash of one API key.
+    pub(super) fn api_key(&self, uid: &str) -> String {
+        self.key(format_args!("{{api_keys}}:key:{uid}"))
+    }
+
+    /// `P:{api_keys}:key:` — the list script appends the uids it reads from the uid set.
+    pub(super) fn api_key_prefix(&self) -> String {
+        self.key(format_args!("{{api_keys}}:key:"))
+    }
+
+    /// `P:{api_keys}:_index`, every key uid with score `created_at`: read in reverse rank order
+    /// it lists the keys newest first, and equal scores by uid descending (Redis orders equal
+    /// scores by member bytes).
+    pub(super) fn api_key_uids(&self) -> String {
+        self.key(format_args!("{{api_keys}}:_index"))
+    }
+
+    /// `P:{api_keys}:defaults`, the mark of schema step 4 having created the default keys.
+    pub(super) fn api_key_defaults(&self) -> String {
+        self.key(format_args!("{{api_keys}}:defaults"))
     }
 
     // Expiring rows.
@@ -764,6 +792,12 @@ mod tests {
         assert_eq!(keys.index_record("movies"), "miroir:{indexes}:index:movies");
         assert_eq!(keys.index_record_uids(), "miroir:{indexes}:_index");
         assert_eq!(
+            keys.api_key("d4c3f873-d0f5-4d35-b40f-2da66002f818"),
+            "miroir:{api_keys}:key:d4c3f873-d0f5-4d35-b40f-2da66002f818"
+        );
+        assert_eq!(keys.api_key_uids(), "miroir:{api_keys}:_index");
+        assert_eq!(keys.api_key_defaults(), "miroir:{api_keys}:defaults");
+        assert_eq!(
             keys.cdc_overflow("s:{x}"),
             "miroir:cdc:{s%3A%7Bx%7D}:overflow"
         );
@@ -826,5 +860,12 @@ mod tests {
             keys.index_record("x")
                 .starts_with(&keys.index_record_prefix())
         );
+        // Every API key script (and schema step 4) touches one slot, whatever the uid.
+        for uid in ["d4c3f873-d0f5-4d35-b40f-2da66002f818", "a:b{c}", "é"] {
+            for key in [keys.api_key(uid), keys.api_key_defaults()] {
+                assert_eq!(key_slot(&key), key_slot(&keys.api_key_uids()), "{key}");
+            }
+        }
+        assert!(keys.api_key("x").starts_with(&keys.api_key_prefix()));
     }
 }

@@ -30,6 +30,7 @@ macro_rules! lua_script {
 
 mod admin_sessions;
 mod aliases;
+mod api_keys;
 mod canaries;
 mod cdc;
 mod codec;

@@ -15,6 +15,11 @@
 //!    its lease runs out.
 //! 3. `index_records`: no data to change (the `{indexes}` keys of table 15 are created by the
 //!    operations).
+//! 4. `api_keys`: Meilisearch's four default keys ([`crate::DEFAULT_API_KEYS`]), each with a
+//!    fresh UUID v4 uid, `created_at` from the server clock 1 ms apart, as the SQLite step
+//!    (`schema_api_keys.lua`, one script in the `{api_keys}` slot). The script also sets
+//!    `P:{api_keys}:defaults` and does nothing when it is set, so a racing migrator running it
+//!    again creates no second set of keys.
 
 use async_trait::async_trait;
 
@@ -41,6 +46,7 @@ impl RedisStore {
                 let _given: u64 = self.eval(&invocation).await?;
                 Ok(())
             }
+            4 => self.create_default_api_keys().await,
             other => Err(StoreError::Backend(format!(
                 "redis: no data change is defined for schema step {other}"
             ))),
@@ -113,5 +119,27 @@ mod tests {
                 .expect("transform again");
         }
         assert!(store.transform(SCHEMA_VERSION + 1).await.is_err());
+    }
+
+    /// Step 4 run by racing migrators (and again later) creates one set of default keys, listed
+    /// newest first in Meilisearch's order.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn racing_runs_of_step_4_create_the_default_keys_once() {
+        use crate::api_keys::{ApiKeyStore, DEFAULT_API_KEYS};
+
+        let store = test_support::store("schema_api_keys").await;
+        futures::future::try_join_all((0..4).map(|_| store.transform(4)))
+            .await
+            .expect("transform");
+        store.transform(4).await.expect("transform again");
+        let page = store.list_api_keys(0, 10).await.expect("list");
+        assert_eq!(page.total, 4);
+        let names: Vec<Option<&str>> = page.results.iter().map(|key| key.name.as_deref()).collect();
+        let expected: Vec<Option<&str>> = DEFAULT_API_KEYS
+            .iter()
+            .map(|default| Some(default.name))
+            .collect();
+        assert_eq!(names, expected);
+        assert!(page.results.iter().all(|key| key.is_untouched_default()));
     }
 }

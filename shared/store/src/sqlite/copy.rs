@@ -28,8 +28,8 @@ use rusqlite::{Connection, Row, Transaction};
 use super::connection::in_read_transaction;
 use super::rows::{Columns, query_optional, saturating_i64};
 use super::{
-    SqliteStore, admin_sessions, aliases, canaries, cdc, idempotency, indexes, jobs, leases,
-    node_settings, rate_limits, rollover, search_ui, sessions, tasks, tenants,
+    SqliteStore, admin_sessions, aliases, api_keys, canaries, cdc, idempotency, indexes, jobs,
+    leases, node_settings, rate_limits, rollover, search_ui, sessions, tasks, tenants,
 };
 use crate::copy::{CopyPage, CopyRow, CopyStore, CopyTable};
 use crate::error::{StoreError, StoreResult};
@@ -86,6 +86,7 @@ fn spec(table: CopyTable) -> Option<TableSpec> {
         CopyTable::RateLimits => rate_limits::copy_spec(),
         CopyTable::LoginBackoffs => rate_limits::backoff_copy_spec(),
         CopyTable::Indexes => indexes::copy_spec(),
+        CopyTable::ApiKeys => api_keys::copy_spec(),
     })
 }
 
@@ -237,6 +238,7 @@ fn import_row(transaction: &Transaction<'_>, row: &CopyRow) -> StoreResult<()> {
         CopyRow::RateLimit(counter) => rate_limits::import(transaction, counter)?,
         CopyRow::LoginBackoff(record) => rate_limits::import_backoff(transaction, record)?,
         CopyRow::Index(record) => indexes::write_index(transaction, record)?,
+        CopyRow::ApiKey(key) => api_keys::import(transaction, key)?,
     }
     Ok(())
 }
@@ -265,6 +267,7 @@ const CLEAR_ALL_ROWS: &str = "\
     DELETE FROM rate_limits;
     DELETE FROM login_backoff;
     DELETE FROM indexes;
+    DELETE FROM api_keys;
     UPDATE task_count SET count = 0 WHERE id = 1;";
 
 fn task_sequence(connection: &Connection) -> StoreResult<TaskUid> {

@@ -6,6 +6,7 @@
 
 mod admin_sessions;
 mod aliases;
+mod api_keys;
 mod canaries;
 mod cdc;
 mod connection;

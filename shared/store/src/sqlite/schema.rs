@@ -86,8 +86,8 @@ mod tests {
     }
 
     /// A store made by step 1 alone (the file a version-1 binary left), holding jobs in every
-    /// state, migrated through steps 2 and 3: step 2 gives the two jobs in progress tokens 1 and 2 in enqueue order and starts
-    /// the sequence after them; a version-1 binary completing its claim afterwards (its SQL
+    /// state, migrated through steps 2 to 4: step 2 gives the two jobs in progress tokens 1 and 2
+    /// in enqueue order and starts the sequence after them; a version-1 binary completing its claim afterwards (its SQL
     /// clears `claimed_by` but not the token) leaves a job that reads without a token.
     #[tokio::test]
     async fn step_2_upgrades_a_store_made_by_step_1() {
@@ -117,7 +117,10 @@ mod tests {
             .await
             .unwrap();
         let report = store.migrate().await.unwrap();
-        assert_eq!((report.from, report.to, report.applied), (1, 3, vec![2, 3]));
+        assert_eq!(
+            (report.from, report.to, report.applied),
+            (1, 4, vec![2, 3, 4])
+        );
         let token = |id: &'static str| {
             let store = store.clone();
             async move { store.get_job(id).await.unwrap().unwrap().claim_token }

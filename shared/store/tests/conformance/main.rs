@@ -11,6 +11,7 @@ mod support;
 
 mod admin_sessions;
 mod aliases;
+mod api_keys;
 mod canaries;
 mod cdc;
 mod config_tables;
@@ -41,7 +42,8 @@ macro_rules! conformance_suite {
         conformance_suite!(@expand $backend, $factory, {
             schema {
                 migrate_is_idempotent_and_reports_versions, racing_migrations_converge, store_ahead_is_refused,
-                a_version_1_store_with_jobs_upgrades_to_claim_tokens, a_version_2_store_upgrades_to_index_records
+                a_version_1_store_with_jobs_upgrades_to_claim_tokens, a_version_2_store_upgrades_to_index_records,
+                a_version_3_store_upgrades_to_api_keys
             }
             tasks {
                 create_allocates_increasing_uids, get_round_trips_every_field, update_replaces_mutable_fields,
@@ -93,6 +95,12 @@ macro_rules! conformance_suite {
                 a_tombstone_round_trips_and_recreation_continues_the_version, delete_is_compare_and_set,
                 list_is_in_uid_byte_order_with_paging, invalid_records_are_refused_and_change_nothing,
                 versions_use_the_whole_u64_range
+            }
+            api_keys {
+                the_default_keys_are_there_after_migrate, create_get_put_delete_round_trip, conflicts_change_nothing,
+                racing_creates_have_one_winner, list_is_newest_first_with_ties_by_uid_descending,
+                expires_at_round_trips_and_expired_keys_are_listed, unicode_and_any_text_round_trip,
+                an_imported_key_replaces_the_key_with_its_uid
             }
             config_tables {
                 node_settings_versions_never_go_back, tenants_round_trip_by_hash, a_tenant_has_one_key_and_rekeying_is_atomic,

@@ -147,7 +147,7 @@ fn redis_keys(store: &TestStore) -> (support::RedisNodes, String) {
     }
 }
 
-/// The walks through an index (tasks, jobs, name sets, CDC sinks, index records) return each row
+/// The walks through an index (tasks, jobs, name sets, CDC sinks, index records, API keys) return each row
 /// once, pages of one row crossing the task partitions of a cluster; only `SCAN` walks may repeat
 /// a row.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -163,6 +163,7 @@ async fn indexed_copy_walks_return_each_row_once() {
             CopyTable::RolloverPolicies,
             CopyTable::SearchUiConfigs,
             CopyTable::Indexes,
+            CopyTable::ApiKeys,
         ] {
             let rows = export_all(&store, table, 1).await;
             let keys: BTreeMap<String, &CopyRow> =

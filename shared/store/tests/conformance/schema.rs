@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use miroir_store::{
-    IndexRecord, IndexState, Job, JobKind, JobQuery, JobState, NewJob, SCHEMA_VERSION, StoreError,
-    TaskKind, Timestamp, check_schema_version,
+    DEFAULT_API_KEYS, DynStore, IndexRecord, IndexState, Job, JobKind, JobQuery, JobState, NewJob,
+    SCHEMA_VERSION, StoreError, TaskKind, Timestamp, check_schema_version,
 };
 use serde_json::json;
 
@@ -87,10 +87,10 @@ pub async fn store_ahead_is_refused(store: &TestStore) {
 /// Step 2 (`job_claim_tokens`) upgrades a version-1 store holding jobs in every state: the jobs
 /// in progress get the claim tokens 1, 2, … in enqueue order (their holders, version-1 binaries,
 /// do not know them: such a claim ends by that binary's completion or by running out), every
-/// other job and row is unchanged, and the next claim gets the next token. Step 3 follows in the
-/// same migration.
+/// other job and row is unchanged, and the next claim gets the next token. Steps 3 and 4 follow
+/// in the same migration.
 pub async fn a_version_1_store_with_jobs_upgrades_to_claim_tokens(store: &TestStore) {
-    assert_eq!(SCHEMA_VERSION, 3, "this case upgrades from version 1 to 3");
+    assert_eq!(SCHEMA_VERSION, 4, "this case upgrades from version 1 to 4");
     let Some(raw) = RawAccess::of(store) else {
         return;
     };
@@ -162,7 +162,11 @@ pub async fn a_version_1_store_with_jobs_upgrades_to_claim_tokens(store: &TestSt
     let handle = store.reopen().await.unwrap();
     assert_eq!(handle.schema_version().await.unwrap(), 1);
     let report = handle.migrate().await.unwrap();
-    assert_eq!((report.from, report.to, report.applied), (1, 3, vec![2, 3]));
+    assert_eq!(
+        (report.from, report.to, report.applied),
+        (1, 4, vec![2, 3, 4])
+    );
+    assert_only_the_default_api_keys(&handle).await;
     check_schema_version(handle.schema_version().await.unwrap()).unwrap();
 
     let after = handle.list_jobs(&all).await.unwrap().jobs;
@@ -220,9 +224,10 @@ pub async fn a_version_1_store_with_jobs_upgrades_to_claim_tokens(store: &TestSt
 }
 
 /// Step 3 (`index_records`) upgrades a version-2 store: the rows it held are unchanged, and
-/// index records can be written and read once it is applied.
+/// index records can be written and read once it is applied. Step 4 follows in the same
+/// migration.
 pub async fn a_version_2_store_upgrades_to_index_records(store: &TestStore) {
-    assert_eq!(SCHEMA_VERSION, 3, "this case upgrades from version 2 to 3");
+    assert_eq!(SCHEMA_VERSION, 4, "this case upgrades from version 2 to 4");
     let Some(raw) = RawAccess::of(store) else {
         return;
     };
@@ -247,11 +252,12 @@ pub async fn a_version_2_store_upgrades_to_index_records(store: &TestStore) {
         check_schema_version(version),
         Err(StoreError::SchemaBehind {
             store: 2,
-            binary: 3
+            binary: 4
         })
     ));
     let report = handle.migrate().await.unwrap();
-    assert_eq!((report.from, report.to, report.applied), (2, 3, vec![3]));
+    assert_eq!((report.from, report.to, report.applied), (2, 4, vec![3, 4]));
+    assert_only_the_default_api_keys(&handle).await;
     check_schema_version(handle.schema_version().await.unwrap()).unwrap();
 
     assert_eq!(handle.get_task(task.uid).await.unwrap(), Some(task));
@@ -273,4 +279,88 @@ pub async fn a_version_2_store_upgrades_to_index_records(store: &TestStore) {
     assert_eq!(stored.version, 1);
     assert_eq!(handle.get_index("movies").await.unwrap(), Some(stored));
     assert!(handle.migrate().await.unwrap().applied.is_empty());
+}
+
+/// Step 4 (`api_keys`) upgrades a version-3 store: the rows it held are unchanged, and it holds
+/// Meilisearch's four default keys, created by the step; migrating again creates no more.
+pub async fn a_version_3_store_upgrades_to_api_keys(store: &TestStore) {
+    assert_eq!(SCHEMA_VERSION, 4, "this case upgrades from version 3 to 4");
+    let Some(raw) = RawAccess::of(store) else {
+        return;
+    };
+    let before = store.list_api_keys(0, 10).await.unwrap().results;
+    let task = store
+        .create_task(new_task("movies", TaskKind::IndexCreation))
+        .await
+        .unwrap();
+    let job = store
+        .enqueue_job(NewJob {
+            kind: JobKind::Reindex,
+            params: json!({}),
+            max_attempts: 3,
+        })
+        .await
+        .unwrap();
+    let now = Timestamp::now();
+    let index = store
+        .put_index(
+            IndexRecord {
+                uid: "movies".to_owned(),
+                primary_key: Some("id".to_owned()),
+                physical_uid: "movies".to_owned(),
+                shards: 2,
+                settings_version: 0,
+                state: IndexState::Active,
+                version: 0,
+                created_at: now,
+                updated_at: now,
+            },
+            0,
+        )
+        .await
+        .unwrap();
+
+    raw.downgrade_to_version_3().await;
+    let handle = store.reopen().await.unwrap();
+    let version = handle.schema_version().await.unwrap();
+    assert_eq!(version, 3);
+    assert!(matches!(
+        check_schema_version(version),
+        Err(StoreError::SchemaBehind {
+            store: 3,
+            binary: 4
+        })
+    ));
+    let started = Timestamp::now();
+    let report = handle.migrate().await.unwrap();
+    assert_eq!((report.from, report.to, report.applied), (3, 4, vec![4]));
+    check_schema_version(handle.schema_version().await.unwrap()).unwrap();
+
+    assert_eq!(handle.get_task(task.uid).await.unwrap(), Some(task));
+    assert_eq!(handle.get_job(&job.id).await.unwrap(), Some(job));
+    assert_eq!(handle.get_index("movies").await.unwrap(), Some(index));
+    let keys = assert_only_the_default_api_keys(&handle).await;
+    assert!(
+        keys.iter()
+            .all(|key| key.created_at >= started.minus(std::time::Duration::from_secs(60))),
+        "created by this migration: {keys:?}"
+    );
+    for key in &before {
+        assert_eq!(
+            handle.get_api_key(&key.uid).await.unwrap(),
+            None,
+            "the step made new uids"
+        );
+    }
+    assert!(handle.migrate().await.unwrap().applied.is_empty());
+    assert_eq!(handle.list_api_keys(0, 10).await.unwrap().results, keys);
+}
+
+/// The store holds exactly Meilisearch's four default keys, untouched, as schema step 4 creates
+/// them (see `api_keys::the_default_keys_are_there_after_migrate`); returns them as listed.
+async fn assert_only_the_default_api_keys(store: &DynStore) -> Vec<miroir_store::ApiKeyRecord> {
+    let page = store.list_api_keys(0, 10).await.unwrap();
+    assert_eq!(page.total, DEFAULT_API_KEYS.len() as u64);
+    crate::api_keys::assert_default_keys(&page.results);
+    page.results
 }

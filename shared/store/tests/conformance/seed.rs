@@ -5,14 +5,16 @@
 //! what tends to break a backend: ids with separators, braces and `%` ([`ODD`]), optional fields
 //! both set and unset, `u64` values past `i64::MAX`, several rows per key where a table has a
 //! composite key, a lease in each state (held, released, expired), jobs in every state, a deleted
-//! newest task (the uid sequence is then above every uid left), and an emptied CDC buffer.
+//! newest task (the uid sequence is then above every uid left), an emptied CDC buffer, and API
+//! keys besides the default ones (an expired one, one without optional fields, ties on
+//! `created_at`, a deleted default key).
 
 use std::time::Duration;
 
 use miroir_store::{
-    AdminSession, AliasTarget, BackoffPolicy, Canary, CanaryRun, CanaryRunStatus, CopyRow,
-    DynStore, IdempotencyRecord, IndexRecord, IndexState, JobClaim, JobKind, JobQuery, JobState,
-    NewJob, NewTask, NodeSettingsVersion, NodeTaskMap, RateLimitBucket, RolloverPolicy,
+    AdminSession, AliasTarget, ApiKeyRecord, BackoffPolicy, Canary, CanaryRun, CanaryRunStatus,
+    CopyRow, DynStore, IdempotencyRecord, IndexRecord, IndexState, JobClaim, JobKind, JobQuery,
+    JobState, NewJob, NewTask, NodeSettingsVersion, NodeTaskMap, RateLimitBucket, RolloverPolicy,
     ScopedKeyObservation, SearchUiConfig, Session, Task, TaskError, TaskKind, TaskQuery,
     TaskStatus, TenantMapping, Timestamp,
 };
@@ -39,6 +41,8 @@ pub struct Seeded {
     pub expires_at: Timestamp,
     /// The time the seed wrote into rows that carry one.
     pub now: Timestamp,
+    /// Every API key, newest first, as listed after the seed.
+    pub api_keys: Vec<ApiKeyRecord>,
 }
 
 /// Writes the rows of the tables whose rows expire, living `ttl`, and a lease `leader` held by
@@ -351,6 +355,7 @@ pub async fn seed_every_table(store: &DynStore) -> Seeded {
     }
 
     seed_indexes(store, now).await;
+    let api_keys = seed_api_keys(store, now).await;
     // Past the 1 ms lease.
     tokio::time::sleep(Duration::from_millis(5)).await;
     Seeded {
@@ -359,7 +364,60 @@ pub async fn seed_every_table(store: &DynStore) -> Seeded {
         job_claim,
         expires_at,
         now,
+        api_keys,
     }
+}
+
+/// API keys: the migration's defaults but the chat key (deleted), the admin key renamed, an
+/// expired key, a key without name or description, two keys created in the same millisecond,
+/// and one with text in every script; returns every key as listed.
+async fn seed_api_keys(store: &DynStore, now: Timestamp) -> Vec<ApiKeyRecord> {
+    let defaults = store.list_api_keys(0, 10).await.unwrap().results;
+    assert_eq!(defaults.len(), 4, "the migration's default keys");
+    assert!(store.delete_api_key(&defaults[3].uid).await.unwrap());
+    store
+        .put_api_key(ApiKeyRecord {
+            name: Some("Admin".to_owned()),
+            updated_at: now,
+            ..defaults[1].clone()
+        })
+        .await
+        .unwrap();
+    let key = |uid: &str, created_at: i64| ApiKeyRecord {
+        uid: uid.to_owned(),
+        name: Some(format!("key {uid}")),
+        description: Some("seeded".to_owned()),
+        actions: vec!["search".to_owned(), "documents.*".to_owned()],
+        indexes: vec!["movies".to_owned(), ODD.to_owned()],
+        expires_at: None,
+        created_at: Timestamp::from_millis(created_at),
+        updated_at: Timestamp::from_millis(created_at),
+    };
+    for record in [
+        ApiKeyRecord {
+            expires_at: Some(Timestamp::from_millis(1_700_000_000_500)),
+            ..key("0b7d4e2a-3c1f-4a5e-9d8b-6f2e1c0a9b8d", 1_700_000_000_000)
+        },
+        ApiKeyRecord {
+            name: None,
+            description: None,
+            actions: Vec::new(),
+            indexes: vec!["*".to_owned()],
+            ..key("7e3f9c1d-2b4a-4e6f-8a0c-5d7b9e1f3a2c", 1_700_000_000_001)
+        },
+        key("a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d", 1_700_000_000_001),
+        ApiKeyRecord {
+            name: Some("Clé 🔑 検索".to_owned()),
+            description: Some("\"quoted\"\nline".to_owned()),
+            expires_at: Some(now.plus(SEED_TTL)),
+            ..key("f0e1d2c3-b4a5-4968-8776-655443322110", 1_600_000_000_000)
+        },
+    ] {
+        store.create_api_key(record).await.unwrap();
+    }
+    let page = store.list_api_keys(0, 100).await.unwrap();
+    assert_eq!(page.total, 7);
+    page.results
 }
 
 /// Five jobs, one per state (see [`Seeded::jobs`]), the one in progress with progress saved; and
@@ -687,6 +745,30 @@ pub async fn verify_every_table(store: &DynStore, seeded: &Seeded) {
         ),
         (Some("id"), 2, seeded.now)
     );
+
+    let api_keys = store.list_api_keys(0, 100).await.unwrap();
+    assert_eq!(api_keys.total, 7);
+    assert_eq!(api_keys.results, seeded.api_keys);
+    let ties: Vec<&str> = seeded.api_keys[3..5]
+        .iter()
+        .map(|key| key.uid.as_str())
+        .collect();
+    assert_eq!(
+        ties,
+        [
+            "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d",
+            "7e3f9c1d-2b4a-4e6f-8a0c-5d7b9e1f3a2c"
+        ],
+        "same created_at: uid descending"
+    );
+    let page = store.list_api_keys(1, 2).await.unwrap();
+    assert_eq!(page.results, seeded.api_keys[1..3]);
+    for key in &seeded.api_keys {
+        assert_eq!(
+            store.get_api_key(&key.uid).await.unwrap().as_ref(),
+            Some(key)
+        );
+    }
 }
 
 /// Every task as written, the count, the status, type and index filters, and the uid sequence.

@@ -302,10 +302,11 @@ impl RawAccess {
         }
     }
 
-    /// Turns a store at schema version 3 without index records back into the layout of version
-    /// 1, keeping its rows: the index records table (SQLite; Redis has no keys for an empty
-    /// table), the claim token of every job (in `job_ids`) and the claim token sequence are
-    /// removed, and the version says 1. This is the exact version-1 layout: steps 2 and 3 only
+    /// Turns a store at schema version 4 without index records and with only its default API
+    /// keys back into the layout of version 1, keeping its rows: the API keys (their table on
+    /// SQLite, their keys on Redis) and the index records table (SQLite; Redis has no keys for an
+    /// empty table), the claim token of every job (in `job_ids`) and the claim token sequence are
+    /// removed, and the version says 1. This is the exact version-1 layout: steps 2 to 4 only
     /// added them.
     pub async fn downgrade_to_version_1(&self, job_ids: &[String]) {
         match self {
@@ -316,6 +317,7 @@ impl RawAccess {
                 connection
                     .execute_batch(
                         "BEGIN IMMEDIATE;
+                         DROP TABLE api_keys;
                          DROP TABLE indexes;
                          ALTER TABLE jobs DROP COLUMN claim_token;
                          DROP TABLE job_claim_sequence;
@@ -334,15 +336,18 @@ impl RawAccess {
                 }
                 let sequence = format!("{prefix}:{{jobs}}:claim_seq");
                 nodes.run(redis::cmd("DEL").arg(&sequence)).await;
+                nodes.delete_api_keys(prefix).await;
                 let version = format!("{prefix}:{{meta}}:schema_version");
                 nodes.run(redis::cmd("SET").arg(&version).arg(1)).await;
             }
         }
     }
 
-    /// Turns a store at schema version 3 without index records back into the layout of version
-    /// 2: the index records table is dropped (SQLite; Redis has no keys for an empty table) and
-    /// the version says 2. This is the exact version-2 layout: step 3 only added the table.
+    /// Turns a store at schema version 4 without index records and with only its default API
+    /// keys back into the layout of version 2: the API keys (their table on SQLite, their keys
+    /// on Redis) and the index records table (SQLite; Redis has no keys for an empty table) are
+    /// removed and the version says 2. This is the exact version-2 layout: steps 3 and 4 only
+    /// added them.
     pub async fn downgrade_to_version_2(&self) {
         match self {
             #[cfg(feature = "sqlite")]
@@ -352,6 +357,7 @@ impl RawAccess {
                 connection
                     .execute_batch(
                         "BEGIN IMMEDIATE;
+                         DROP TABLE api_keys;
                          DROP TABLE indexes;
                          PRAGMA user_version = 2;
                          COMMIT;",
@@ -360,8 +366,37 @@ impl RawAccess {
             }
             #[cfg(feature = "redis")]
             RawAccess::Redis { nodes, prefix } => {
+                nodes.delete_api_keys(prefix).await;
                 let version = format!("{prefix}:{{meta}}:schema_version");
                 nodes.run(redis::cmd("SET").arg(&version).arg(2)).await;
+            }
+        }
+    }
+
+    /// Turns a store at schema version 4 with only its default API keys back into the layout of
+    /// version 3: the API keys are removed (their table on SQLite, their keys and the step's mark
+    /// on Redis) and the version says 3. This is the exact version-3 layout: step 4 only added
+    /// them.
+    pub async fn downgrade_to_version_3(&self) {
+        match self {
+            #[cfg(feature = "sqlite")]
+            RawAccess::Sqlite(path) => {
+                let connection = rusqlite::Connection::open(path).unwrap();
+                connection.busy_timeout(Duration::from_secs(5)).unwrap();
+                connection
+                    .execute_batch(
+                        "BEGIN IMMEDIATE;
+                         DROP TABLE api_keys;
+                         PRAGMA user_version = 3;
+                         COMMIT;",
+                    )
+                    .unwrap();
+            }
+            #[cfg(feature = "redis")]
+            RawAccess::Redis { nodes, prefix } => {
+                nodes.delete_api_keys(prefix).await;
+                let version = format!("{prefix}:{{meta}}:schema_version");
+                nodes.run(redis::cmd("SET").arg(&version).arg(3)).await;
             }
         }
     }
@@ -418,6 +453,22 @@ impl RedisNodes {
                 command.query_async(&mut connection).await.unwrap()
             }
         };
+    }
+
+    /// Deletes every key of the API keys table of the store with prefix `prefix` (the
+    /// `{api_keys}` family: key hashes, uid set, step 4's mark).
+    async fn delete_api_keys(&self, prefix: &str) {
+        let family = format!("{prefix}:{{api_keys}}:");
+        let found: Vec<String> = self
+            .keys(prefix)
+            .await
+            .into_iter()
+            .filter(|key| key.starts_with(&family))
+            .collect();
+        assert!(!found.is_empty(), "no api key to delete");
+        for key in found {
+            self.run(redis::cmd("DEL").arg(&key)).await;
+        }
     }
 
     /// Every key of the store with prefix `prefix`, read with `SCAN` on every node (the test
