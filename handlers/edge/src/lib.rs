@@ -17,6 +17,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(miroir_handler_canaries::routes())
         .merge(miroir_handler_jobs::routes())
         .merge(miroir_handler_tenants::routes())
+        .merge(miroir_handler_keys::routes())
         .merge(miroir_handler_rollover::routes())
         .merge(miroir_handler_search_ui::routes())
         .merge(miroir_handler_leases::routes())

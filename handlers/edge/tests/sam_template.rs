@@ -26,6 +26,7 @@ fn handler_crates() -> Vec<(&'static str, OpenApi)> {
         ("canaries", miroir_handler_canaries::routes().into_openapi()),
         ("jobs", miroir_handler_jobs::routes().into_openapi()),
         ("tenants", miroir_handler_tenants::routes().into_openapi()),
+        ("keys", miroir_handler_keys::routes().into_openapi()),
         ("rollover", miroir_handler_rollover::routes().into_openapi()),
         (
             "search-ui",

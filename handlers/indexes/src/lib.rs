@@ -30,6 +30,7 @@ use axum::{Json, Router};
 use miroir_core::catalog::Catalog;
 use miroir_core::node::{Method, node_path};
 use miroir_core::{ApiError, Code, IndexUid};
+use miroir_http::api_keys::{ClientAuth, refused};
 use miroir_http::object::Object;
 use miroir_http::write::{Write, accept_write, fingerprint, refused_task};
 use miroir_http::{AppState, HttpResult, IndexPath, JsonBody, alias};
@@ -95,6 +96,7 @@ fn primary_key_required(index: &str) -> ApiError {
 )]
 async fn create_index(
     State(state): State<AppState>,
+    auth: ClientAuth,
     headers: HeaderMap,
     JsonBody(Object(body)): JsonBody<Object<CreateIndex>>,
 ) -> HttpResult<Response> {
@@ -115,6 +117,9 @@ async fn create_index(
         }
     };
     let uid = IndexUid::parse_at(&uid, "at `.uid`")?.into_string();
+    if !auth.allows_index(&uid) {
+        return Err(refused().into());
+    }
     // Without one, the key is inferred from the first documents, as in Meilisearch.
     let primary_key = match body.primary_key {
         Some(Value::String(key)) if !key.is_empty() => Some(key),
@@ -181,13 +186,25 @@ fn already_exists(uid: &str) -> ApiError {
 )]
 async fn list_indexes(
     State(state): State<AppState>,
+    auth: ClientAuth,
     RawQuery(query): RawQuery,
 ) -> HttpResult<Json<Value>> {
     let path = match query {
         Some(query) => format!("/indexes?{query}"),
         None => "/indexes".to_owned(),
     };
-    Ok(Json(state.cluster.read_any(&path).await?))
+    let mut page: Value = state.cluster.read_any(&path).await?;
+    if !auth.sees_every_index()
+        && let Some(results) = page["results"].as_array_mut()
+    {
+        // An API key sees only its indexes (the page may then hold fewer than `limit`).
+        results.retain(|index| {
+            index["uid"]
+                .as_str()
+                .is_some_and(|uid| auth.allows_index(uid))
+        });
+    }
+    Ok(Json(page))
 }
 
 /// Get one index.

@@ -156,11 +156,13 @@ async fn search_with_get(
 )]
 async fn multi_search(
     State(state): State<AppState>,
+    auth: miroir_http::api_keys::ClientAuth,
     headers: HeaderMap,
     JsonBody(Object(body)): JsonBody<Object<Map<String, Value>>>,
 ) -> HttpResult<Response> {
     let max = usize::try_from(state.config.scatter.max_multi_search_queries).unwrap_or(usize::MAX);
     let queries = multi::parse(body, max)?;
+    multi::check_indexes(&queries, &auth)?;
     let pinned = session::read_group(&state, &headers).await?;
     let (response, degraded) = multi::run(&state, queries, pinned).await?;
     Ok(respond(response, &degraded))

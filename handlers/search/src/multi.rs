@@ -30,6 +30,21 @@ pub(crate) struct Query {
     request: SearchRequest,
 }
 
+/// Refuses the multi-search (403 `invalid_api_key`, as Meilisearch) when the request's API key
+/// does not allow one of the queries' indexes.
+pub(crate) fn check_indexes(
+    queries: &[Query],
+    auth: &miroir_http::api_keys::ClientAuth,
+) -> Result<(), ApiError> {
+    match queries
+        .iter()
+        .all(|query| auth.allows_index(&query.index_uid))
+    {
+        true => Ok(()),
+        false => Err(miroir_http::api_keys::refused()),
+    }
+}
+
 /// `error` as the failure of query `position`: `Inside \`.queries[N]\`: …`.
 fn inside(position: usize, mut error: ApiError) -> ApiError {
     error.message = format!("Inside `.queries[{position}]`: {}", error.message);

@@ -24,6 +24,7 @@ use miroir_core::aggregate::aggregate;
 use miroir_core::cluster::Cluster;
 use miroir_core::node::Method;
 use miroir_core::refresh::{observe, refresh_task};
+use miroir_http::api_keys::ClientAuth;
 use miroir_http::write::accepted;
 use miroir_http::{AppState, HttpResult, QueryParams};
 use miroir_store::{
@@ -60,11 +61,12 @@ const POLL_EVERY: Duration = Duration::from_millis(25);
 )]
 pub(crate) async fn delete_tasks(
     State(state): State<AppState>,
+    auth: ClientAuth,
     RawQuery(raw): RawQuery,
 ) -> HttpResult<Response> {
     let (query, task) = enqueue(&state, raw, Verb::Delete).await?;
     let started = Timestamp::now();
-    let result = delete_selected(&state.store, &state.cluster, query, task.uid).await;
+    let result = delete_selected(&state.store, &state.cluster, query, task.uid, &auth).await;
     let mut update = task.to_update();
     update.started_at = Some(started);
     update.finished_at = Some(Timestamp::now());
@@ -103,6 +105,7 @@ pub(crate) async fn delete_tasks(
 )]
 pub(crate) async fn cancel_tasks(
     State(state): State<AppState>,
+    auth: ClientAuth,
     RawQuery(raw): RawQuery,
 ) -> HttpResult<Response> {
     let (mut query, task) = enqueue(&state, raw, Verb::Cancel).await?;
@@ -115,7 +118,7 @@ pub(crate) async fn cancel_tasks(
         None => unfinished.to_vec(),
     });
     let started = Timestamp::now();
-    let selected = match select(&state.store, query, task.uid).await {
+    let selected = match select(&state.store, query, task.uid, &auth).await {
         Ok(selected) => selected,
         Err(error) => {
             let mut update = task.to_update();
@@ -195,16 +198,23 @@ async fn enqueue(
     Ok((query, task))
 }
 
-/// The tasks a filter selects among those older than a task, newest first, a page at a time.
+/// The tasks a filter selects among those older than a task and visible to the request's
+/// credential, newest first, a page at a time.
 struct Selection<'a> {
     store: &'a DynStore,
     query: TaskQuery,
+    auth: &'a ClientAuth,
     done: bool,
 }
 
 impl<'a> Selection<'a> {
     /// The tasks `query` selects among those older than `before`.
-    fn new(store: &'a DynStore, mut query: TaskQuery, before: TaskUid) -> Self {
+    fn new(
+        store: &'a DynStore,
+        mut query: TaskQuery,
+        before: TaskUid,
+        auth: &'a ClientAuth,
+    ) -> Self {
         let newest = before.checked_sub(1);
         query.reverse = false;
         query.limit = PAGE;
@@ -212,6 +222,7 @@ impl<'a> Selection<'a> {
         Self {
             store,
             query,
+            auth,
             done: newest.is_none(),
         }
     }
@@ -226,13 +237,20 @@ impl<'a> Selection<'a> {
             Some(next) => self.query.from = Some(next),
             None => self.done = true,
         }
-        Ok(Some(page.results))
+        let mut results = page.results;
+        results.retain(|task| crate::visible(self.auth, task));
+        Ok(Some(results))
     }
 }
 
 /// Every task `query` selects among those older than `before`.
-async fn select(store: &DynStore, query: TaskQuery, before: TaskUid) -> StoreResult<Vec<Task>> {
-    let mut selection = Selection::new(store, query, before);
+async fn select(
+    store: &DynStore,
+    query: TaskQuery,
+    before: TaskUid,
+    auth: &ClientAuth,
+) -> StoreResult<Vec<Task>> {
+    let mut selection = Selection::new(store, query, before, auth);
     let mut selected = Vec::new();
     while let Some(page) = selection.next_page().await? {
         selected.extend(page);
@@ -247,9 +265,10 @@ async fn delete_selected(
     cluster: &Cluster,
     query: TaskQuery,
     before: TaskUid,
+    auth: &ClientAuth,
 ) -> StoreResult<(u64, u64)> {
     let (mut matched, mut deleted) = (0_u64, 0_u64);
-    let mut selection = Selection::new(store, query, before);
+    let mut selection = Selection::new(store, query, before, auth);
     while let Some(page) = selection.next_page().await? {
         matched += page.len() as u64;
         let mut gone = Vec::new();

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::{Path, State};
 use miroir_core::{ApiError, Code};
+use miroir_http::api_keys::ClientAuth;
 use miroir_http::timefmt::{format_rfc3339, iso8601_duration};
 use miroir_http::{AppState, HttpResult, QueryParams};
 use miroir_store::{Task, TaskPage, TaskStatus, TaskUid};
@@ -114,6 +115,7 @@ pub(crate) struct BatchList {
 )]
 pub(crate) async fn list_batches(
     State(state): State<AppState>,
+    auth: ClientAuth,
     params: QueryParams,
 ) -> HttpResult<Json<BatchList>> {
     let mut query = query::parse(&params)?;
@@ -137,7 +139,11 @@ pub(crate) async fn list_batches(
     } = state.store.list_tasks(&query).await?;
     Ok(Json(BatchList {
         from: results.first().map(|task| task.uid),
-        results: results.into_iter().filter_map(BatchView::of).collect(),
+        results: results
+            .into_iter()
+            .filter(|task| crate::visible(&auth, task))
+            .filter_map(BatchView::of)
+            .collect(),
         total,
         limit: query.limit,
         next,
@@ -158,6 +164,7 @@ pub(crate) async fn list_batches(
 )]
 pub(crate) async fn get_batch(
     State(state): State<AppState>,
+    auth: ClientAuth,
     Path(uid): Path<String>,
 ) -> HttpResult<Json<BatchView>> {
     let parsed = uid.parse::<u64>().map_err(|_| {
@@ -170,6 +177,7 @@ pub(crate) async fn get_batch(
         .store
         .get_task(parsed)
         .await?
+        .filter(|task| crate::visible(&auth, task))
         .and_then(BatchView::of)
         .map(Json)
         .ok_or_else(|| {

@@ -14,6 +14,7 @@ use axum::extract::{Path, State};
 use axum::{Json, Router};
 use miroir_core::refresh::refresh_task;
 use miroir_core::{ApiError, Code};
+use miroir_http::api_keys::ClientAuth;
 use miroir_http::{AppState, HttpResult, QueryParams};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -53,6 +54,7 @@ pub fn router(state: AppState) -> Router {
 )]
 async fn get_task(
     State(state): State<AppState>,
+    auth: ClientAuth,
     Path(uid): Path<String>,
 ) -> HttpResult<Json<TaskView>> {
     let parsed = uid.parse::<u64>().map_err(|_| {
@@ -61,7 +63,12 @@ async fn get_task(
             format!("Task uid `{uid}` is invalid. It should only contain numeric characters."),
         )
     })?;
-    match state.store.get_task(parsed).await? {
+    match state
+        .store
+        .get_task(parsed)
+        .await?
+        .filter(|task| visible(&auth, task))
+    {
         Some(task) => {
             let task = refresh_task(&state.store, &state.cluster, task).await?;
             Ok(Json(TaskView::from(task)))
@@ -90,11 +97,24 @@ async fn get_task(
 )]
 async fn list_tasks(
     State(state): State<AppState>,
+    auth: ClientAuth,
     params: QueryParams,
 ) -> HttpResult<Json<TaskList>> {
     let query = query::parse(&params)?;
-    let page = state.store.list_tasks(&query).await?;
+    let mut page = state.store.list_tasks(&query).await?;
+    // An API key sees only its indexes' tasks (the page may then hold fewer than `limit`).
+    page.results.retain(|task| visible(&auth, task));
     Ok(Json(TaskList::new(page, query.limit)))
+}
+
+/// True when a request with `auth` may see `task`: one on an index its key allows, or any task
+/// for a credential that sees every index.
+pub(crate) fn visible(auth: &ClientAuth, task: &miroir_store::Task) -> bool {
+    auth.sees_every_index()
+        || task
+            .index_uid
+            .as_deref()
+            .is_some_and(|uid| auth.allows_index(uid))
 }
 
 #[cfg(test)]

@@ -42,11 +42,12 @@ use axum::http::{HeaderMap, Method, Uri, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use miroir_core::config::Secret;
-use miroir_core::{ApiError, Code};
+use miroir_core::{ApiError, Code, keys};
 use miroir_store::{AdminSession, DynStore, Timestamp};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::api_keys::{ClientAuth, is_expired};
 use crate::error::error_response;
 use crate::state::AppState;
 
@@ -57,7 +58,7 @@ pub enum AuthScope {
     Open,
     /// `/_miroir/*`: the admin key or an admin session cookie.
     Admin,
-    /// Everything else (the Meilisearch API): the master key.
+    /// Everything else (the Meilisearch API): the master key or an API key allowing the route.
     Client,
 }
 
@@ -132,7 +133,15 @@ pub(crate) async fn authenticate(
 ) -> Response {
     let verdict = match scope_of(request.method(), request.uri().path()) {
         AuthScope::Open => Ok(()),
-        AuthScope::Client => check_client(&state.config.master_key, request.headers()),
+        AuthScope::Client => {
+            match check_client(&state, request.method(), request.uri(), request.headers()).await {
+                Ok(auth) => {
+                    request.extensions_mut().insert(auth);
+                    Ok(())
+                }
+                Err(error) => Err(error),
+            }
+        }
         AuthScope::Admin => {
             match check_admin(&state, request.method(), request.uri(), request.headers()).await {
                 Ok(auth) => {
@@ -159,9 +168,18 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|key| !key.is_empty())
 }
 
-fn check_client(master_key: &Secret, headers: &HeaderMap) -> Result<(), ApiError> {
+/// The client credential of a request: the master key, or a stored API key that has not expired
+/// and allows the route's action on the index its path names (Meilisearch's rules; an index
+/// named in the body is the handler's to check with [`ClientAuth::allows_index`]).
+async fn check_client(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<ClientAuth, ApiError> {
+    let master_key = &state.config.master_key;
     if master_key.is_empty() {
-        return Ok(());
+        return Ok(ClientAuth::Open);
     }
     let Some(given) = bearer(headers) else {
         return Err(ApiError::new(
@@ -170,12 +188,31 @@ fn check_client(master_key: &Secret, headers: &HeaderMap) -> Result<(), ApiError
         ));
     };
     if keys_match(given, master_key) {
-        Ok(())
+        return Ok(ClientAuth::Master);
+    }
+    let invalid = crate::api_keys::refused;
+    let Some(key) = state
+        .keys
+        .resolve(&state.store, master_key.expose(), given)
+        .await?
+    else {
+        return Err(invalid());
+    };
+    if is_expired(&key, Timestamp::now()) {
+        return Err(invalid());
+    }
+    let Some(needed) = keys::requirement(method.as_str(), uri.path()) else {
+        return Err(invalid());
+    };
+    let auth = ClientAuth::Key(key);
+    let index_allowed = needed
+        .index
+        .as_deref()
+        .is_none_or(|index| auth.allows_index(&crate::path::decode_lossy(index)));
+    if auth.allows_action(needed.action) && index_allowed {
+        Ok(auth)
     } else {
-        Err(ApiError::new(
-            Code::InvalidApiKey,
-            "The provided API key is invalid.",
-        ))
+        Err(invalid())
     }
 }
 

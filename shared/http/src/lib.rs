@@ -22,6 +22,7 @@
 //! apply these layers themselves.
 
 pub mod alias;
+pub mod api_keys;
 mod auth;
 mod client_ip;
 mod error;

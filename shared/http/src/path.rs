@@ -84,7 +84,7 @@ fn raw_parameter<'a>(parts: &'a Parts, key: &str) -> Option<&'a str> {
 }
 
 /// `raw` percent-decoded, bytes that are not UTF-8 replaced by `�` (as Meilisearch shows them).
-fn decode_lossy(raw: &str) -> String {
+pub(crate) fn decode_lossy(raw: &str) -> String {
     let bytes = raw.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut index = 0;

@@ -7,6 +7,7 @@ use miroir_core::Config;
 use miroir_core::cluster::Cluster;
 use miroir_store::{DynStore, ObservedStore};
 
+use crate::api_keys::KeyRing;
 use crate::metrics::Metrics;
 use crate::readiness::Readiness;
 
@@ -25,6 +26,8 @@ pub struct AppState {
     pub readiness: Readiness,
     /// When this process started serving.
     pub started: Instant,
+    /// This process's map from API key to key uid.
+    pub keys: Arc<KeyRing>,
 }
 
 impl AppState {
@@ -49,6 +52,7 @@ impl AppState {
             cluster: Arc::new(cluster),
             readiness,
             started: Instant::now(),
+            keys: Arc::new(KeyRing::default()),
         }
     }
 }
