@@ -3,7 +3,9 @@
 //!
 //! The copy runs with every writer stopped (see "Moving to another store" in the crate docs):
 //! the source must be at this binary's schema version; the target is migrated to it first and
-//! must be empty unless `--force` (which clears it). Each table is exported page by page and
+//! must be empty unless `--force` (which clears it). The default API keys a target's migration
+//! created, untouched since, do not count: the copy deletes them, and the source's keys (its own
+//! default keys among them, whose uids its clients' keys are derived from) take their place. Each table is exported page by page and
 //! each page imported while the next one is read. Afterwards the task uid sequence and the job
 //! claim token sequence are raised to the source's (so the target never hands out a uid or a claim
 //! token the source did), and every table of both stores is digested again (count and
@@ -17,9 +19,10 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use miroir_store::api_keys::untouched_default_api_keys;
 use miroir_store::{
-    Connect, CopyDigest, CopyPage, CopyTable, DynStore, SqliteLocation, StoreError, StoreResult,
-    StoreUrl, check_schema_version,
+    ApiKeyRecord, Connect, CopyDigest, CopyPage, CopyTable, DynStore, SqliteLocation, StoreError,
+    StoreResult, StoreUrl, check_schema_version,
 };
 
 use crate::failure::Failure;
@@ -122,7 +125,8 @@ pub struct CopyOptions {
 
 /// Copies `source` into `target` and verifies the result (see the module docs). The stores must
 /// be at this binary's schema version (the target is migrated first). Fails without touching the
-/// target when it holds rows and `force` is off.
+/// target when it holds rows and `force` is off (untouched default API keys aside, which are
+/// replaced).
 pub async fn copy_store(
     source: &DynStore,
     target: &DynStore,
@@ -137,7 +141,11 @@ pub async fn copy_store(
             format_args!("target migrated to version {}", migrated.to),
         );
     }
-    let occupied = occupied_tables(target).await?;
+    let defaults = untouched_default_api_keys(&**target).await?;
+    let mut occupied = occupied_tables(target).await?;
+    if defaults.is_some() {
+        occupied.retain(|table| *table != CopyTable::ApiKeys);
+    }
     if !occupied.is_empty() {
         if !options.force {
             return Err(Failure {
@@ -153,6 +161,15 @@ pub async fn copy_store(
         say(
             out,
             format_args!("--force: cleared the target ({})", names(&occupied)),
+        );
+    } else if let Some(defaults) = defaults.filter(|defaults| !defaults.is_empty()) {
+        delete_api_keys(target, &defaults).await?;
+        say(
+            out,
+            format_args!(
+                "deleted the target's {} default API keys: the source's keys replace them",
+                defaults.len()
+            ),
         );
     }
 
@@ -336,6 +353,14 @@ async fn digest(store: &DynStore, table: CopyTable, batch: usize) -> StoreResult
     }
 }
 
+/// Deletes `keys` from `store`.
+async fn delete_api_keys(store: &DynStore, keys: &[ApiKeyRecord]) -> StoreResult<()> {
+    for key in keys {
+        store.delete_api_key(&key.uid).await?;
+    }
+    Ok(())
+}
+
 /// The tables of `store` holding at least one row.
 async fn occupied_tables(store: &DynStore) -> StoreResult<Vec<CopyTable>> {
     let mut occupied = Vec::new();
@@ -363,4 +388,100 @@ fn names(tables: &[CopyTable]) -> String {
         .map(|table| table.name())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use miroir_store::{ApiKeyRecord, Timestamp};
+
+    use super::*;
+
+    const OPTIONS: CopyOptions = CopyOptions {
+        force: false,
+        batch: 2,
+        progress: false,
+    };
+
+    async fn memory() -> DynStore {
+        miroir_store::open("sqlite::memory:").await.unwrap()
+    }
+
+    async fn migrated() -> DynStore {
+        let store = memory().await;
+        store.migrate().await.unwrap();
+        store
+    }
+
+    async fn keys(store: &DynStore) -> Vec<ApiKeyRecord> {
+        store.list_api_keys(0, 100).await.unwrap().results
+    }
+
+    /// The default API keys a target's migration created do not make it occupied: the copy
+    /// deletes them and the source's keys (its own default keys among them) take their place.
+    /// A target holding any other key, or a default key changed, is refused and left alone.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_fresh_targets_default_keys_are_replaced_by_the_sources() {
+        let source = migrated().await;
+        let at = Timestamp::from_millis(1_700_000_000_000);
+        source
+            .create_api_key(ApiKeyRecord {
+                uid: "d4c3f873-d0f5-4d35-b40f-2da66002f818".to_owned(),
+                name: Some("mine".to_owned()),
+                description: None,
+                actions: vec!["search".to_owned()],
+                indexes: vec!["movies".to_owned()],
+                expires_at: None,
+                created_at: at,
+                updated_at: at,
+            })
+            .await
+            .unwrap();
+        assert_eq!(keys(&source).await.len(), 5);
+
+        let target = memory().await;
+        let mut out = Vec::new();
+        copy_store(&source, &target, OPTIONS, &mut out)
+            .await
+            .unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains("deleted the target's 4 default API keys"),
+            "{out}"
+        );
+        assert_eq!(keys(&target).await, keys(&source).await);
+
+        // The target now holds the source's own key: a second copy is refused.
+        let refused = copy_store(&source, &target, OPTIONS, &mut Vec::new())
+            .await
+            .unwrap_err();
+        assert!(
+            refused.message.contains("not empty (rows in api_keys)"),
+            "{}",
+            refused.message
+        );
+
+        // A fresh target whose admin key was renamed is refused too, untouched.
+        let renamed = migrated().await;
+        let mut admin = keys(&renamed).await[1].clone();
+        admin.name = Some("Admin".to_owned());
+        admin.updated_at = admin.created_at.plus(Duration::from_millis(1));
+        renamed.put_api_key(admin).await.unwrap();
+        let before = keys(&renamed).await;
+        let refused = copy_store(&source, &renamed, OPTIONS, &mut Vec::new())
+            .await
+            .unwrap_err();
+        assert!(refused.message.contains("api_keys"), "{}", refused.message);
+        assert_eq!(keys(&renamed).await, before);
+
+        // With --force it is cleared and gets the source's keys.
+        let forced = CopyOptions {
+            force: true,
+            ..OPTIONS
+        };
+        copy_store(&source, &renamed, forced, &mut Vec::new())
+            .await
+            .unwrap();
+        assert_eq!(keys(&renamed).await, keys(&source).await);
+    }
 }

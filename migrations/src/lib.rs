@@ -16,7 +16,8 @@
 //!   fencing tokens, job order, job claim tokens and their sequence, and expiry times, then
 //!   verifies per table that both stores hold the same rows (count and checksum). `--from`
 //!   defaults to the job's store. The source must be at this binary's version; the target is
-//!   migrated first and must be empty unless `--force`.
+//!   migrated first and must be empty unless `--force` (the default API keys its migration
+//!   created do not count: the source's keys replace them).
 //!   Progress (rows and rows/s per table) is drawn on stderr when it is a terminal.
 //!
 //! # Moving to another store

@@ -8,10 +8,10 @@ use std::process::Output;
 use std::time::Duration;
 
 use miroir_store::{
-    AdminSession, AliasTarget, BackoffPolicy, Canary, CanaryRun, CanaryRunStatus, CopyRow,
-    DynStore, IdempotencyRecord, IndexRecord, IndexState, JobKind, NewJob, NodeSettingsVersion,
-    NodeTaskMap, RateLimitBucket, RolloverPolicy, ScopedKeyObservation, SearchUiConfig, Session,
-    Task, TaskError, TaskKind, TaskStatus, TenantMapping, Timestamp,
+    AdminSession, AliasTarget, ApiKeyRecord, BackoffPolicy, Canary, CanaryRun, CanaryRunStatus,
+    CopyRow, DynStore, IdempotencyRecord, IndexRecord, IndexState, JobKind, NewJob,
+    NodeSettingsVersion, NodeTaskMap, RateLimitBucket, RolloverPolicy, ScopedKeyObservation,
+    SearchUiConfig, Session, Task, TaskError, TaskKind, TaskStatus, TenantMapping, Timestamp,
 };
 use miroir_system_tests::{Fleet, Miroir, command};
 use miroir_test_support::{shared_redis, unique_prefix};
@@ -241,6 +241,20 @@ async fn seed_other_tables(store: &DynStore) {
             .await
             .unwrap();
     }
+    // Besides the four default keys of the migration: an expired key of our own.
+    store
+        .create_api_key(ApiKeyRecord {
+            uid: "d4c3f873-d0f5-4d35-b40f-2da66002f818".into(),
+            name: Some("Frontend search".into()),
+            description: None,
+            actions: vec!["search".into()],
+            indexes: vec!["index-*".into()],
+            expires_at: Some(now.minus(hour)),
+            created_at: now,
+            updated_at: now,
+        })
+        .await
+        .unwrap();
 }
 
 /// The `GET /tasks` requests whose answers must not change across a copy. (`GET /tasks/{uid}` of
@@ -333,12 +347,13 @@ fn sqlite_to_redis_and_back_keeps_every_row_and_the_task_pages() {
 
     let (_, there) = copy(&source, &redis);
     let there = verification(&there);
-    assert_eq!(there.len(), 20, "one verification line per table");
+    assert_eq!(there.len(), 21, "one verification line per table");
     for (table, (source_rows, target_rows, _)) in &there {
         assert!(*source_rows > 0, "{table}: no rows were seeded");
         assert_eq!(source_rows, target_rows, "{table}");
     }
     assert_eq!(there["tasks"].0, TASKS);
+    assert_eq!(there["api_keys"].0, 5, "the default keys and ours");
 
     // A second copy into the same target is refused without --force.
     let refused = command("miroir-migrate", "miroir-migrate")
