@@ -124,7 +124,7 @@ async fn check_now(
 ) -> Reply {
     let reply = call(router, method.clone(), uri).await;
     assert_eq!(reply.status, status, "{method} {uri}: {}", reply.body);
-    let volatile = ["enqueuedAt", "startedAt", "finishedAt"];
+    let volatile = ["enqueuedAt", "startedAt", "finishedAt", "duration"];
     snapshot(
         name,
         &format!("{method} {uri}"),

@@ -155,8 +155,9 @@ pub enum Wire {
 }
 
 impl Wire {
-    /// A copy in which the value of every object key in `volatile` (dates that depend on the
-    /// clock) is `"[date]"`, after asserting it is an RFC 3339 date. Everything else is kept as
+    /// A copy in which the value of every object key in `volatile` (dates and durations that
+    /// depend on the clock) is `"[date]"`, after asserting it is an RFC 3339 date, or
+    /// `"[duration]"` for an ISO 8601 duration (`PT…`). Everything else is kept as
     /// it is, in order.
     pub fn redacted(&self, volatile: &[&str]) -> Wire {
         match self {
@@ -168,6 +169,13 @@ impl Wire {
                     .iter()
                     .map(|(key, value)| {
                         let value = match value {
+                            // An ISO 8601 duration that depends on the clock (`PT0.001S`).
+                            Self::String(duration)
+                                if volatile.contains(&key.as_str())
+                                    && duration.starts_with("PT") =>
+                            {
+                                Self::String("[duration]".to_owned())
+                            }
                             Self::String(date) if volatile.contains(&key.as_str()) => {
                                 assert!(parse_rfc3339(date).is_some(), "{key}: {date}");
                                 Self::String("[date]".to_owned())
