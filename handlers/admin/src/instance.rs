@@ -16,7 +16,10 @@ use serde_json::{Value, json};
     get,
     path = "/experimental-features",
     tag = "instance",
-    responses((status = 200, description = "The features, by name.", body = Object))
+    responses(
+        (status = 200, description = "The features, by name.", body = Object),
+        (status = 404, description = "The nodes do not serve experimental features (`not_found`, relayed: not Meilisearch nodes, or older ones)."),
+    )
 )]
 pub(crate) async fn get_features(State(state): State<AppState>) -> HttpResult<Json<Value>> {
     Ok(Json(
@@ -37,6 +40,7 @@ pub(crate) async fn get_features(State(state): State<AppState>) -> HttpResult<Js
     responses(
         (status = 200, description = "Every feature, by name, after the change.", body = Object),
         (status = 400, description = "An unknown feature or a value that is not a boolean (`bad_request`)."),
+        (status = 404, description = "The nodes do not serve experimental features (`not_found`, relayed: not Meilisearch nodes, or older ones)."),
         (status = 503, description = "A node did not answer (`miroir_node_unavailable`)."),
     )
 )]
@@ -85,6 +89,7 @@ pub(crate) async fn patch_features(
     responses(
         (status = 200, description = "`{self, remotes, shards, leader, version}`.", body = Object),
         (status = 400, description = "The `network` experimental feature is off (`feature_not_enabled`)."),
+        (status = 404, description = "The nodes do not serve experimental features (`not_found`, relayed: not Meilisearch nodes, or older ones)."),
     )
 )]
 pub(crate) async fn get_network(State(state): State<AppState>) -> HttpResult<Json<Value>> {
@@ -109,6 +114,7 @@ pub(crate) async fn get_network(State(state): State<AppState>) -> HttpResult<Jso
     request_body(content = Object, description = "Meilisearch's network object."),
     responses(
         (status = 400, description = "Always: `miroir_network_unsupported` (or `feature_not_enabled`)."),
+        (status = 404, description = "The nodes do not serve experimental features (`not_found`, relayed: not Meilisearch nodes, or older ones)."),
     )
 )]
 pub(crate) async fn patch_network(State(state): State<AppState>) -> HttpResult<Json<Value>> {
