@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use miroir_core::ApiError;
+use miroir_core::cluster::Cluster;
 use miroir_core::config::UnavailableShardPolicy;
 use miroir_core::routing::Shard;
 use miroir_http::{AppState, alias};
@@ -47,16 +48,34 @@ pub(crate) async fn run(
         gathered.answers.extend(one.answers);
         gathered.missing.extend(one.missing);
     }
-    if !gathered.missing.is_empty()
-        && (gathered.answers.is_empty()
-            || state.cluster.unavailable_shard_policy() == UnavailableShardPolicy::Error)
-    {
-        return Err(scatter::unavailable(uid, &gathered.missing));
-    }
+    require_answerable(
+        &state.cluster,
+        uid,
+        !gathered.answers.is_empty(),
+        &gathered.missing,
+    )?;
     Ok(Outcome {
         response: SearchResponse::merge(&request, &gathered.answers),
         degraded: gathered.missing,
     })
+}
+
+/// `unavailable_shard_policy` applied to a read of `uid` that left the shards `missing` out:
+/// 503 `miroir_shard_unavailable` when some are missing and the policy is `error`, or when no
+/// node answered at all (`answered` false: there is no partial result to give); else the read
+/// stands (partial, the missing shards named in `X-Miroir-Degraded`).
+pub(crate) fn require_answerable(
+    cluster: &Cluster,
+    uid: &str,
+    answered: bool,
+    missing: &BTreeSet<Shard>,
+) -> Result<(), ApiError> {
+    if !missing.is_empty()
+        && (!answered || cluster.unavailable_shard_policy() == UnavailableShardPolicy::Error)
+    {
+        return Err(scatter::unavailable(uid, missing));
+    }
+    Ok(())
 }
 
 /// The `X-Miroir-Degraded` value for `shards` (`shards=3,7,11`), `None` when empty.

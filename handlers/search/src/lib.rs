@@ -3,7 +3,9 @@
 //! - `POST /indexes/{uid}/search` (JSON body) and `GET /indexes/{uid}/search` (the same
 //!   parameters in the query string, declared once in `query_string::SearchParameters`);
 //! - `POST /multi-search {"queries": [{indexUid, …}]}` → `{"results": [response + indexUid]}`
-//!   (not federated).
+//!   (not federated);
+//! - `POST /indexes/{uid}/facet-search {facetName, facetQuery, q, filter, …}` →
+//!   `{facetHits: [{value, count}], facetQuery, processingTimeMs}` (see [`facet`]).
 //!
 //! A search goes to one replica group (round-robin), one node per shard inside it; each node is
 //! asked for the top `offset + limit` hits of its shards with `showRankingScore: true` (plus a
@@ -14,6 +16,7 @@
 //! `error`). A node's Meilisearch error is the answer, unchanged.
 
 mod execute;
+mod facet;
 mod multi;
 mod query_string;
 mod request;
@@ -34,6 +37,7 @@ use serde_json::{Map, Value};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::facet::{FacetSearchRequest, FacetSearchResponse};
 use crate::request::SearchRequest;
 use crate::response::{MultiSearchResponse, SearchResponse};
 
@@ -45,6 +49,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(search_with_post, search_with_get))
         .routes(routes!(multi_search))
+        .routes(routes!(facet_search))
 }
 
 /// The search routes, with `state`. Shared layers are applied by whoever mounts them.
@@ -168,6 +173,43 @@ async fn multi_search(
     Ok(respond(response, &degraded))
 }
 
+/// Search facet values.
+///
+/// Meilisearch's facet search: the values of `facetName` matching `facetQuery` (prefix, typo
+/// tolerant) among the documents matching `q`, `filter` (and `matchingStrategy`,
+/// `attributesToSearchOn`, `rankingScoreThreshold`, `locales`, `hybrid`, …), with how many of
+/// them hold each (`exhaustiveFacetCount: true` for exact counts). Scattered like a search to one
+/// replica group's covering set; counts are summed per value over the nodes, and the values cut
+/// and ordered as one node orders them (`faceting.sortFacetValuesBy`, at most
+/// `faceting.maxValuesPerFacet`). With `sortFacetValuesBy: count`, a node holding more matching
+/// values than `maxValuesPerFacet` leaves its rarest out, so a value may be counted low (see the
+/// README). When some shards had no live node and `unavailable_shard_policy` is `partial`, the
+/// response counts the other shards' documents and carries `X-Miroir-Degraded: shards=3,7,11`.
+#[utoipa::path(
+    post,
+    path = "/indexes/{uid}/facet-search",
+    tag = "search",
+    params(("uid" = String, Path, description = "The index uid.")),
+    request_body(content = Object, description = "Meilisearch facet-search parameters: `{facetName, facetQuery, q, filter, matchingStrategy, attributesToSearchOn, exhaustiveFacetCount, rankingScoreThreshold, locales, hybrid, vector}`; `facetName` is required."),
+    responses(
+        (status = 200, description = "The merged facet values.", body = FacetSearchResponse, headers(("X-Miroir-Degraded" = String, description = "`shards=3,7,11`: the shards no node could answer for (policy `partial`); absent when complete."))),
+        (status = 400, description = "An index uid outside Meilisearch's rule (`invalid_index_uid`); no `facetName` (`missing_facet_search_facet_name`); an attribute that is not facet-searchable, `_miroir_shard` included (`invalid_facet_search_facet_name`); facet search disabled on the index (`facet_search_disabled`); or another parameter the nodes refused (`invalid_search_filter`, `invalid_facet_search_query`, … relayed unchanged)."),
+        (status = 404, description = "No such index (`index_not_found`, from the nodes)."),
+        (status = 503, description = "Some shards had no live node and `unavailable_shard_policy` is `error`, or no shard had one (`miroir_shard_unavailable`); no node answered for the index's settings (`miroir_node_unavailable`); no node is configured (`miroir_no_nodes`); or the task store is unavailable or at another schema version (`miroir_store_unavailable`, `miroir_schema_mismatch`). Retry after `Retry-After` seconds.", headers(("Retry-After" = u32, description = "Seconds to wait before retrying."))),
+    )
+)]
+async fn facet_search(
+    State(state): State<AppState>,
+    IndexPath(uid): IndexPath,
+    headers: HeaderMap,
+    JsonBody(Object(body)): JsonBody<Object<Map<String, Value>>>,
+) -> HttpResult<Response> {
+    let request = FacetSearchRequest::parse(body);
+    let pinned = session::read_group(&state, &headers).await?;
+    let outcome = facet::run(&state, uid.as_str(), &request, pinned).await?;
+    Ok(respond(outcome.response, &outcome.degraded))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -189,6 +231,7 @@ mod tests {
         assert_eq!(
             operations,
             [
+                "post /indexes/{uid}/facet-search",
                 "get /indexes/{uid}/search",
                 "post /indexes/{uid}/search",
                 "post /multi-search"

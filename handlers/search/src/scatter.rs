@@ -1,6 +1,7 @@
 //! The scatter (plan §2 "Read path"): one replica group per query, one node per shard inside it,
-//! every node asked in parallel; then, rarely, truncated nodes asked again until the merged window
-//! is exact.
+//! every node asked in parallel; then, for a search, rarely, truncated nodes asked again until the
+//! merged window is exact. A search and a facet search share it ([`ShardRead`]): they differ only
+//! in the node route, the body a node receives and how its answer is read.
 //!
 //! # Unavailable nodes
 //!
@@ -37,6 +38,45 @@ const WIDEN_FACTOR: usize = 4;
 /// A bound on the rounds of asking again (windows grow ×4 up to 1000: 5 rounds from 1).
 const MAX_WIDEN_ROUNDS: usize = 8;
 
+/// A read a covering set answers shard by shard: the node route, what each node is sent and how
+/// its answer is read.
+pub(crate) trait ShardRead {
+    /// One node's answer.
+    type Answer;
+
+    /// The node route under `/indexes/{uid}/`.
+    const ROUTE: &'static str;
+
+    /// How many results each node is asked for first (`0` for a read without a window).
+    fn first_window(&self) -> usize;
+
+    /// The JSON body for a node asked for `window` results, restricted to `shards` when given
+    /// (the node holds more shards than it answers for).
+    fn node_body(&self, window: usize, shards: Option<&[Shard]>) -> Vec<u8>;
+
+    /// A node's 2xx body when it was asked for `window` results; why not, when it is not such an
+    /// answer (the node then counts as not answering).
+    fn parse_answer(body: &[u8], window: usize) -> Result<Self::Answer, String>;
+}
+
+impl ShardRead for SearchRequest {
+    type Answer = NodeAnswer;
+
+    const ROUTE: &'static str = "search";
+
+    fn first_window(&self) -> usize {
+        self.paging.end()
+    }
+
+    fn node_body(&self, window: usize, shards: Option<&[Shard]>) -> Vec<u8> {
+        SearchRequest::node_body(self, window, shards)
+    }
+
+    fn parse_answer(body: &[u8], window: usize) -> Result<NodeAnswer, String> {
+        NodeAnswer::parse(body, window).map_err(|error| format!("not a search answer: {error}"))
+    }
+}
+
 /// What one node is asked in a query.
 #[derive(Clone, Debug)]
 struct Part {
@@ -44,7 +84,7 @@ struct Part {
     node: NodeIndex,
     /// The shards it answers for.
     shards: Vec<Shard>,
-    /// True when it holds more shards than these in its group: its search carries a shard filter.
+    /// True when it holds more shards than these in its group: its read carries a shard filter.
     filtered: bool,
 }
 
@@ -54,7 +94,18 @@ impl Part {
     }
 }
 
-/// What the covering set answered.
+/// What a covering set answered to a read.
+#[derive(Debug)]
+pub(crate) struct Covered<A> {
+    /// The nodes asked, in the order of `answers`.
+    parts: Vec<Part>,
+    /// One answer per node asked.
+    pub(crate) answers: Vec<A>,
+    /// The shards no node could answer for.
+    pub(crate) missing: BTreeSet<Shard>,
+}
+
+/// What the covering set answered to a search.
 #[derive(Debug, Default)]
 pub(crate) struct Gathered {
     /// One answer per node asked, each with the window it was asked for.
@@ -64,8 +115,7 @@ pub(crate) struct Gathered {
 }
 
 /// Asks a covering set of `cluster` (in `pinned_group` if given, else the next group in turn)
-/// for `request` on index `index` (already resolved), falling
-/// back to other replicas and groups for nodes that do not answer, then widens the windows of
+/// for `request` on index `index` (already resolved) ([`cover`]), then widens the windows of
 /// truncated nodes until the client's window is exact.
 pub(crate) async fn gather(
     cluster: &Cluster,
@@ -73,18 +123,47 @@ pub(crate) async fn gather(
     request: &SearchRequest,
     pinned_group: Option<u32>,
 ) -> Result<Gathered, ApiError> {
-    cluster.require_nodes()?;
-    let path = node_path(["indexes", index, "search"]);
-    let topology = cluster.topology();
     let seq = cluster.next_read();
+    let Covered {
+        parts,
+        mut answers,
+        missing,
+    } = cover(cluster, index, request, pinned_group, seq).await?;
+    let unordered = parts
+        .iter()
+        .zip(&answers)
+        .filter(|(_, answer)| !answer.breaks_ties_by_shard())
+        .map(|(part, _)| cluster.repair_reserved(part.node, index));
+    join_all(unordered).await;
+    let path = node_path(["indexes", index, SearchRequest::ROUTE]);
+    widen(cluster, &path, request, &parts, &mut answers).await?;
+    Ok(Gathered { answers, missing })
+}
+
+/// Asks a covering set of `cluster` for `read` on index `index` (already resolved): in
+/// `pinned_group` if given, else in the group the read sequence number `seq` picks
+/// (round-robin), one node per shard (rotating over its replicas with `seq`), every node in
+/// parallel with a shard filter where it holds more shards than it is asked for. Nodes that give
+/// no usable answer are replaced by other replicas, then by the next groups; the shards nobody
+/// answered for are `missing`. The first Meilisearch error in node order is the answer.
+pub(crate) async fn cover<R: ShardRead>(
+    cluster: &Cluster,
+    index: &str,
+    read: &R,
+    pinned_group: Option<u32>,
+    seq: u64,
+) -> Result<Covered<R::Answer>, ApiError> {
+    cluster.require_nodes()?;
+    let path = node_path(["indexes", index, R::ROUTE]);
+    let topology = cluster.topology();
     let first_group = pinned_group.unwrap_or_else(|| topology.read_group(seq));
     let groups = topology.groups().max(1);
-    let window = request.paging.end();
+    let window = read.first_window();
 
     let mut pending: BTreeSet<Shard> = (0..topology.shards()).collect();
     let mut down: BTreeSet<NodeIndex> = BTreeSet::new();
     let mut parts: Vec<Part> = Vec::new();
-    let mut answers: Vec<NodeAnswer> = Vec::new();
+    let mut answers: Vec<R::Answer> = Vec::new();
     for step in 0..groups {
         let group = (first_group + step) % groups;
         // Each round either answers every pending shard this group can cover or marks at least
@@ -95,7 +174,7 @@ pub(crate) async fn gather(
                 break;
             }
             let windows = vec![window; asked.len()];
-            let results = ask(cluster, &path, request, &asked, &windows).await;
+            let results = ask(cluster, &path, read, &asked, &windows).await;
             let mut any_down = false;
             for (part, result) in asked.into_iter().zip(results) {
                 match result {
@@ -108,7 +187,8 @@ pub(crate) async fn gather(
                     }
                     Err(error) if error.is_unavailable() => {
                         let node = &topology.node(part.node).id;
-                        tracing::warn!(%node, index, %error, "a node gave no usable search answer: its shards go to another replica");
+                        let route = R::ROUTE;
+                        tracing::warn!(%node, index, route, %error, "a node gave no usable answer to a read: its shards go to another replica");
                         down.insert(part.node);
                         any_down = true;
                     }
@@ -130,14 +210,8 @@ pub(crate) async fn gather(
             break;
         }
     }
-    let unordered = parts
-        .iter()
-        .zip(&answers)
-        .filter(|(_, answer)| !answer.breaks_ties_by_shard())
-        .map(|(part, _)| cluster.repair_reserved(part.node, index));
-    join_all(unordered).await;
-    widen(cluster, &path, request, &parts, &mut answers).await?;
-    Ok(Gathered {
+    Ok(Covered {
+        parts,
         answers,
         missing: pending,
     })
@@ -172,14 +246,15 @@ fn plan(
         .collect()
 }
 
-/// Asks every part in parallel, `windows[i]` hits of `parts[i]`; the answers in part order.
-async fn ask(
+/// Asks every part in parallel for `read`, `windows[i]` results of `parts[i]`; the answers in
+/// part order.
+async fn ask<R: ShardRead>(
     cluster: &Cluster,
     path: &str,
-    request: &SearchRequest,
+    read: &R,
     parts: &[Part],
     windows: &[usize],
-) -> Vec<Result<NodeAnswer, NodeError>> {
+) -> Vec<Result<R::Answer, NodeError>> {
     let calls = parts
         .iter()
         .zip(windows)
@@ -187,7 +262,7 @@ async fn ask(
             node: part.node,
             method: Method::POST,
             path: path.to_owned(),
-            body: Some(request.node_body(window, part.shard_filter())),
+            body: Some(read.node_body(window, part.shard_filter())),
         })
         .collect();
     cluster
@@ -196,8 +271,7 @@ async fn ask(
         .into_iter()
         .zip(windows)
         .map(|((_, result), &window)| {
-            NodeAnswer::parse(&result?.body, window)
-                .map_err(|error| NodeError::Invalid(format!("not a search answer: {error}")))
+            R::parse_answer(&result?.body, window).map_err(NodeError::Invalid)
         })
         .collect()
 }

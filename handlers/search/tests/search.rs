@@ -302,6 +302,15 @@ impl App {
         .await
     }
 
+    async fn facet_search(&self, body: Value) -> Reply {
+        self.send(
+            Method::POST,
+            &format!("/indexes/{INDEX}/facet-search"),
+            Some(body),
+        )
+        .await
+    }
+
     async fn search_ok(&self, body: Value) -> Reply {
         let reply = self.search(body.clone()).await;
         assert_eq!(reply.status, StatusCode::OK, "{body}: {reply:?}");
@@ -414,6 +423,182 @@ async fn facets_count_every_document_once_rf1() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn facets_count_every_document_once_rf2() {
     facets_count_every_document_once(2).await;
+}
+
+/// The `(value, count)` pairs of a facet-search reply, in order.
+fn facet_hits(reply: &Reply) -> Vec<(String, u64)> {
+    reply.body["facetHits"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{reply:?}"))
+        .iter()
+        .map(|hit| {
+            (
+                hit["value"].as_str().unwrap().to_owned(),
+                hit["count"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Every genre with how many of the documents `keep` accepts hold it, in alpha order.
+fn genre_counts(keep: impl Fn(usize) -> bool) -> Vec<(String, u64)> {
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    for id in (0..DOCUMENTS).filter(|&id| keep(id)) {
+        *counts.entry(GENRES[id % 3].to_owned()).or_default() += 1;
+    }
+    counts.into_iter().collect()
+}
+
+async fn facet_search_counts_every_document_once(rf: u32) {
+    let fleet = Fleet::start(rf).await;
+    let app = fleet.app(UnavailableShardPolicy::Partial).await;
+    let reply = app.facet_search(json!({"facetName": "genre"})).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert_eq!(reply.degraded, None);
+    assert_eq!(facet_hits(&reply), genre_counts(|_| true));
+    assert_eq!(
+        reply.keys(),
+        ["facetHits", "facetQuery", "processingTimeMs"]
+    );
+    assert_eq!(reply.body["facetQuery"], Value::Null);
+    let requests: usize = fleet
+        .nodes
+        .iter()
+        .map(|node| node.request_count("POST", &format!("/indexes/{INDEX}/facet-search")))
+        .sum();
+    assert!((1..=3).contains(&requests), "{requests}");
+
+    let drama = app
+        .facet_search(json!({"facetName": "genre", "facetQuery": "DR"}))
+        .await;
+    assert_eq!(
+        facet_hits(&drama),
+        [("drama".to_owned(), DOCUMENTS as u64 / 3)]
+    );
+    assert_eq!(drama.body["facetQuery"], json!("DR"));
+    // The client's filter, ANDed with the shard filter where a node holds more shards (RF 2).
+    for filter in [
+        json!("price < 10"),
+        json!(["price < 10"]),
+        json!([["price < 10"]]),
+    ] {
+        let cheap = app
+            .facet_search(json!({"facetName": "genre", "filter": filter}))
+            .await;
+        assert_eq!(
+            facet_hits(&cheap),
+            genre_counts(|id| id % 50 < 10),
+            "{filter}"
+        );
+    }
+    let one = app
+        .facet_search(json!({"facetName": "genre", "q": word(42)}))
+        .await;
+    assert_eq!(facet_hits(&one), [(GENRES[0].to_owned(), 1)]);
+    let none = app
+        .facet_search(json!({"facetName": "genre", "facetQuery": "zz"}))
+        .await;
+    assert_eq!(facet_hits(&none), []);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facet_search_counts_every_document_once_rf1() {
+    facet_search_counts_every_document_once(1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facet_search_counts_every_document_once_rf2() {
+    facet_search_counts_every_document_once(2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facet_search_never_shows_the_shard_field() {
+    let fleet = Fleet::start(2).await;
+    let app = fleet.app(UnavailableShardPolicy::Partial).await;
+    // Filterable on every node, yet refused as Meilisearch refuses an attribute it does not
+    // know, listing the client's own attributes.
+    for name in ["_miroir_shard", "_miroir_shard.x"] {
+        let reply = app.facet_search(json!({ "facetName": name })).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{reply:?}");
+        assert_eq!(reply.body["code"], json!("invalid_facet_search_facet_name"));
+        assert_eq!(
+            reply.body["message"],
+            json!(format!(
+                "Attribute `{name}` is not facet-searchable. Available facet-searchable \
+                 attributes patterns are: `genre, price`. To make it facet-searchable add it to \
+                 the `filterableAttributes` index settings."
+            ))
+        );
+    }
+    // A node's own refusal, relayed without the field.
+    let title = app.facet_search(json!({"facetName": "title"})).await;
+    assert_eq!(title.status, StatusCode::BAD_REQUEST, "{title:?}");
+    assert_eq!(title.body["code"], json!("invalid_facet_search_facet_name"));
+    assert!(!title.text.contains("_miroir"), "{title:?}");
+    assert!(title.text.contains("`genre, price`"), "{title:?}");
+    let missing = app.facet_search(json!({"facetQuery": "a"})).await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        missing.body["code"],
+        json!("missing_facet_search_facet_name")
+    );
+    assert_eq!(missing.body["message"], json!("Missing field `facetName`"));
+    let unknown = app
+        .send(
+            Method::POST,
+            "/indexes/nope/facet-search",
+            Some(json!({"facetName": "genre"})),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(unknown.body["message"], json!("Index `nope` not found."));
+    let filter = app
+        .facet_search(json!({"facetName": "genre", "filter": "title = x"}))
+        .await;
+    assert_eq!(filter.body["code"], json!("invalid_search_filter"));
+    assert!(!filter.text.contains("_miroir"), "{filter:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facet_search_over_stopped_nodes() {
+    let mut fleet = Fleet::start(1).await;
+    let partial = fleet.app(UnavailableShardPolicy::Partial).await;
+    let strict = fleet.app(UnavailableShardPolicy::Error).await;
+    let lost = fleet.shards_on(1);
+    let kept: Vec<usize> = (0..DOCUMENTS)
+        .filter(|id| !lost.contains(&fleet.topology().shard_of(&id.to_string())))
+        .collect();
+    fleet.nodes[1].stop().await;
+    let body = json!({"facetName": "genre"});
+    let reply = partial.facet_search(body.clone()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    let expected: Vec<String> = lost.iter().map(Shard::to_string).collect();
+    assert_eq!(
+        reply.degraded.as_deref(),
+        Some(format!("shards={}", expected.join(",")).as_str())
+    );
+    assert_eq!(facet_hits(&reply), genre_counts(|id| kept.contains(&id)));
+    let reply = strict.facet_search(body.clone()).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{reply:?}");
+    assert_eq!(reply.body["code"], json!("miroir_shard_unavailable"));
+    fleet.nodes[0].stop().await;
+    fleet.nodes[2].stop().await;
+    let reply = partial.facet_search(body).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{reply:?}");
+    assert_eq!(reply.body["code"], json!("miroir_shard_unavailable"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_rf2_a_stopped_node_changes_no_facet_count() {
+    let mut fleet = Fleet::start(2).await;
+    let app = fleet.app(UnavailableShardPolicy::Error).await;
+    fleet.nodes[2].stop().await;
+    for _ in 0..4 {
+        let reply = app.facet_search(json!({"facetName": "genre"})).await;
+        assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+        assert_eq!(reply.degraded, None);
+        assert_eq!(facet_hits(&reply), genre_counts(|_| true));
+    }
 }
 
 async fn pages_add_up_to_one_large_page(rf: u32) {

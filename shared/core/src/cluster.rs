@@ -232,8 +232,21 @@ impl Cluster {
         path: &str,
     ) -> Result<T, ApiError> {
         self.require_nodes()?;
+        self.read_any_from(self.next_read(), path).await
+    }
+
+    /// [`Cluster::read_any`] for a read that already took its sequence number `seq` (a facet
+    /// search reads the index's settings beside its scatter): it starts at the node `seq` picks
+    /// and does not advance the round-robin a second time, which would make every such read of
+    /// a fleet with two replica groups scatter to the same group.
+    pub async fn read_any_from<T: serde::de::DeserializeOwned>(
+        &self,
+        seq: u64,
+        path: &str,
+    ) -> Result<T, ApiError> {
+        self.require_nodes()?;
         let count = self.topology.nodes().len();
-        let start = (self.next_read() % count as u64) as usize;
+        let start = (seq % count as u64) as usize;
         let mut last = None;
         for step in 0..count {
             let node = self.topology.node((start + step) % count);

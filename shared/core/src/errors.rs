@@ -104,6 +104,9 @@ codes! {
     MissingIndexUid => ("missing_index_uid", InvalidRequest, 400),
     InvalidIndexUid => ("invalid_index_uid", InvalidRequest, 400),
     IndexNotFound => ("index_not_found", InvalidRequest, 404),
+    // A facet search of Miroir's reserved `_miroir_shard`, refused as Meilisearch refuses an
+    // attribute that is not facet-searchable (the nodes' own refusals are relayed).
+    InvalidFacetSearchFacetName => ("invalid_facet_search_facet_name", InvalidRequest, 400),
     DocumentNotFound => ("document_not_found", InvalidRequest, 404),
     TaskNotFound => ("task_not_found", InvalidRequest, 404),
     BatchNotFound => ("batch_not_found", InvalidRequest, 404),

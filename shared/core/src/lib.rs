@@ -10,8 +10,9 @@
 //! - [`documents`]: document ids and the per-node batches of a document write;
 //! - [`node`]: the pooled client Miroir talks to Meilisearch nodes with, and [`node::node_path`]
 //!   (the one way a node path is built from segments);
-//! - [`merge`]: one search response from a covering set's answers; [`reserved`]: the settings
-//!   Miroir keeps on every index of the nodes (`_miroir_shard` filterable, its ranking rule);
+//! - [`merge`]: one search response from a covering set's answers; [`facet_hits`]: one facet
+//!   search's values from theirs; [`reserved`]: the settings Miroir keeps on every index of the
+//!   nodes (`_miroir_shard` filterable, its ranking rule) and how a facet search of it is answered;
 //! - [`aggregate`]: a Miroir task's status from its node tasks; [`refresh`]: polling and
 //!   persisting it;
 //! - [`marker`]: the per-task `customMetadata` marker on node writes; [`reconcile`]: finding
@@ -25,6 +26,7 @@ pub mod config;
 pub mod documents;
 pub mod errors;
 mod exit;
+pub mod facet_hits;
 pub mod index_uid;
 pub mod jobs;
 pub mod keys;

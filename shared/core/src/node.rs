@@ -208,14 +208,15 @@ fn path_kept(url: &reqwest::Url, path_and_query: &str) -> bool {
 
 /// A node's error message as a client may see it: without Miroir's reserved `_miroir_shard`
 /// among the attributes it lists (``Available filterable attributes are: `_miroir_shard, genre`.``
-/// → `` `genre` ``). `None` when the error is about Miroir's own use of the field (its shard
-/// filter, e.g. ``Attribute `_miroir_shard` is not filterable`` or `_miroir_shard IN [0, 1]`),
-/// which is not the client's error and must not be shown. A message naming the field in some
-/// other way is replaced by one naming only the node's `code`.
+/// → `` `genre` ``), and with the rules of `filterableAttributes` it names numbered as the client
+/// numbers them (see [`client_rule_numbers`]). `None` when the error is about Miroir's own use
+/// of the field (its shard filter, e.g. ``Attribute `_miroir_shard` is not filterable`` or
+/// `_miroir_shard IN [0, 1]`), which is not the client's error and must not be shown. A message
+/// naming the field in some other way is replaced by one naming only the node's `code`.
 pub fn relayed_message(code: &str, message: &str) -> Option<String> {
     use crate::merge::SHARD_FIELD;
     if !message.contains(SHARD_FIELD) {
-        return Some(message.to_owned());
+        return Some(client_rule_numbers(message));
     }
     let own_use = [
         format!("`{SHARD_FIELD}` is not"),
@@ -230,22 +231,62 @@ pub fn relayed_message(code: &str, message: &str) -> Option<String> {
         .replace(&format!(", {SHARD_FIELD}"), "")
         .replace(&format!("`{SHARD_FIELD}`, "), "")
         .replace(&format!(", `{SHARD_FIELD}`"), "");
-    // A list that held only the field: the index has no filterable attribute of the client's.
-    for lead in [
-        "Available filterable attribute patterns are: ",
-        "Available filterable attributes are: ",
-        "The available filterable attribute patterns are ",
-        "The available filterable attributes are ",
-    ] {
-        text = text.replace(
-            &format!("{lead}`{SHARD_FIELD}`."),
+    // A list that held only the field: the index has no such attribute of the client's.
+    for (lead, none) in [
+        (
+            "Available filterable attribute patterns are: ",
             "This index does not have configured filterable attributes.",
-        );
+        ),
+        (
+            "Available filterable attributes are: ",
+            "This index does not have configured filterable attributes.",
+        ),
+        (
+            "The available filterable attribute patterns are ",
+            "This index does not have configured filterable attributes.",
+        ),
+        (
+            "The available filterable attributes are ",
+            "This index does not have configured filterable attributes.",
+        ),
+        (
+            "Available facet-searchable attributes patterns are: ",
+            "This index does not have configured facet-searchable attributes.",
+        ),
+    ] {
+        text = text.replace(&format!("{lead}`{SHARD_FIELD}`."), none);
     }
     if text.contains(SHARD_FIELD) {
         text = format!("The nodes refused the request (`{code}`).");
     }
-    Some(text)
+    Some(client_rule_numbers(&text))
+}
+
+/// `message` with every `rule #N` of `filterableAttributes` numbered as the client numbers its
+/// rules. On the nodes Miroir's `_miroir_shard` is rule #0 ([`crate::reserved`]), so the client's
+/// rule #0 is the nodes' #1: Meilisearch's filter, distinct and facet-search refusals (``field
+/// `genre` matched rule #2 in `filterableAttributes` ``) name the nodes' number, one more than the
+/// client's. Messages about other settings are unchanged.
+pub fn client_rule_numbers(message: &str) -> String {
+    const RULE: &str = "rule #";
+    if !message.contains("filterableAttributes") || !message.contains(RULE) {
+        return message.to_owned();
+    }
+    let mut numbered = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(RULE) {
+        let (before, after) = rest.split_at(at + RULE.len());
+        numbered.push_str(before);
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        let (number, tail) = after.split_at(digits);
+        match number.parse::<u64>() {
+            Ok(node_rule) if node_rule > 0 => numbered.push_str(&(node_rule - 1).to_string()),
+            _ => numbered.push_str(number),
+        }
+        rest = tail;
+    }
+    numbered.push_str(rest);
+    numbered
 }
 
 #[cfg(test)]
@@ -301,6 +342,60 @@ mod tests {
         assert_eq!(
             relayed_message("x", "something about `_miroir_shard` we do not know").as_deref(),
             Some("The nodes refused the request (`x`).")
+        );
+    }
+
+    #[test]
+    fn relayed_facet_search_refusals_never_name_the_shard_field() {
+        let listed = "Attribute `title` is not facet-searchable. Available facet-searchable \
+                      attributes patterns are: `_miroir_shard, genre, tags`. To make it \
+                      facet-searchable add it to the `filterableAttributes` index settings.";
+        assert_eq!(
+            relayed_message("invalid_facet_search_facet_name", listed).as_deref(),
+            Some(
+                "Attribute `title` is not facet-searchable. Available facet-searchable \
+                 attributes patterns are: `genre, tags`. To make it facet-searchable add it to \
+                 the `filterableAttributes` index settings."
+            )
+        );
+        // Meilisearch 1.50's words when the index has no facet-searchable attribute.
+        let only = "Attribute `title` is not facet-searchable. Available facet-searchable \
+                    attributes patterns are: `_miroir_shard`. To make it facet-searchable add it \
+                    to the `filterableAttributes` index settings.";
+        assert_eq!(
+            relayed_message("invalid_facet_search_facet_name", only).as_deref(),
+            Some(
+                "Attribute `title` is not facet-searchable. This index does not have configured \
+                 facet-searchable attributes. To make it facet-searchable add it to the \
+                 `filterableAttributes` index settings."
+            )
+        );
+    }
+
+    #[test]
+    fn rules_of_filterable_attributes_are_numbered_as_the_client_numbers_them() {
+        // As Meilisearch 1.50 words them, on a node where `_miroir_shard` is rule #0.
+        let facet = "Attribute `genre` is not facet-searchable. Note: this attribute matches rule \
+                     #1 in filterableAttributes, but this rule does not enable facetSearch.\nHint: \
+                     enable facetSearch in rule #1 by adding `\"facetSearch\": true` to the \
+                     rule.\nHint: prepend another rule matching genre with facetSearch: true \
+                     before rule #1";
+        assert_eq!(
+            relayed_message("invalid_facet_search_facet_name", facet).unwrap(),
+            facet.replace("rule #1", "rule #0")
+        );
+        let filter = "Filter operator `>` is not allowed for the attribute `genre`.\n  - Note: \
+                      field `genre` matched rule #12 in `filterableAttributes`\n  - Hint: enable \
+                      comparison in rule #12 by modifying the features.filter object";
+        assert_eq!(
+            relayed_message("invalid_search_filter", filter).unwrap(),
+            filter.replace("rule #12", "rule #11")
+        );
+        let other = "rule #3 of something else";
+        assert_eq!(relayed_message("x", other).as_deref(), Some(other));
+        assert_eq!(
+            client_rule_numbers("rule # in filterableAttributes, rule #0"),
+            "rule # in filterableAttributes, rule #0"
         );
     }
 

@@ -140,6 +140,158 @@ fn holds_reserved(key: &str, items: &[Value]) -> bool {
     }
 }
 
+/// How a facet search of a name under `_miroir_shard` is answered in the client's view of an
+/// index (see [`reserved_facet_search`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReservedFacetSearch {
+    /// The client's own filterable attributes make the name facet-searchable, and no document of
+    /// the client's holds the field: no values.
+    NoValues,
+    /// Meilisearch's `invalid_facet_search_facet_name` refusal, with this message.
+    Refused(String),
+}
+
+/// The answer to a facet search of `facet_name` on an index whose node settings are `settings`
+/// (`GET /indexes/{uid}/settings` of a node), when the name is `_miroir_shard` or a field nested
+/// under it: the nodes would search it as Miroir's own filterable attribute (rule #0 there), so
+/// it is answered as Meilisearch answers it with the client's rules alone
+/// ([`for_clients`]): the first rule matching the name decides (a plain attribute name matches
+/// itself and the fields nested under it and enables facet search; `attributePatterns` match `*`,
+/// `prefix*`, `*suffix`, `*infix*` or the exact name, and enable it with
+/// `features.facetSearch: true`). `None` for any other name: the nodes' answer stands.
+pub fn reserved_facet_search(settings: &Value, facet_name: &str) -> Option<ReservedFacetSearch> {
+    if !is_nested_in(facet_name, SHARD_FIELD) {
+        return None;
+    }
+    let mut client = settings.clone();
+    for_clients(&mut client);
+    let rules: &[Value] = client
+        .get("filterableAttributes")
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice);
+    let matched = rules
+        .iter()
+        .enumerate()
+        .find(|(_, rule)| rule_matches(rule, facet_name));
+    let refusal = match matched {
+        Some((_, rule)) if enables_facet_search(rule) => {
+            return Some(ReservedFacetSearch::NoValues);
+        }
+        Some((position, _)) => format!(
+            "Note: this attribute matches rule #{position} in filterableAttributes, but this rule \
+             does not enable facetSearch.\nHint: enable facetSearch in rule #{position} by adding \
+             `\"facetSearch\": true` to the rule.\nHint: prepend another rule matching \
+             {facet_name} with facetSearch: true before rule #{position}"
+        ),
+        None => {
+            let (shown, hidden) =
+                facet_searchable_patterns(rules, client.get("displayedAttributes"));
+            if shown.is_empty() {
+                "This index does not have configured facet-searchable attributes. To make it \
+                 facet-searchable add it to the `filterableAttributes` index settings."
+                    .to_owned()
+            } else {
+                let list: Vec<&str> = shown.iter().map(String::as_str).collect();
+                format!(
+                    "Available facet-searchable attributes patterns are: `{}{}`. To make it \
+                     facet-searchable add it to the `filterableAttributes` index settings.",
+                    list.join(", "),
+                    if hidden {
+                        ", <..hidden-attributes>"
+                    } else {
+                        ""
+                    }
+                )
+            }
+        }
+    };
+    Some(ReservedFacetSearch::Refused(format!(
+        "Attribute `{facet_name}` is not facet-searchable. {refusal}"
+    )))
+}
+
+/// True when `field` is `parent` or a field nested under it (`parent.child`), Meilisearch's
+/// `is_faceted_by`.
+fn is_nested_in(field: &str, parent: &str) -> bool {
+    field
+        .strip_prefix(parent)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+}
+
+/// Whether a `filterableAttributes` rule matches `field` (Meilisearch's `match_str` giving
+/// `Match`): an attribute name matches itself and what is nested under it; a pattern matches as
+/// Meilisearch's `match_pattern`.
+fn rule_matches(rule: &Value, field: &str) -> bool {
+    match rule {
+        Value::String(name) => is_nested_in(field, name),
+        Value::Object(_) => rule_patterns(rule).any(|pattern| pattern_matches(pattern, field)),
+        _ => false,
+    }
+}
+
+/// The `attributePatterns` of a granular rule.
+fn rule_patterns(rule: &Value) -> impl Iterator<Item = &str> {
+    rule.get("attributePatterns")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+}
+
+/// Meilisearch's `match_pattern` giving `Match`.
+fn pattern_matches(pattern: &str, field: &str) -> bool {
+    if pattern == "*" {
+        return true;
+    }
+    match (pattern.strip_prefix('*'), pattern.strip_suffix('*')) {
+        (Some(_), Some(_)) => field.contains(&pattern[1..pattern.len() - 1]),
+        (Some(suffix), None) => field.ends_with(suffix),
+        (None, Some(prefix)) => field.starts_with(prefix),
+        (None, None) => pattern == field,
+    }
+}
+
+/// Whether a rule enables facet search: always for an attribute name, for a granular rule when
+/// its `features.facetSearch` is true (Meilisearch's default for granular rules is false).
+fn enables_facet_search(rule: &Value) -> bool {
+    match rule {
+        Value::String(_) => true,
+        _ => rule
+            .get("features")
+            .and_then(|features| features.get("facetSearch"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    }
+}
+
+/// The names and patterns of the facet-searchable rules that Meilisearch lists in a refusal
+/// (sorted, each once), without those `displayedAttributes` hides, and whether any was hidden.
+fn facet_searchable_patterns(
+    rules: &[Value],
+    displayed: Option<&Value>,
+) -> (std::collections::BTreeSet<String>, bool) {
+    let mut patterns = std::collections::BTreeSet::new();
+    for rule in rules.iter().filter(|rule| enables_facet_search(rule)) {
+        match rule {
+            Value::String(name) => {
+                patterns.insert(name.clone());
+            }
+            _ => patterns.extend(rule_patterns(rule).map(str::to_owned)),
+        }
+    }
+    let listed: Option<Vec<&str>> = displayed
+        .and_then(Value::as_array)
+        .map(|items| items.iter().filter_map(Value::as_str).collect())
+        .filter(|items: &Vec<&str>| !items.contains(&"*"));
+    let Some(listed) = listed else {
+        return (patterns, false);
+    };
+    let count = patterns.len();
+    patterns.retain(|pattern| listed.contains(&pattern.as_str()));
+    let hidden = patterns.len() < count;
+    (patterns, hidden)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -245,5 +397,83 @@ mod tests {
         );
         // No index yet: the update creates it, with both defaults.
         assert_eq!(missing(None, &update), creation_settings());
+    }
+
+    #[test]
+    fn only_names_under_the_shard_field_are_answered_here() {
+        let settings = json!({"filterableAttributes": [SHARD_FIELD, "genre"]});
+        assert_eq!(reserved_facet_search(&settings, "genre"), None);
+        assert_eq!(reserved_facet_search(&settings, "_miroir_shards"), None);
+        assert_eq!(reserved_facet_search(&settings, "_miroir"), None);
+        assert!(reserved_facet_search(&settings, "_miroir_shard").is_some());
+        assert!(reserved_facet_search(&settings, "_miroir_shard.x").is_some());
+    }
+
+    #[test]
+    fn the_shard_field_is_refused_as_meilisearch_refuses_an_attribute_it_does_not_know() {
+        let refused = |settings: Value| match reserved_facet_search(&settings, SHARD_FIELD) {
+            Some(ReservedFacetSearch::Refused(message)) => message,
+            other => panic!("{other:?}"),
+        };
+        // Meilisearch 1.50's words, with the client's own rules only.
+        assert_eq!(
+            refused(
+                json!({"filterableAttributes": [SHARD_FIELD, "year", "genre",
+                {"attributePatterns": ["tag*", "genre"], "features": {"facetSearch": true}},
+                {"attributePatterns": ["off*"], "features": {"facetSearch": false}}],
+                "displayedAttributes": ["*"]})
+            ),
+            "Attribute `_miroir_shard` is not facet-searchable. Available facet-searchable \
+             attributes patterns are: `genre, tag*, year`. To make it facet-searchable add it to \
+             the `filterableAttributes` index settings."
+        );
+        assert_eq!(
+            refused(json!({"filterableAttributes": [SHARD_FIELD]})),
+            "Attribute `_miroir_shard` is not facet-searchable. This index does not have \
+             configured facet-searchable attributes. To make it facet-searchable add it to the \
+             `filterableAttributes` index settings."
+        );
+        assert_eq!(
+            refused(
+                json!({"filterableAttributes": [SHARD_FIELD, "genre", "year"],
+                "displayedAttributes": ["genre", "title"]})
+            ),
+            "Attribute `_miroir_shard` is not facet-searchable. Available facet-searchable \
+             attributes patterns are: `genre, <..hidden-attributes>`. To make it \
+             facet-searchable add it to the `filterableAttributes` index settings."
+        );
+        // A rule of the client's matches without enabling facet search: named by the client's
+        // number (the nodes' #2).
+        assert_eq!(
+            refused(json!({"filterableAttributes": [SHARD_FIELD, "genre",
+                {"attributePatterns": ["_*"], "features": {"facetSearch": false}}]})),
+            "Attribute `_miroir_shard` is not facet-searchable. Note: this attribute matches \
+             rule #1 in filterableAttributes, but this rule does not enable facetSearch.\nHint: \
+             enable facetSearch in rule #1 by adding `\"facetSearch\": true` to the rule.\nHint: \
+             prepend another rule matching _miroir_shard with facetSearch: true before rule #1"
+        );
+    }
+
+    #[test]
+    fn a_client_rule_enabling_facet_search_of_the_name_finds_no_values() {
+        for rules in [
+            json!([SHARD_FIELD, {"attributePatterns": ["*"], "features": {"facetSearch": true}}]),
+            json!([SHARD_FIELD, {"attributePatterns": ["*shard"], "features": {"facetSearch": true}}]),
+            json!([SHARD_FIELD, {"attributePatterns": ["*miroir*"], "features": {"facetSearch": true}}]),
+            json!([SHARD_FIELD, {"attributePatterns": ["_miroir_shard"], "features": {"facetSearch": true}}]),
+        ] {
+            let settings = json!({"filterableAttributes": rules});
+            assert_eq!(
+                reserved_facet_search(&settings, SHARD_FIELD),
+                Some(ReservedFacetSearch::NoValues),
+                "{settings}"
+            );
+        }
+        // A plain name is an attribute, not a pattern.
+        let star = json!({"filterableAttributes": [SHARD_FIELD, "*"]});
+        assert!(matches!(
+            reserved_facet_search(&star, SHARD_FIELD),
+            Some(ReservedFacetSearch::Refused(_))
+        ));
     }
 }

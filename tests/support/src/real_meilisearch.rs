@@ -71,4 +71,21 @@ impl RealMeilisearch {
     pub fn exit_code(&mut self) -> Option<Option<i32>> {
         self.process.exit_code()
     }
+
+    /// Kills the server (`SIGKILL`) and waits until it has exited: connections to its port are
+    /// refused from then on, like a node that crashed.
+    pub fn kill(&mut self) -> Result<(), HarnessError> {
+        self.process.signal("KILL")?;
+        let deadline = Instant::now() + START_TIMEOUT;
+        while self.process.exit_code().is_none() {
+            if Instant::now() >= deadline {
+                return Err(HarnessError::new(format!(
+                    "meilisearch on port {} did not exit after SIGKILL",
+                    self.port
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
 }

@@ -123,6 +123,11 @@ impl RealNodes {
         self.nodes[index].port()
     }
 
+    /// Kills node `index` (`SIGKILL`): connections to it are refused from then on.
+    pub fn stop(&mut self, index: usize) {
+        self.nodes[index].kill().unwrap();
+    }
+
     /// How many nodes there are.
     pub fn len(&self) -> usize {
         self.nodes.len()

@@ -18,7 +18,8 @@
 //! `GET|PATCH|DELETE /indexes/{uid}/settings` and `GET|PUT|PATCH|DELETE
 //! /indexes/{uid}/settings/{filterable-attributes,sortable-attributes,…}`, the documents routes
 //! (add/replace, add/update, list, fetch, get one, delete one/batch/by filter/all),
-//! `GET|POST /indexes/{uid}/search` and `POST /multi-search`. Anything else is a Meilisearch-shaped
+//! `GET|POST /indexes/{uid}/search`, `POST /indexes/{uid}/facet-search` (prefix match, no typo
+//! tolerance or Unicode normalization) and `POST /multi-search`. Anything else is a Meilisearch-shaped
 //! 404. Writes are asynchronous tasks processed one at a time in uid order (see [`Faults`] for the
 //! processing delay); failures are failed tasks, as in Meilisearch.
 //!

@@ -431,6 +431,25 @@ struct Candidate<'a> {
     document: &'a Map<String, Value>,
 }
 
+/// The documents of `index` matching `filter` (already parsed) and the query `q`, with their
+/// scores, in insertion order.
+fn matching<'a>(index: &'a Index, filter: Option<&Filter>, q: &str) -> Vec<Candidate<'a>> {
+    let words = query_words(index, q);
+    let searchable = settings::string_list(&index.settings, "searchableAttributes");
+    index
+        .documents
+        .iter()
+        .filter(|(_, document)| filter.is_none_or(|filter| filter.matches(document)))
+        .filter_map(|(internal_id, document)| {
+            score(document, &words, &searchable).map(|score| Candidate {
+                score,
+                internal_id,
+                document,
+            })
+        })
+        .collect()
+}
+
 /// Runs `query` on `index`: the search response (without `indexUid`).
 pub(crate) fn search(index: &Index, query: &SearchQuery) -> Result<Value, ApiError> {
     let started = Instant::now();
@@ -444,25 +463,12 @@ pub(crate) fn search(index: &Index, query: &SearchQuery) -> Result<Value, ApiErr
         .transpose()?;
     let mut sort_rules = parse_sort(index, query.sort.as_deref().unwrap_or_default())?;
     sort_rules.extend(custom_rules(index));
-    let words = query_words(index, query.q.as_deref().unwrap_or_default());
-    let searchable = settings::string_list(&index.settings, "searchableAttributes");
 
-    let mut candidates: Vec<Candidate<'_>> = index
-        .documents
-        .iter()
-        .filter(|(_, document)| {
-            filter
-                .as_ref()
-                .is_none_or(|filter| filter.matches(document))
-        })
-        .filter_map(|(internal_id, document)| {
-            score(document, &words, &searchable).map(|score| Candidate {
-                score,
-                internal_id,
-                document,
-            })
-        })
-        .collect();
+    let mut candidates = matching(
+        index,
+        filter.as_ref(),
+        query.q.as_deref().unwrap_or_default(),
+    );
     candidates.sort_by(|left, right| {
         right
             .score
@@ -611,6 +617,96 @@ fn facet_distribution(
         }
     }
     (Value::Object(distribution), Value::Object(stats))
+}
+
+/// `POST /indexes/{uid}/facet-search`: the string and boolean values of `facetName` among the
+/// documents matching `q` and `filter` (grouped case-insensitively, each shown as first seen)
+/// whose lower-cased form starts with the lower-cased `facetQuery`, with how many documents hold
+/// each; in `faceting.sortFacetValuesBy` order (`alpha`: lower-cased value; `count`: count
+/// descending, then value descending), at most `maxValuesPerFacet`. No typo tolerance, no
+/// Unicode normalization; other parameters are accepted and ignored.
+pub(crate) fn facet_search(index: &Index, body: &Map<String, Value>) -> Result<Value, ApiError> {
+    let started = Instant::now();
+    let text = |key: &str, code: &str| match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text.clone())),
+        Some(value) => Err(type_error(key, code, "a string", value)),
+    };
+    let facet_name = match body.get("facetName") {
+        None => {
+            return Err(ApiError::new(
+                "missing_facet_search_facet_name",
+                "Missing field `facetName`",
+            ));
+        }
+        Some(Value::String(name)) => name.clone(),
+        Some(value) => {
+            return Err(type_error(
+                "facetName",
+                "invalid_facet_search_facet_name",
+                "a string",
+                value,
+            ));
+        }
+    };
+    let facet_query = text("facetQuery", "invalid_facet_search_query")?;
+    let q = text("q", "invalid_search_q")?.unwrap_or_default();
+    let filterable = settings::filterable(&index.settings);
+    let filter: Option<Filter> = filter::parse(
+        body.get("filter").unwrap_or(&Value::Null),
+        Some(filterable.as_slice()),
+    )
+    .map_err(|message| ApiError::new("invalid_search_filter", message))?;
+    if !settings::covers(&filterable, &facet_name) {
+        let available = if filterable.is_empty() {
+            "This index does not have configured facet-searchable attributes.".to_owned()
+        } else {
+            let mut listed = filterable.clone();
+            listed.sort();
+            listed.dedup();
+            format!(
+                "Available facet-searchable attributes patterns are: `{}`.",
+                listed.join(", ")
+            )
+        };
+        return Err(ApiError::new(
+            "invalid_facet_search_facet_name",
+            format!(
+                "Attribute `{facet_name}` is not facet-searchable. {available} To make it \
+                 facet-searchable add it to the `filterableAttributes` index settings."
+            ),
+        ));
+    }
+    let prefix = facet_query.as_deref().unwrap_or_default().to_lowercase();
+    // lower-cased value → (value as first seen, count)
+    let mut counts: BTreeMap<String, (String, u64)> = BTreeMap::new();
+    for candidate in matching(index, filter.as_ref(), &q) {
+        let mut seen = HashSet::new();
+        for leaf in leaves(&lookup(candidate.document, &facet_name)) {
+            let text = match leaf {
+                Value::String(text) => text.clone(),
+                Value::Bool(value) => value.to_string(),
+                _ => continue,
+            };
+            let normalized = text.to_lowercase();
+            if normalized.starts_with(&prefix) && seen.insert(normalized.clone()) {
+                counts.entry(normalized).or_insert((text, 0)).1 += 1;
+            }
+        }
+    }
+    let mut values: Vec<(String, u64)> = counts.into_values().collect();
+    if sorts_by_count(index, &facet_name) {
+        values.sort_by(|(left_text, left_count), (right_text, right_count)| {
+            right_count.cmp(left_count).then(right_text.cmp(left_text))
+        });
+    }
+    values.truncate(settings::max_values_per_facet(&index.settings));
+    let hits: Vec<Value> = values
+        .into_iter()
+        .map(|(value, count)| json!({"value": value, "count": count}))
+        .collect();
+    let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Ok(json!({"facetHits": hits, "facetQuery": facet_query, "processingTimeMs": elapsed}))
 }
 
 /// Whether `faceting.sortFacetValuesBy` asks for `count` order for `attribute` (else `alpha`).

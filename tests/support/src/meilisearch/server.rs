@@ -73,6 +73,7 @@ pub(crate) fn router(node: Shared) -> Router {
             get(documents::get_one).delete(documents::delete_one),
         )
         .route("/indexes/{uid}/search", get(search::get).post(search::post))
+        .route("/indexes/{uid}/facet-search", post(search::facet))
         .route_layer(middleware::from_fn_with_state(node.clone(), guard));
     routes
         .fallback(not_found)

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Answer, Shared, object_body, ok, params};
 use crate::meilisearch::error::{ApiError, describe};
-use crate::meilisearch::search::{SearchQuery, search};
+use crate::meilisearch::search::{SearchQuery, facet_search, search};
 use crate::meilisearch::state::{Node, validate_index_uid};
 
 fn run(node: &Node, uid: &str, query: &SearchQuery) -> Result<Value, ApiError> {
@@ -24,6 +24,18 @@ pub(crate) async fn post(
 ) -> Answer {
     let query = SearchQuery::from_body(&object_body(body)?)?;
     ok(run(&node, &uid, &query)?)
+}
+
+/// `POST /indexes/{uid}/facet-search`.
+pub(crate) async fn facet(
+    State(node): State<Shared>,
+    Path(uid): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let body = object_body(body)?;
+    validate_index_uid(&uid)?;
+    let state = node.lock();
+    ok(facet_search(state.index(&uid)?, &body)?)
 }
 
 /// `GET /indexes/{uid}/search?q&offset&limit&page&hitsPerPage&filter&facets&…`.
