@@ -21,11 +21,13 @@ fn the_python_sdk_works_unmodified() {
     let fleet = Fleet::start(3);
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("tasks.db").display());
-    let miroir = Miroir::start(&fleet, &url, 2);
+    let master_key = "python-sdk-master-key-0123456789";
+    let miroir = Miroir::start_with(&fleet, &url, 2, &[("MIROIR_MASTER_KEY", master_key)]);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk/python_sdk.py");
     let output = Command::new("python3")
         .arg(script)
         .arg(format!("http://127.0.0.1:{}", miroir.port))
+        .arg(master_key)
         .output()
         .unwrap();
     assert!(
