@@ -17,7 +17,7 @@ use axum::http::{Method, Request, StatusCode};
 use miroir_http::AppState;
 use miroir_store::DynStore;
 use miroir_test_support::meilisearch::TestNode;
-use miroir_test_support::route_kit::{Reply, test_fleet};
+use miroir_test_support::route_kit::{Reply, assert_refusal, test_fleet};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -123,21 +123,6 @@ type Refused = (
     &'static str,
     String,
 );
-
-/// Asserts Meilisearch's error: `status`, `code` (`invalid_request`) and `message`.
-fn assert_refused(reply: &Reply, status: StatusCode, code: &str, message: &str, what: &str) {
-    assert_eq!(reply.status, status, "{what}: {reply:?}");
-    assert_eq!(
-        reply.body,
-        json!({
-            "message": message,
-            "code": code,
-            "type": "invalid_request",
-            "link": format!("https://docs.meilisearch.com/errors#{code}"),
-        }),
-        "{what}"
-    );
-}
 
 async fn csv_documents_read_back_as_meilisearch_builds_them(app: App) {
     // The documents a real Meilisearch 1.50 holds after this body (`GET …/documents`).
@@ -365,7 +350,7 @@ async fn refused_payloads_answer_meilisearch_errors_and_write_nothing(app: App) 
             let reply = app
                 .send(method, &format!("{DOCUMENTS}?{query}"), &headers, body)
                 .await;
-            assert_refused(&reply, status, code, &message, &what);
+            assert_refusal(&reply, status, code, &message, &what);
         }
     }
     assert_eq!(app.node_writes(), before, "a refused write reached a node");

@@ -21,7 +21,7 @@ use axum::http::{Method, Request, StatusCode};
 use miroir_http::AppState;
 use miroir_store::DynStore;
 use miroir_test_support::meilisearch::TestNode;
-use miroir_test_support::route_kit::{Reply, test_fleet};
+use miroir_test_support::route_kit::{Reply, assert_refusal, test_fleet};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -140,21 +140,6 @@ fn assert_page(reply: &Reply, offset: u64, limit: u64, total: u64, count: usize,
     );
 }
 
-/// Asserts Meilisearch's 400 with `code` and `message`.
-fn assert_refused(reply: &Reply, code: &str, message: &str, what: &str) {
-    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{what}: {reply:?}");
-    assert_eq!(
-        reply.body,
-        json!({
-            "message": message,
-            "code": code,
-            "type": "invalid_request",
-            "link": format!("https://docs.meilisearch.com/errors#{code}"),
-        }),
-        "{what}"
-    );
-}
-
 async fn out_of_range_windows_answer_a_page_or_meilisearch_errors(app: App) {
     app.seed(25).await;
     let max = u64::MAX;
@@ -219,7 +204,7 @@ async fn out_of_range_windows_answer_a_page_or_meilisearch_errors(app: App) {
         let message = format!(
             "Invalid value in parameter `{name}`: could not parse `{value}` as a positive integer"
         );
-        assert_refused(&reply, code, &message, query);
+        assert_refusal(&reply, StatusCode::BAD_REQUEST, code, &message, query);
     }
     let type_error = |name: &str, found: &str| {
         format!("Invalid value type at `.{name}`: expected a positive integer, but found {found}")
@@ -250,7 +235,13 @@ async fn out_of_range_windows_answer_a_page_or_meilisearch_errors(app: App) {
     for (body, name, found) in refused_bodies {
         let reply = app.fetch(body).await;
         let code = format!("invalid_document_{name}");
-        assert_refused(&reply, &code, &type_error(name, found), body);
+        assert_refusal(
+            &reply,
+            StatusCode::BAD_REQUEST,
+            &code,
+            &type_error(name, found),
+            body,
+        );
     }
     assert_eq!(
         app.node_fetches(),

@@ -67,21 +67,18 @@ pub(crate) async fn delete_tasks(
     let (query, task) = enqueue(&state, raw, Verb::Delete).await?;
     let started = Timestamp::now();
     let result = delete_selected(&state.store, &state.cluster, query, task.uid, &auth).await;
-    let mut update = task.to_update();
-    update.started_at = Some(started);
-    update.finished_at = Some(Timestamp::now());
-    match result {
+    let mut update = match result {
         Ok((matched, deleted)) => {
+            let mut update = task.to_update();
             update.status = TaskStatus::Succeeded;
             set_details(&mut update.details, "matchedTasks", matched);
             set_details(&mut update.details, "deletedTasks", deleted);
+            update
         }
-        Err(error) => {
-            tracing::warn!(uid = task.uid, %error, "a task deletion stopped midway");
-            update.status = TaskStatus::Failed;
-            update.error = Some(stopped_midway(&error));
-        }
-    }
+        Err(error) => stopped_midway(&task, &error),
+    };
+    update.started_at = Some(started);
+    update.finished_at = Some(Timestamp::now());
     state.store.update_task(task.uid, update).await?;
     Ok(accepted(&task))
 }
@@ -109,23 +106,14 @@ pub(crate) async fn cancel_tasks(
     RawQuery(raw): RawQuery,
 ) -> HttpResult<Response> {
     let (mut query, task) = enqueue(&state, raw, Verb::Cancel).await?;
-    let unfinished = [TaskStatus::Enqueued, TaskStatus::Processing];
-    query.statuses = Some(match query.statuses.take() {
-        Some(wanted) => unfinished
-            .into_iter()
-            .filter(|status| wanted.contains(status))
-            .collect(),
-        None => unfinished.to_vec(),
-    });
+    query::only_statuses(&mut query, &[TaskStatus::Enqueued, TaskStatus::Processing]);
     let started = Timestamp::now();
     let selected = match select(&state.store, query, task.uid, &auth).await {
         Ok(selected) => selected,
         Err(error) => {
-            let mut update = task.to_update();
-            update.status = TaskStatus::Failed;
+            let mut update = stopped_midway(&task, &error);
             update.started_at = Some(started);
             update.finished_at = Some(Timestamp::now());
-            update.error = Some(stopped_midway(&error));
             state.store.update_task(task.uid, update).await?;
             return Ok(accepted(&task));
         }
@@ -393,9 +381,13 @@ fn set_details(details: &mut Option<serde_json::Value>, key: &str, count: u64) {
     }
 }
 
-/// The error of a deletion or cancelation the store stopped midway.
-fn stopped_midway(error: &StoreError) -> miroir_store::TaskError {
-    miroir_store::TaskError {
+/// `task` failed because the store stopped answering midway (logged): part of the selected
+/// tasks may have been handled.
+fn stopped_midway(task: &Task, error: &StoreError) -> miroir_store::TaskUpdate {
+    tracing::warn!(uid = task.uid, %error, "a task deletion or cancelation stopped midway");
+    let mut update = task.to_update();
+    update.status = TaskStatus::Failed;
+    update.error = Some(miroir_store::TaskError {
         message: format!(
             "The task store failed midway ({error}): part of the selected tasks may have been \
              handled. Send the request again to finish."
@@ -403,5 +395,6 @@ fn stopped_midway(error: &StoreError) -> miroir_store::TaskError {
         code: "miroir_store_unavailable".to_owned(),
         error_type: "system".to_owned(),
         link: "https://docs.meilisearch.com/errors#miroir_store_unavailable".to_owned(),
-    }
+    });
+    update
 }

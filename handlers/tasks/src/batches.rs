@@ -119,19 +119,16 @@ pub(crate) async fn list_batches(
     params: QueryParams,
 ) -> HttpResult<Json<BatchList>> {
     let mut query = query::parse(&params)?;
-    let batched = [
-        TaskStatus::Processing,
-        TaskStatus::Succeeded,
-        TaskStatus::Failed,
-        TaskStatus::Canceled,
-    ];
-    query.statuses = Some(match query.statuses.take() {
-        Some(wanted) => batched
-            .into_iter()
-            .filter(|status| wanted.contains(status))
-            .collect(),
-        None => batched.to_vec(),
-    });
+    // An enqueued task has no batch yet.
+    query::only_statuses(
+        &mut query,
+        &[
+            TaskStatus::Processing,
+            TaskStatus::Succeeded,
+            TaskStatus::Failed,
+            TaskStatus::Canceled,
+        ],
+    );
     let TaskPage {
         results,
         total,

@@ -230,6 +230,19 @@ fn filters(params: &QueryParams) -> Result<TaskQuery, ApiError> {
     })
 }
 
+/// Narrows `query` to the statuses in `allowed` (those it asked for among them, or all of
+/// them when it asked for none): an empty result selects nothing.
+pub(crate) fn only_statuses(query: &mut TaskQuery, allowed: &[TaskStatus]) {
+    query.statuses = Some(match query.statuses.take() {
+        Some(wanted) => allowed
+            .iter()
+            .copied()
+            .filter(|status| wanted.contains(status))
+            .collect(),
+        None => allowed.to_vec(),
+    });
+}
+
 /// The comma-separated items of `name`; `None` when absent or when an item is `*` (all).
 fn list<'a>(params: &'a QueryParams, name: &str) -> Option<Vec<&'a str>> {
     // Empty items (`1,,2`, or an empty value) are skipped, as Meilisearch skips them.

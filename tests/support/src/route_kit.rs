@@ -347,6 +347,22 @@ pub fn assert_error(reply: &Reply, code: &str) {
     assert_eq!(keys, ["message", "code", "type", "link"]);
 }
 
+/// Asserts that `reply` is exactly Meilisearch's `invalid_request` error: `status`, `code` and
+/// `message` (`what` names the case in failures).
+pub fn assert_refusal(reply: &Reply, status: StatusCode, code: &str, message: &str, what: &str) {
+    assert_eq!(reply.status, status, "{what}: {reply:?}");
+    assert_eq!(
+        reply.body,
+        serde_json::json!({
+            "message": message,
+            "code": code,
+            "type": "invalid_request",
+            "link": format!("https://docs.meilisearch.com/errors#{code}"),
+        }),
+        "{what}"
+    );
+}
+
 // ---------------------------------------------------------------- the standard app
 
 /// The admin key [`RouteApp`] configures; [`RouteApp::call`] sends it.
