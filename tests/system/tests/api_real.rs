@@ -182,3 +182,53 @@ fn experimental_features_change_on_every_node_and_network_describes_miroir() {
         "{error}"
     );
 }
+
+/// An index created without `primaryKey` on real nodes gets the key inferred from its first
+/// documents, on every node (not only those the documents reach), and a CSV body reaches them as
+/// the documents Meilisearch builds from it.
+#[test]
+fn the_primary_key_is_inferred_on_every_real_node() {
+    let Some((miroir, fleet, _store)) = start() else {
+        return;
+    };
+    miroir.write("POST", "/indexes", &json!({"uid": "books"}));
+    let refused = accepted(
+        &miroir,
+        "POST",
+        "/indexes/books/documents",
+        &json!([{"title": "x"}]),
+    );
+    let task = miroir.wait_task(refused);
+    assert_eq!(
+        task["error"]["code"], "index_primary_key_no_candidate_found",
+        "{task}"
+    );
+    miroir.write(
+        "POST",
+        "/indexes/books/documents",
+        &json!([{"bookId": 1, "title": "one"}]),
+    );
+    for index in 0..fleet.len() {
+        let reply = http(fleet.port(index), "GET", "/indexes/books", &[], "").unwrap();
+        let node: Value = serde_json::from_str(&reply.body).unwrap();
+        assert_eq!(node["primaryKey"], "bookId", "node {index}: {node}");
+    }
+    let csv = "bookId,title,pages:number\n2,two,120\n3,three,\n";
+    let reply = http(
+        miroir.port,
+        "POST",
+        "/indexes/books/documents",
+        &[("Content-Type", "text/csv")],
+        csv,
+    )
+    .unwrap();
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let uid = serde_json::from_str::<Value>(&reply.body).unwrap()["taskUid"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(miroir.wait_task(uid)["status"], "succeeded");
+    let two = miroir.json("GET", "/indexes/books/documents/2", &Value::Null);
+    assert_eq!(two, json!({"bookId": "2", "title": "two", "pages": 120}));
+    let three = miroir.json("GET", "/indexes/books/documents/3", &Value::Null);
+    assert_eq!(three["pages"], Value::Null, "{three}");
+}
