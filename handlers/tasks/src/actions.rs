@@ -29,7 +29,7 @@ use miroir_http::write::accepted;
 use miroir_http::{AppState, HttpResult, QueryParams};
 use miroir_store::{
     DynStore, NewTask, StoreError, StoreResult, Task, TaskKind, TaskQuery, TaskStatus, TaskUid,
-    Timestamp,
+    TaskUpdate, Timestamp,
 };
 use serde_json::json;
 
@@ -148,10 +148,10 @@ pub(crate) async fn cancel_tasks(
         update.finished_at = Some(Timestamp::now());
         set_details(&mut update.details, "canceledTasks", 0);
     }
-    let recorded = state.store.update_task(task.uid, update).await?;
-    if !recorded.status.is_terminal() {
-        finish_cancelation(&state.store, &state.cluster, recorded, &selected).await?;
+    if !update.status.is_terminal() {
+        update = finish_cancelation(&state.store, &state.cluster, &task, update, &selected).await?;
     }
+    state.store.update_task(task.uid, update).await?;
     Ok(accepted(&task))
 }
 
@@ -342,23 +342,31 @@ async fn mark_canceled_by(store: &DynStore, uid: TaskUid, canceler: TaskUid) -> 
     Ok(())
 }
 
-/// Waits (up to the node timeout) for the node cancelations of `task`, then refreshes the
-/// selected tasks and records the cancelation as finished with how many ended `canceled`. Past
-/// the wait, the poller finishes the task from its node tasks and `canceledTasks` stays absent.
+/// Waits (up to the node timeout) for the node cancelations `update` records for `task`, then
+/// refreshes the selected tasks and returns `update` finished, with how many ended `canceled`.
+/// Nothing is stored meanwhile: the task has no node task for the poller to finish first (a
+/// race that would leave the count out). Past the wait, `update` is returned as it came (the
+/// node cancelations recorded): the poller finishes the task and `canceledTasks` stays absent.
 async fn finish_cancelation(
     store: &DynStore,
     cluster: &Cluster,
-    task: Task,
+    task: &Task,
+    update: TaskUpdate,
     selected: &[Task],
-) -> StoreResult<()> {
+) -> StoreResult<TaskUpdate> {
+    let sent = Task {
+        node_tasks: update.node_tasks.clone(),
+        details: update.details.clone(),
+        ..task.clone()
+    };
     let deadline = tokio::time::Instant::now() + cluster.client().timeout();
-    let mut update = aggregate(&task, &observe(cluster, &task).await, cluster.copies());
-    while !update.status.is_terminal() {
+    let mut finished = aggregate(&sent, &observe(cluster, &sent).await, cluster.copies());
+    while !finished.status.is_terminal() {
         if tokio::time::Instant::now() >= deadline {
-            return Ok(());
+            return Ok(update);
         }
         tokio::time::sleep(POLL_EVERY).await;
-        update = aggregate(&task, &observe(cluster, &task).await, cluster.copies());
+        finished = aggregate(&sent, &observe(cluster, &sent).await, cluster.copies());
     }
     let mut canceled = 0;
     for selected in selected {
@@ -367,12 +375,8 @@ async fn finish_cancelation(
             canceled += u64::from(current.status == TaskStatus::Canceled);
         }
     }
-    set_details(&mut update.details, "canceledTasks", canceled);
-    // The poller may have finished it first, without the count: its state stands.
-    match store.update_task_if(task.uid, &task, update).await {
-        Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
-        Err(error) => Err(error),
-    }
+    set_details(&mut finished.details, "canceledTasks", canceled);
+    Ok(finished)
 }
 
 fn set_details(details: &mut Option<serde_json::Value>, key: &str, count: u64) {
